@@ -1,0 +1,226 @@
+//! The configuration file: read in two stages (`raw`: the YAML as written, unknown keys
+//! rejected; `validate`: typed settings with cross-field checks), so every error names the
+//! file, line, column and key path. This module knows nothing of probing.
+
+pub mod duration;
+mod raw;
+mod settings;
+mod validate;
+pub mod values;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use settings::{
+    BackendSettings, BackendTimeouts, ConnectorSettings, Endpoint, EndpointSettings,
+    ExternalSettings, GraphSettings, InventorySettings, ProbeSettings, Settings, StaticApp,
+    StaticConnector, StaticGroup, StaticInventory,
+};
+
+/// One thing wrong in a config file, at a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: u64,
+    /// The key path (`probes.backend.timeouts.long`), when the problem belongs to a key.
+    pub path: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config file: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{file}: the config file is empty; run without --config.file to use the built-in defaults"
+    )]
+    Empty { file: String },
+    #[error("{}", render(file, problems))]
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
+}
+
+fn render(file: &str, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match &p.path {
+            Some(path) => format!("{file}:{}:{}: {path}: {}", p.line, p.column, p.message),
+            None => format!("{file}:{}:{}: {}", p.line, p.column, p.message),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// A loaded configuration: the settings, where they came from, and warnings worth logging.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// `None` when running on the built-in defaults.
+    pub file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    pub fn defaults() -> Self {
+        Self {
+            settings: Settings::default(),
+            file: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Reads and validates the config file, or returns the built-in defaults when there is none.
+pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let Some(path) = file else {
+        return Ok(Loaded::defaults());
+    };
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: name.clone(),
+        source,
+    })?;
+    let (settings, warnings) = parse(&text, &name)?;
+    Ok(Loaded {
+        settings,
+        file: Some(path.to_path_buf()),
+        warnings,
+    })
+}
+
+/// Parses config text; `file` only names it in messages.
+pub fn parse(text: &str, file: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+    let is_blank = text
+        .lines()
+        .map(str::trim)
+        .all(|line| line.is_empty() || line.starts_with('#') || line == "---");
+    if is_blank {
+        return Err(ConfigError::Empty {
+            file: file.to_string(),
+        });
+    }
+    let invalid = |problems| ConfigError::Invalid {
+        file: file.to_string(),
+        problems,
+    };
+    let raw = deserialize(text).map_err(|p| invalid(vec![p]))?;
+    validate::validate(raw).map_err(invalid)
+}
+
+/// Stage one: YAML into the raw structs, remembering the key path of the first error.
+fn deserialize(text: &str) -> Result<raw::RawConfig, Problem> {
+    let mut options = serde_saphyr::options::Options::default();
+    options.with_snippet = false;
+    let mut path = None;
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = Some(e.path().to_string());
+            e.into_inner()
+        })
+    });
+    result.map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map_or((1, 1), |at| (at.line(), at.column()));
+        Problem {
+            line,
+            column,
+            path: path.as_deref().and_then(clean_path),
+            message: bare_message(&error.to_string()),
+        }
+    })
+}
+
+/// `serde_path_to_error` spells the root `.` and unknowns `?`, and walks through the `value`
+/// field of `Spanned` wrappers; users wrote none of those.
+fn clean_path(path: &str) -> Option<String> {
+    let cleaned: Vec<&str> = path
+        .split('.')
+        .filter(|segment| !segment.is_empty() && *segment != "value" && *segment != "?")
+        .collect();
+    (!cleaned.is_empty()).then(|| cleaned.join(".").replace(".[", "["))
+}
+
+/// The YAML crate appends " at line L, column C" to its message; we print the position first,
+/// the compiler way, so that suffix is dropped here.
+fn bare_message(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(", column ") => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+impl fmt::Display for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{}", file.display()),
+            None => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// The settings as YAML for `/config`: defaults filled in, URL passwords redacted.
+pub fn to_yaml(settings: &Settings) -> String {
+    serde_saphyr::to_string(settings)
+        .unwrap_or_else(|e| format!("# the settings could not be rendered: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_example_is_valid() {
+        let text = include_str!("../../tests/fixtures/config/valid/contract_example.yml");
+        let (settings, warnings) = parse(text, "example.yml").unwrap();
+        assert!(warnings.is_empty());
+        let apps = &settings.inventory.static_inventory.as_ref().unwrap().apps;
+        assert_eq!(apps[0].name, "intranet");
+        assert_eq!(settings.probes.backend.timeouts.long.as_secs(), 180);
+    }
+
+    #[test]
+    fn plain_http_graph_urls_load_with_a_warning() {
+        let text = "tenant_id: t\ninventory:\n  graph:\n    client_id: c\n    auth: client_secret\n    graph_url: http://127.0.0.1:8080\n";
+        let (settings, warnings) = parse(text, "f.yml").unwrap();
+        assert_eq!(
+            settings.inventory.graph.unwrap().graph_url.0.as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("graph_url"));
+    }
+
+    #[test]
+    fn every_cloud_has_valid_builtin_urls() {
+        use values::Cloud;
+        for cloud in [Cloud::Public, Cloud::Usgov, Cloud::China] {
+            assert!(values::HttpUrl::parse(cloud.graph_url()).is_ok());
+            assert!(values::HttpUrl::parse(cloud.login_url()).is_ok());
+        }
+    }
+
+    #[test]
+    fn config_page_redacts_proxy_passwords() {
+        let text = "connector:\n  proxy: http://svc:hunter2@proxy.corp.example:3128\n";
+        let (settings, _) = parse(text, "f.yml").unwrap();
+        let yaml = to_yaml(&settings);
+        assert!(!yaml.contains("hunter2"), "{yaml}");
+        assert!(yaml.contains("REDACTED"), "{yaml}");
+    }
+
+    #[test]
+    fn paths_read_like_the_file() {
+        assert_eq!(
+            clean_path("inventory.value.static.apps[2].value.name").as_deref(),
+            Some("inventory.static.apps[2].name")
+        );
+        assert_eq!(clean_path("."), None);
+        assert_eq!(clean_path("?"), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! Stage one: the config file exactly as written. Every struct rejects unknown keys; leaf values
+//! check themselves (see `values`). Sections whose cross-field rules are checked in stage two
+//! keep their position (`Spanned`) so those errors can point at them too.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::duration::PromDuration;
+use super::values::{
+    AutoOr, BackendTimeout, Catalog, Cloud, ConnectorStatus, EndpointPurpose, GraphAuth,
+    GroupSelection, HttpUrl, ProxySetting,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub cloud: Option<Cloud>,
+    pub tenant_id: Option<String>,
+    pub inventory: Option<RawInventory>,
+    pub connector: Option<RawConnector>,
+    pub probes: Option<RawProbes>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    pub refresh_interval: Option<PromDuration>,
+    pub graph: Option<Spanned<RawGraph>>,
+    #[serde(rename = "static")]
+    pub static_inventory: Option<RawStatic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraph {
+    pub client_id: String,
+    pub auth: GraphAuth,
+    pub client_secret_file: Option<PathBuf>,
+    pub certificate_file: Option<PathBuf>,
+    pub private_key_file: Option<PathBuf>,
+    pub token_cache_file: Option<PathBuf>,
+    pub graph_url: Option<HttpUrl>,
+    pub login_url: Option<HttpUrl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatic {
+    #[serde(default)]
+    pub connector_groups: Vec<Spanned<RawGroup>>,
+    #[serde(default)]
+    pub apps: Vec<Spanned<RawApp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub name: String,
+    #[serde(default)]
+    pub connectors: Vec<RawStaticConnector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticConnector {
+    pub machine_name: String,
+    pub status: ConnectorStatus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub name: String,
+    pub connector_group: Option<String>,
+    pub internal_url: HttpUrl,
+    pub backend_timeout: Option<BackendTimeout>,
+    pub backend_certificate_validation: Option<bool>,
+    pub external_url: Option<HttpUrl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnector {
+    pub machine_name: Option<AutoOr<String>>,
+    pub groups: Option<GroupSelection>,
+    pub service_config: Option<AutoOr<PathBuf>>,
+    pub updater_config: Option<AutoOr<PathBuf>>,
+    pub proxy: Option<ProxySetting>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbes {
+    pub interval: Option<Spanned<PromDuration>>,
+    pub timeout: Option<Spanned<PromDuration>>,
+    pub concurrency: Option<Spanned<u32>>,
+    pub endpoints: Option<RawEndpoints>,
+    pub external: Option<RawExternal>,
+    pub backend: Option<RawBackend>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoints {
+    pub catalog: Option<Catalog>,
+    #[serde(default)]
+    pub extra: Vec<RawEndpoint>,
+    #[serde(default)]
+    pub replace: Vec<RawEndpoint>,
+    pub expected_issuers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub purpose: EndpointPurpose,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExternal {
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub interval: Option<Spanned<PromDuration>>,
+    pub timeouts: Option<RawTimeouts>,
+    pub timeout_risk_ratio: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    pub default: Option<Spanned<PromDuration>>,
+    pub long: Option<Spanned<PromDuration>>,
+}

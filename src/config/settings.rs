@@ -1,0 +1,185 @@
+//! Stage two's result: typed, validated settings with every default filled in. This is what the
+//! rest of the exporter reads, and what `/config` prints (passwords in URLs redacted).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::duration;
+use super::values::{
+    AutoOr, BackendTimeout, Catalog, Cloud, ConnectorStatus, EndpointPurpose, GraphAuth,
+    GroupSelection, HttpUrl, ProxySetting,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub cloud: Cloud,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    pub inventory: InventorySettings,
+    pub connector: ConnectorSettings,
+    pub probes: ProbeSettings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InventorySettings {
+    #[serde(serialize_with = "duration::serialize")]
+    pub refresh_interval: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphSettings>,
+    #[serde(rename = "static", skip_serializing_if = "Option::is_none")]
+    pub static_inventory: Option<StaticInventory>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphSettings {
+    pub client_id: String,
+    pub auth: GraphAuth,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_cache_file: Option<PathBuf>,
+    pub graph_url: HttpUrl,
+    pub login_url: HttpUrl,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StaticInventory {
+    pub connector_groups: Vec<StaticGroup>,
+    pub apps: Vec<StaticApp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StaticGroup {
+    pub name: String,
+    pub connectors: Vec<StaticConnector>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StaticConnector {
+    pub machine_name: String,
+    pub status: ConnectorStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StaticApp {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector_group: Option<String>,
+    pub internal_url: HttpUrl,
+    pub backend_timeout: BackendTimeout,
+    pub backend_certificate_validation: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<HttpUrl>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConnectorSettings {
+    pub machine_name: AutoOr<String>,
+    pub groups: GroupSelection,
+    pub service_config: AutoOr<PathBuf>,
+    pub updater_config: AutoOr<PathBuf>,
+    pub proxy: ProxySetting,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeSettings {
+    #[serde(serialize_with = "duration::serialize")]
+    pub interval: Duration,
+    #[serde(serialize_with = "duration::serialize")]
+    pub timeout: Duration,
+    pub concurrency: u32,
+    pub endpoints: EndpointSettings,
+    pub external: ExternalSettings,
+    pub backend: BackendSettings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointSettings {
+    pub catalog: Catalog,
+    pub extra: Vec<Endpoint>,
+    pub replace: Vec<Endpoint>,
+    pub expected_issuers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub purpose: EndpointPurpose,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalSettings {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendSettings {
+    #[serde(serialize_with = "duration::serialize")]
+    pub interval: Duration,
+    pub timeouts: BackendTimeouts,
+    pub timeout_risk_ratio: f64,
+}
+
+/// App Proxy's limits per backend timeout setting; configurable only so tests can scale them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BackendTimeouts {
+    #[serde(serialize_with = "duration::serialize")]
+    pub default: Duration,
+    #[serde(serialize_with = "duration::serialize")]
+    pub long: Duration,
+}
+
+impl BackendTimeouts {
+    pub fn for_setting(&self, setting: BackendTimeout) -> Duration {
+        match setting {
+            BackendTimeout::Default => self.default,
+            BackendTimeout::Long => self.long,
+        }
+    }
+}
+
+pub const DEFAULT_EXPECTED_ISSUERS: [&str; 2] = ["Microsoft Corporation", "DigiCert Inc"];
+
+impl Default for Settings {
+    /// The built-in defaults: public cloud, built-in endpoint catalog, connector files at their
+    /// standard paths, no Graph and no static inventory.
+    fn default() -> Self {
+        Self {
+            cloud: Cloud::Public,
+            tenant_id: None,
+            inventory: InventorySettings {
+                refresh_interval: Duration::from_secs(300),
+                graph: None,
+                static_inventory: None,
+            },
+            connector: ConnectorSettings::default(),
+            probes: ProbeSettings {
+                interval: Duration::from_secs(60),
+                timeout: Duration::from_secs(10),
+                concurrency: 64,
+                endpoints: EndpointSettings {
+                    catalog: Catalog::Builtin,
+                    extra: Vec::new(),
+                    replace: Vec::new(),
+                    expected_issuers: DEFAULT_EXPECTED_ISSUERS.map(String::from).to_vec(),
+                },
+                external: ExternalSettings { enabled: true },
+                backend: BackendSettings {
+                    interval: Duration::from_secs(30),
+                    timeouts: BackendTimeouts {
+                        default: Duration::from_secs(85),
+                        long: Duration::from_secs(180),
+                    },
+                    timeout_risk_ratio: 0.8,
+                },
+            },
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The vocabulary of the config file: enums and checked scalars that validate themselves while
+//! they are deserialized, so a bad value is reported at its own line and column. The typed
+//! settings and the rest of the exporter use these same types.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+/// Which Microsoft cloud the tenant lives in: picks Graph/login hosts and the endpoint catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    #[default]
+    Public,
+    Usgov,
+    China,
+}
+
+impl Cloud {
+    /// Microsoft Graph's host for this cloud.
+    pub fn graph_url(self) -> &'static str {
+        match self {
+            Self::Public => "https://graph.microsoft.com",
+            Self::Usgov => "https://graph.microsoft.us",
+            Self::China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+
+    /// The Entra ID sign-in host for this cloud.
+    pub fn login_url(self) -> &'static str {
+        match self {
+            Self::Public => "https://login.microsoftonline.com",
+            Self::Usgov => "https://login.microsoftonline.us",
+            Self::China => "https://login.chinacloudapi.cn",
+        }
+    }
+}
+
+/// How the exporter signs in to Microsoft Graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphAuth {
+    ClientSecret,
+    ClientCertificate,
+    DeviceCode,
+}
+
+/// A connector's status as Graph reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorStatus {
+    Active,
+    Inactive,
+}
+
+/// App Proxy's backend timeout setting: Default (85 s) or Long (180 s). Graph writes it in
+/// lower case, the portal capitalised, so any letter case is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendTimeout {
+    #[default]
+    Default,
+    Long,
+}
+
+impl BackendTimeout {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "default" => Some(Self::Default),
+            "long" => Some(Self::Long),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Long => "long",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BackendTimeout {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown backend_timeout {text:?}, expected default or long (any letter case)"
+            ))
+        })
+    }
+}
+
+/// What a required endpoint is for (the catalog's purpose column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointPurpose {
+    Service,
+    Certificates,
+    Registration,
+}
+
+/// Whether the built-in endpoint catalog is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Catalog {
+    #[default]
+    Builtin,
+    None,
+}
+
+/// An `http://` or `https://` URL with a host. A password inside it is never printed, not even
+/// by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpUrl(pub Url);
+
+impl HttpUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "invalid URL {text:?}: the scheme must be http or https, not {:?}",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("invalid URL {text:?}: it has no host"));
+        }
+        Ok(Self(url))
+    }
+
+    /// The URL as text with any password replaced, safe for logs, labels and `/config`.
+    pub fn redacted(&self) -> String {
+        let mut url = self.0.clone();
+        if url.password().is_some() {
+            let _ = url.set_password(Some("REDACTED"));
+        }
+        url.to_string()
+    }
+}
+
+impl fmt::Debug for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HttpUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+/// `auto`, or a name or path the user gives (`machine_name`, `service_config`, `updater_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AutoOr<T> {
+    #[default]
+    Auto,
+    Value(T),
+}
+
+impl<'de, T: From<String>> Deserialize<'de> for AutoOr<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.as_str() {
+            "auto" => Self::Auto,
+            _ => Self::Value(T::from(text)),
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for AutoOr<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Value(value) => value.serialize(serializer),
+        }
+    }
+}
+
+/// Which connector groups this host probes: `auto`, `[all]`, or a list of names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum GroupSelection {
+    #[default]
+    Auto,
+    All,
+    Named(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for GroupSelection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        let invalid = |what: &str| {
+            serde::de::Error::custom(format!(
+                "{what}: expected auto, [all], or a list of connector group names"
+            ))
+        };
+        match Raw::deserialize(deserializer)? {
+            Raw::Word(word) if word == "auto" => Ok(Self::Auto),
+            Raw::Word(word) => Err(invalid(&format!("unknown value {word:?}"))),
+            Raw::List(names) if names == ["all"] => Ok(Self::All),
+            Raw::List(names) if names.iter().any(|n| n == "all") => {
+                Err(invalid("`all` cannot be combined with group names"))
+            }
+            Raw::List(names) if names.is_empty() => Err(invalid("the list is empty")),
+            Raw::List(names) => Ok(Self::Named(names)),
+        }
+    }
+}
+
+impl Serialize for GroupSelection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::All => ["all"].serialize(serializer),
+            Self::Named(names) => names.serialize(serializer),
+        }
+    }
+}
+
+/// The forward proxy the probes use: read from the connector's files, none, or a given URL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProxySetting {
+    #[default]
+    Auto,
+    Direct,
+    Url(HttpUrl),
+}
+
+impl<'de> Deserialize<'de> for ProxySetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "auto" => Ok(Self::Auto),
+            "direct" => Ok(Self::Direct),
+            _ => HttpUrl::parse(&text).map(Self::Url).map_err(|e| {
+                serde::de::Error::custom(format!("expected auto, direct or a proxy URL: {e}"))
+            }),
+        }
+    }
+}
+
+impl Serialize for ProxySetting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Direct => serializer.serialize_str("direct"),
+            Self::Url(url) => url.serialize(serializer),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_timeout_accepts_any_letter_case() {
+        for text in ["long", "Long", "LONG"] {
+            assert_eq!(BackendTimeout::parse(text), Some(BackendTimeout::Long));
+        }
+        assert_eq!(
+            BackendTimeout::parse("Default"),
+            Some(BackendTimeout::Default)
+        );
+        assert_eq!(BackendTimeout::parse("longer"), None);
+    }
+
+    #[test]
+    fn urls_need_http_scheme_and_host() {
+        assert!(HttpUrl::parse("https://intranet.corp.example/").is_ok());
+        assert!(HttpUrl::parse("ftp://x.example/").is_err());
+        assert!(HttpUrl::parse("intranet").is_err());
+        assert!(HttpUrl::parse("http://").is_err());
+    }
+
+    #[test]
+    fn url_passwords_never_print() {
+        let url = HttpUrl::parse("http://user:hunter2@proxy.corp.example:3128").unwrap();
+        assert!(!url.to_string().contains("hunter2"));
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            url.redacted(),
+            "http://user:REDACTED@proxy.corp.example:3128/"
+        );
+    }
+}

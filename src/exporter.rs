@@ -1,0 +1,103 @@
+//! The running exporter's shared state: the config in force, how the last reload went, and the
+//! store the prober fills. HTTP handlers, signal handlers and the prober all hold an `Arc` of it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use tokio::sync::Notify;
+
+use crate::config::values::AutoOr;
+use crate::config::{self, ConfigError, Loaded};
+use crate::store::Store;
+
+/// How the last reload went, for `appproxy_exporter_config_last_reload_*`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadStatus {
+    pub successful: bool,
+    pub last_success: SystemTime,
+}
+
+#[derive(Debug)]
+pub struct Exporter {
+    config_file: Option<PathBuf>,
+    loaded: RwLock<Arc<Loaded>>,
+    reload_status: Mutex<ReloadStatus>,
+    pub store: Store,
+    /// Wakes the prober early, after a reload.
+    pub(crate) wake: Notify,
+    host_name: String,
+}
+
+impl Exporter {
+    /// `loaded` must come from `config_file` (or be the defaults when there is none).
+    pub fn new(loaded: Loaded) -> Arc<Self> {
+        Arc::new(Self {
+            config_file: loaded.file.clone(),
+            loaded: RwLock::new(Arc::new(loaded)),
+            reload_status: Mutex::new(ReloadStatus {
+                successful: true,
+                last_success: SystemTime::now(),
+            }),
+            store: Store::default(),
+            wake: Notify::new(),
+            host_name: gethostname::gethostname().to_string_lossy().into_owned(),
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Loaded> {
+        match self.loaded.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        match self.reload_status.lock() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// Re-reads the config file. A file that does not load leaves the config in force as it
+    /// was; either way the outcome is recorded for the reload metrics and logged.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let result = config::load(self.config_file.as_deref());
+        let mut status = match self.reload_status.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match result {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    tracing::warn!(msg = %warning);
+                }
+                tracing::info!(config = %loaded, "configuration reloaded");
+                match self.loaded.write() {
+                    Ok(mut guard) => *guard = Arc::new(loaded),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
+                }
+                *status = ReloadStatus {
+                    successful: true,
+                    last_success: SystemTime::now(),
+                };
+                self.wake.notify_one();
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "reload failed; keeping the previous configuration");
+                status.successful = false;
+                Err(error)
+            }
+        }
+    }
+
+    /// Which connector this host is: `connector.machine_name`, or the host name for `auto`.
+    pub fn machine_name(&self) -> String {
+        match &self.config().settings.connector.machine_name {
+            AutoOr::Auto => self.host_name.clone(),
+            AutoOr::Value(name) => name.clone(),
+        }
+    }
+}

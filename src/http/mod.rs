@@ -1,0 +1,123 @@
+//! The HTTP side: `/`, the metrics path, `/-/healthy`, `/-/ready`, `POST /-/reload` and
+//! `/config`. [`router`] builds the routes apart from any socket so tests can call it directly;
+//! every handler only reads state the prober keeps.
+
+mod page;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use prometheus::Registry;
+
+use crate::config;
+use crate::exporter::Exporter;
+
+#[derive(Clone)]
+struct AppState {
+    exporter: Arc<Exporter>,
+    registry: Registry,
+    telemetry_path: Arc<str>,
+}
+
+/// All routes; `telemetry_path` is `--web.telemetry-path`.
+pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str) -> Router {
+    let state = AppState {
+        exporter,
+        registry,
+        telemetry_path: Arc::from(telemetry_path),
+    };
+    Router::new()
+        .route("/", get(landing))
+        .route(telemetry_path, get(metrics))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
+        .route("/config", get(config_page))
+        .with_state(state)
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    let config = state.exporter.config();
+    let snapshot = state.exporter.store.latest();
+    Html(page::render(&page::PageContext {
+        snapshot: &snapshot,
+        telemetry_path: &state.telemetry_path,
+        config_source: config.to_string(),
+        machine_name: state.exporter.machine_name(),
+    }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match crate::metrics::encode(&state.registry) {
+        Ok(body) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "encoding metrics failed");
+            let body = format!("encoding metrics failed: {error}\n");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, TEXT)],
+                body,
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn healthy() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, TEXT)], "Healthy\n")
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.exporter.store.latest().complete {
+        (StatusCode::OK, [(header::CONTENT_TYPE, TEXT)], "Ready\n")
+    } else {
+        let body = "Not ready: the first probe round has not finished\n";
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, TEXT)],
+            body,
+        )
+    }
+}
+
+async fn reload(State(state): State<AppState>) -> impl IntoResponse {
+    let exporter = Arc::clone(&state.exporter);
+    // Reading the file is blocking I/O; keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || exporter.reload()).await;
+    match result {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, TEXT)],
+            "configuration reloaded\n".to_string(),
+        ),
+        Ok(Err(error)) => {
+            let body =
+                format!("reload failed, the previous configuration stays in force:\n{error}\n");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, TEXT)],
+                body,
+            )
+        }
+        Err(error) => {
+            let body = format!("reload failed: {error}\n");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, TEXT)],
+                body,
+            )
+        }
+    }
+}
+
+async fn config_page(State(state): State<AppState>) -> impl IntoResponse {
+    let loaded = state.exporter.config();
+    let body = format!("# source: {loaded}\n{}", config::to_yaml(&loaded.settings));
+    ([(header::CONTENT_TYPE, TEXT)], body)
+}

@@ -1,0 +1,274 @@
+//! Steps 1 and 2 of the flowchart: which connector groups, connectors and apps exist, whether
+//! each app is assigned to a known group (step 1, `connector_group_assigned`) and whether that
+//! group has an active connector (step 2, `connector_installed`). The inventory comes from the
+//! static config today; Microsoft Graph discovery plugs in beside it.
+
+mod static_source;
+
+use serde::Serialize;
+
+pub use static_source::from_static;
+
+use crate::config::values::{BackendTimeout, ConnectorStatus, GroupSelection};
+use crate::flow::{Outcome, Step, StepResults};
+
+/// Everything known about the tenant's App Proxy set-up, from whichever sources are configured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Inventory {
+    pub groups: Vec<ConnectorGroup>,
+    pub apps: Vec<App>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectorGroup {
+    pub name: String,
+    /// Graph's id; empty for a group known only from the static config.
+    pub id: String,
+    /// Graph's region (`nam`, `eur`, ... or a value we do not know yet); empty when unknown.
+    pub region: String,
+    pub is_default: Option<bool>,
+    pub connectors: Vec<Connector>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Connector {
+    pub machine_name: String,
+    pub id: String,
+    pub external_ip: String,
+    pub version: String,
+    pub status: ConnectorStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct App {
+    pub name: String,
+    pub id: String,
+    /// The group the app is assigned to, as named; it may not exist.
+    pub connector_group: Option<String>,
+    pub internal_url: String,
+    pub external_url: Option<String>,
+    pub backend_timeout: BackendTimeout,
+    pub backend_certificate_validation: bool,
+}
+
+impl ConnectorGroup {
+    pub fn active_connectors(&self) -> usize {
+        self.connectors
+            .iter()
+            .filter(|c| c.status == ConnectorStatus::Active)
+            .count()
+    }
+
+    /// Whether `machine` is one of this group's connectors (see [`same_machine`]).
+    pub fn has_member(&self, machine: &str) -> bool {
+        self.connectors
+            .iter()
+            .any(|c| same_machine(&c.machine_name, machine))
+    }
+}
+
+impl Inventory {
+    pub fn group(&self, name: &str) -> Option<&ConnectorGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The apps this host walks, per `connector.groups`. Apps without a group, or with a group
+    /// that is not listed, are always walked so their step 1 failure is reported. With `auto`,
+    /// the groups this machine is a connector of; on a host that is a connector of none (a
+    /// monitoring host), every group, so nothing configured goes unwatched.
+    pub fn apps_to_walk(&self, selection: &GroupSelection, machine: &str) -> Vec<&App> {
+        let auto_groups: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|g| g.has_member(machine))
+            .map(|g| g.name.as_str())
+            .collect();
+        self.apps
+            .iter()
+            .filter(|app| {
+                let Some(group) = app.connector_group.as_deref() else {
+                    return true;
+                };
+                if self.group(group).is_none() {
+                    return true;
+                }
+                match selection {
+                    GroupSelection::All => true,
+                    GroupSelection::Named(names) => names.iter().any(|n| n == group),
+                    GroupSelection::Auto => auto_groups.is_empty() || auto_groups.contains(&group),
+                }
+            })
+            .collect()
+    }
+
+    /// Steps 1 and 2 for one app. Step 2 is only evaluated once step 1 found the group.
+    pub fn judge(&self, app: &App, results: &mut StepResults) {
+        let Some(group_name) = app.connector_group.as_deref() else {
+            results.set(
+                Step::ConnectorGroupAssigned,
+                Outcome::fail(format!(
+                    "app {:?} is not assigned to a connector group",
+                    app.name
+                )),
+            );
+            return;
+        };
+        let Some(group) = self.group(group_name) else {
+            results.set(
+                Step::ConnectorGroupAssigned,
+                Outcome::fail(format!(
+                    "app {:?} is assigned to connector group {group_name:?}, which is not in the inventory",
+                    app.name
+                )),
+            );
+            return;
+        };
+        results.set(Step::ConnectorGroupAssigned, Outcome::Pass);
+        results.set(Step::ConnectorInstalled, judge_group(group));
+    }
+}
+
+/// Step 2 for a group: it needs at least one connector, and at least one of them active.
+fn judge_group(group: &ConnectorGroup) -> Outcome {
+    if group.connectors.is_empty() {
+        return Outcome::fail(format!("connector group {:?} has no connector", group.name));
+    }
+    if group.active_connectors() == 0 {
+        let names: Vec<String> = group
+            .connectors
+            .iter()
+            .map(|c| format!("{} inactive", c.machine_name))
+            .collect();
+        return Outcome::fail(format!(
+            "no connector of group {:?} is active ({})",
+            group.name,
+            names.join(", ")
+        ));
+    }
+    Outcome::Pass
+}
+
+/// Graph's `machineName` may carry a domain suffix and any letter case; the host name may too.
+pub fn same_machine(a: &str, b: &str) -> bool {
+    let short = |name: &str| name.split('.').next().unwrap_or(name).to_ascii_lowercase();
+    !a.is_empty() && short(a) == short(b)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    fn walk_of(inventory: &Inventory, app: &str) -> Option<crate::flow::Failure> {
+        let app = inventory.apps.iter().find(|a| a.name == app).unwrap();
+        let mut results = StepResults::default();
+        inventory.judge(app, &mut results);
+        crate::flow::walk(&results)
+    }
+
+    fn sample() -> Inventory {
+        inventory()
+            .group(group("Default").connector(connector("CONN-01")))
+            .group(group("Dormant").connector(connector("CONN-02").inactive()))
+            .group(group("Empty"))
+            .app(app("intranet").in_group("Default"))
+            .app(app("orphan"))
+            .app(app("ghost").in_group("Nowhere"))
+            .app(app("payroll").in_group("Dormant"))
+            .app(app("wiki").in_group("Empty"))
+            .build()
+    }
+
+    #[test]
+    fn app_in_a_group_with_an_active_connector_passes_steps_1_and_2() {
+        assert_eq!(walk_of(&sample(), "intranet"), None);
+    }
+
+    #[test]
+    fn app_without_a_group_fails_step_1() {
+        let failure = walk_of(&sample(), "orphan").unwrap();
+        assert_eq!(failure.step, Step::ConnectorGroupAssigned);
+        assert!(
+            failure.evidence.contains("not assigned"),
+            "{}",
+            failure.evidence
+        );
+    }
+
+    #[test]
+    fn app_in_an_unknown_group_fails_step_1() {
+        let failure = walk_of(&sample(), "ghost").unwrap();
+        assert_eq!(failure.step, Step::ConnectorGroupAssigned);
+        assert!(
+            failure.evidence.contains("\"Nowhere\""),
+            "{}",
+            failure.evidence
+        );
+    }
+
+    #[test]
+    fn app_in_a_group_of_inactive_connectors_fails_step_2() {
+        let failure = walk_of(&sample(), "payroll").unwrap();
+        assert_eq!(failure.step, Step::ConnectorInstalled);
+        assert!(
+            failure.evidence.contains("CONN-02 inactive"),
+            "{}",
+            failure.evidence
+        );
+    }
+
+    #[test]
+    fn app_in_a_group_without_connectors_fails_step_2() {
+        let failure = walk_of(&sample(), "wiki").unwrap();
+        assert_eq!(failure.step, Step::ConnectorInstalled);
+        assert!(
+            failure.evidence.contains("has no connector"),
+            "{}",
+            failure.evidence
+        );
+    }
+
+    #[test]
+    fn machine_names_match_without_case_or_domain_suffix() {
+        assert!(same_machine("CONN-01.corp.example", "conn-01"));
+        assert!(same_machine("conn-01", "CONN-01"));
+        assert!(!same_machine("CONN-01", "CONN-010"));
+        assert!(!same_machine("", ""));
+    }
+
+    #[test]
+    fn auto_selection_walks_this_hosts_groups_and_every_app_without_a_group() {
+        let inv = sample();
+        let names: Vec<&str> = inv
+            .apps_to_walk(&GroupSelection::Auto, "conn-01.corp.example")
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["intranet", "orphan", "ghost"]);
+    }
+
+    #[test]
+    fn auto_selection_on_a_host_that_is_no_connector_walks_every_group() {
+        let inv = sample();
+        assert_eq!(
+            inv.apps_to_walk(&GroupSelection::Auto, "monitoring-01")
+                .len(),
+            5
+        );
+    }
+
+    #[test]
+    fn named_selection_keeps_listed_groups_and_apps_without_a_group() {
+        let inv = sample();
+        let selection = GroupSelection::Named(vec!["Dormant".into()]);
+        let names: Vec<&str> = inv
+            .apps_to_walk(&selection, "x")
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["orphan", "ghost", "payroll"]);
+    }
+}

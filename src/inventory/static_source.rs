@@ -1,0 +1,44 @@
+//! The inventory written in the config file (`inventory.static`), for tenants where Graph is
+//! not available to the exporter, or to add what Graph does not know.
+
+use super::{App, Connector, ConnectorGroup, Inventory};
+use crate::config::StaticInventory;
+
+/// Turns the static section into an inventory; ids, regions and versions are unknown there.
+pub fn from_static(config: &StaticInventory) -> Inventory {
+    let groups = config
+        .connector_groups
+        .iter()
+        .map(|g| ConnectorGroup {
+            name: g.name.clone(),
+            id: String::new(),
+            region: String::new(),
+            is_default: None,
+            connectors: g
+                .connectors
+                .iter()
+                .map(|c| Connector {
+                    machine_name: c.machine_name.clone(),
+                    id: String::new(),
+                    external_ip: String::new(),
+                    version: String::new(),
+                    status: c.status,
+                })
+                .collect(),
+        })
+        .collect();
+    let apps = config
+        .apps
+        .iter()
+        .map(|a| App {
+            name: a.name.clone(),
+            id: String::new(),
+            connector_group: a.connector_group.clone(),
+            internal_url: a.internal_url.redacted(),
+            external_url: a.external_url.as_ref().map(|u| u.redacted()),
+            backend_timeout: a.backend_timeout,
+            backend_certificate_validation: a.backend_certificate_validation,
+        })
+        .collect();
+    Inventory { groups, apps }
+}

@@ -1,0 +1,43 @@
+//! appproxy_exporter: a Prometheus exporter that walks Microsoft's "Debug Application Proxy
+//! connector issues" flowchart continuously, from the host it runs on, and reports per
+//! connector group and app which step fails, with its evidence and remedy.
+//!
+//! The layout follows the flowchart: `inventory` judges steps 1-2, `flow` holds the chart and
+//! the walk; `prober` runs the probes in the background and fills the `store`; `metrics` and
+//! `http` only read it. `config` reads the YAML file and knows nothing of probing.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod exporter;
+pub mod flow;
+pub mod http;
+pub mod inventory;
+pub mod logging;
+pub mod metrics;
+pub mod prober;
+mod serve;
+pub mod store;
+
+pub use serve::{ServeOptions, serve};
+
+/// What can stop the exporter; `main` maps each to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("setting up metrics failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("the HTTP server failed: {0}")]
+    Server(std::io::Error),
+    #[error("setting up logging failed: {0}")]
+    Logging(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,51 @@
+//! The `appproxy_exporter` binary: parse flags, set up logging, load the config, hand over to
+//! the library, and turn the outcome into an exit code (2 for a config error).
+
+use std::process::ExitCode;
+
+use appproxy_exporter::cli::{Cli, Command};
+use appproxy_exporter::{Error, ServeOptions, config, logging};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = logging::init(cli.log_level, cli.log_format) {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
+    let loaded = match config::load(cli.config_file.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(error) => return exit(&Error::Config(error)),
+    };
+    match cli.command {
+        Some(Command::CheckConfig) => {
+            for warning in &loaded.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!("{loaded}: the configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Some(Command::Serve) | None => {
+            let options = ServeOptions {
+                listen_address: cli.listen_address,
+                telemetry_path: cli.telemetry_path,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => return exit(&Error::Server(error)),
+            };
+            match runtime.block_on(appproxy_exporter::serve(loaded, options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => exit(&error),
+            }
+        }
+    }
+}
+
+fn exit(error: &Error) -> ExitCode {
+    eprintln!("{error}");
+    match error {
+        Error::Config(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}

@@ -1,0 +1,311 @@
+//! Every metric family the exporter serves, defined in one place, and the collector that fills
+//! them from the latest snapshot at scrape time. The registry is built once and passed to the
+//! HTTP layer; nothing here is global.
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Gauge, GaugeVec, Opts, Registry};
+
+use crate::config::values::ConnectorStatus;
+use crate::exporter::Exporter;
+use crate::flow::Outcome;
+
+/// The revision the binary was built from (see build.rs).
+pub const REVISION: &str = env!("APPPROXY_REVISION");
+
+/// The families built from the snapshot. They are reset and refilled on every scrape, so a
+/// series disappears as soon as what it describes does.
+struct Families {
+    flow_step_ok: GaugeVec,
+    flow_failing_step: GaugeVec,
+    flow_failing_step_info: GaugeVec,
+    inventory_up: Gauge,
+    inventory_last_success: Gauge,
+    group_info: GaugeVec,
+    group_active_connectors: GaugeVec,
+    connector_info: GaugeVec,
+    connector_active: GaugeVec,
+    app_info: GaugeVec,
+    build_info: GaugeVec,
+    reload_successful: Gauge,
+    reload_success_timestamp: Gauge,
+    round_duration: GaugeVec,
+}
+
+fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
+    Gauge::with_opts(Opts::new(name, help))
+}
+
+fn gauges(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
+    GaugeVec::new(Opts::new(name, help), labels)
+}
+
+const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
+
+impl Families {
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            flow_step_ok: gauges(
+                "appproxy_flow_step_ok",
+                "1 when the flowchart step passes for the app, 0 when it fails; absent where not evaluated.",
+                &STEP_LABELS,
+            )?,
+            flow_failing_step: gauges(
+                "appproxy_flow_failing_step",
+                "The flowchart step (1-10) the app's walk stops at; 0 when every step passes.",
+                &["connector_group", "app"],
+            )?,
+            flow_failing_step_info: gauges(
+                "appproxy_flow_failing_step_info",
+                "1 for the step the app's walk stops at, present only while the app fails.",
+                &STEP_LABELS,
+            )?,
+            inventory_up: gauge(
+                "appproxy_inventory_up",
+                "1 when the last inventory refresh succeeded.",
+            )?,
+            inventory_last_success: gauge(
+                "appproxy_inventory_last_success_timestamp_seconds",
+                "Unix time of the last successful inventory refresh.",
+            )?,
+            group_info: gauges(
+                "appproxy_connector_group_info",
+                "Connector groups in the inventory.",
+                &["connector_group", "group_id", "region", "is_default"],
+            )?,
+            group_active_connectors: gauges(
+                "appproxy_connector_group_active_connectors",
+                "Connectors of the group whose status is active.",
+                &["connector_group"],
+            )?,
+            connector_info: gauges(
+                "appproxy_connector_info",
+                "Connectors in the inventory.",
+                &[
+                    "connector_group",
+                    "machine_name",
+                    "connector_id",
+                    "external_ip",
+                    "version",
+                ],
+            )?,
+            connector_active: gauges(
+                "appproxy_connector_active",
+                "1 when the connector's status is active, 0 when inactive.",
+                &["connector_group", "machine_name"],
+            )?,
+            app_info: gauges(
+                "appproxy_app_info",
+                "Applications published through App Proxy, as the inventory knows them.",
+                &[
+                    "connector_group",
+                    "app",
+                    "app_id",
+                    "internal_url",
+                    "external_url",
+                    "backend_timeout",
+                ],
+            )?,
+            build_info: gauges(
+                "appproxy_exporter_build_info",
+                "The exporter's version and source revision.",
+                &["version", "revision"],
+            )?,
+            reload_successful: gauge(
+                "appproxy_exporter_config_last_reload_successful",
+                "1 when the last configuration reload succeeded.",
+            )?,
+            reload_success_timestamp: gauge(
+                "appproxy_exporter_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful configuration load.",
+            )?,
+            round_duration: gauges(
+                "appproxy_probe_round_duration_seconds",
+                "How long the last probe round of each kind took.",
+                &["kind"],
+            )?,
+        })
+    }
+
+    fn all(&self) -> [&dyn Collector; 14] {
+        [
+            &self.flow_step_ok,
+            &self.flow_failing_step,
+            &self.flow_failing_step_info,
+            &self.inventory_up,
+            &self.inventory_last_success,
+            &self.group_info,
+            &self.group_active_connectors,
+            &self.connector_info,
+            &self.connector_active,
+            &self.app_info,
+            &self.build_info,
+            &self.reload_successful,
+            &self.reload_success_timestamp,
+            &self.round_duration,
+        ]
+    }
+
+    fn reset(&self) {
+        for vec in [
+            &self.flow_step_ok,
+            &self.flow_failing_step,
+            &self.flow_failing_step_info,
+            &self.group_info,
+            &self.group_active_connectors,
+            &self.connector_info,
+            &self.connector_active,
+            &self.app_info,
+            &self.round_duration,
+        ] {
+            vec.reset();
+        }
+    }
+
+    /// Refills every family from the exporter's current state.
+    fn fill(&self, exporter: &Exporter) {
+        let snapshot = exporter.store.latest();
+        for walk in &snapshot.walks {
+            let (group, app) = (walk.connector_group.as_str(), walk.app.as_str());
+            for (step, outcome) in walk.steps.iter() {
+                let number = step.number().to_string();
+                let ok = if matches!(outcome, Outcome::Pass) {
+                    1.0
+                } else {
+                    0.0
+                };
+                self.flow_step_ok
+                    .with_label_values(&[group, app, &number, step.name()])
+                    .set(ok);
+            }
+            let failing = walk.failure.as_ref().map_or(0, |f| f.step.number());
+            self.flow_failing_step
+                .with_label_values(&[group, app])
+                .set(f64::from(failing));
+            if let Some(failure) = &walk.failure {
+                let number = failure.step.number().to_string();
+                self.flow_failing_step_info
+                    .with_label_values(&[group, app, &number, failure.step.name()])
+                    .set(1.0);
+            }
+        }
+
+        let state = &snapshot.inventory;
+        self.inventory_up.set(if state.up { 1.0 } else { 0.0 });
+        self.inventory_last_success
+            .set(state.last_success.map_or(0.0, unix_seconds));
+        for group in &state.inventory.groups {
+            let is_default = group
+                .is_default
+                .map_or("", |d| if d { "true" } else { "false" });
+            self.group_info
+                .with_label_values(&[&group.name, &group.id, &group.region, is_default])
+                .set(1.0);
+            self.group_active_connectors
+                .with_label_values(&[&group.name])
+                .set(group.active_connectors() as f64);
+            for c in &group.connectors {
+                let labels = [
+                    &group.name,
+                    &c.machine_name,
+                    &c.id,
+                    &c.external_ip,
+                    &c.version,
+                ];
+                self.connector_info.with_label_values(&labels).set(1.0);
+                let active = if c.status == ConnectorStatus::Active {
+                    1.0
+                } else {
+                    0.0
+                };
+                self.connector_active
+                    .with_label_values(&[&group.name, &c.machine_name])
+                    .set(active);
+            }
+        }
+        for app in &state.inventory.apps {
+            let group = app.connector_group.as_deref().unwrap_or("");
+            let external = app.external_url.as_deref().unwrap_or("");
+            let labels = [
+                group,
+                &app.name,
+                &app.id,
+                &app.internal_url,
+                external,
+                app.backend_timeout.as_str(),
+            ];
+            self.app_info.with_label_values(&labels).set(1.0);
+        }
+
+        for (kind, seconds) in &snapshot.round_seconds {
+            self.round_duration.with_label_values(&[kind]).set(*seconds);
+        }
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
+            .set(1.0);
+        let reload = exporter.reload_status();
+        self.reload_successful
+            .set(if reload.successful { 1.0 } else { 0.0 });
+        self.reload_success_timestamp
+            .set(unix_seconds(reload.last_success));
+    }
+}
+
+fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Builds metrics from the exporter's latest snapshot on every scrape.
+struct SnapshotCollector {
+    exporter: Arc<Exporter>,
+    families: Mutex<Families>,
+    descs: Vec<Desc>,
+}
+
+impl Collector for SnapshotCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        // Scrapes take turns: each one resets and refills the same families.
+        let families = match self.families.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        families.reset();
+        families.fill(&self.exporter);
+        families.all().iter().flat_map(|c| c.collect()).collect()
+    }
+}
+
+/// The registry `/metrics` serves: the snapshot collector, plus process metrics where the
+/// platform has them.
+pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
+    let families = Families::new()?;
+    let descs = families
+        .all()
+        .iter()
+        .flat_map(|c| c.desc().into_iter().cloned())
+        .collect();
+    let registry = Registry::new();
+    registry.register(Box::new(SnapshotCollector {
+        exporter,
+        families: Mutex::new(families),
+        descs,
+    }))?;
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    Ok(registry)
+}
+
+/// The text exposition of everything in `registry`.
+pub fn encode(registry: &Registry) -> Result<String, prometheus::Error> {
+    prometheus::TextEncoder::new().encode_to_string(&registry.gather())
+}

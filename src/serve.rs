@@ -1,0 +1,116 @@
+//! `serve`: bind the listener, start the prober, answer HTTP until SIGTERM or Ctrl-C, and
+//! reload the config on SIGHUP.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Loaded;
+use crate::exporter::Exporter;
+use crate::{Error, Result, http, metrics, prober};
+
+pub struct ServeOptions {
+    pub listen_address: String,
+    pub telemetry_path: String,
+}
+
+pub async fn serve(loaded: Loaded, options: ServeOptions) -> Result<()> {
+    for warning in &loaded.warnings {
+        tracing::warn!(msg = %warning);
+    }
+    tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
+    let exporter = Exporter::new(loaded);
+    let registry = metrics::registry(Arc::clone(&exporter))?;
+    let app = http::router(Arc::clone(&exporter), registry, &options.telemetry_path);
+
+    let address = listen_address(&options.listen_address);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|source| Error::Listen {
+            address: address.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(Error::Server)?;
+    tracing::info!(address = %local, "listening");
+
+    let prober = tokio::spawn(prober::run(Arc::clone(&exporter)));
+    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(Error::Server);
+    prober.abort();
+    reloader.abort();
+    tracing::info!("stopped");
+    result
+}
+
+/// `:9869` means every IPv4 interface, as in Go; anything else is a host (or `[v6]`) and port.
+fn listen_address(text: &str) -> String {
+    match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(exporter: Arc<Exporter>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGHUP; reload with POST /-/reload");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP received, reloading the configuration");
+        let exporter = Arc::clone(&exporter);
+        // The outcome is logged and recorded in the reload metrics by `reload` itself.
+        let _ = tokio::task::spawn_blocking(move || exporter.reload()).await;
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_exporter: Arc<Exporter>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_port_listens_on_every_interface() {
+        assert_eq!(listen_address(":9869"), "0.0.0.0:9869");
+        assert_eq!(listen_address("127.0.0.1:0"), "127.0.0.1:0");
+        assert_eq!(listen_address("[::1]:9869"), "[::1]:9869");
+    }
+}

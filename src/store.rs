@@ -1,0 +1,67 @@
+//! The latest results, in memory. The background prober publishes a whole new [`Snapshot`]
+//! after each round; `/metrics`, the page and the API only read the current one, so a scrape
+//! never waits for a probe.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::flow::{Failure, StepResults};
+use crate::inventory::Inventory;
+
+/// One app's walk through the flowchart.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppWalk {
+    /// The group the app is assigned to, or empty when it has none.
+    pub connector_group: String,
+    pub app: String,
+    pub steps: StepResults,
+    /// Where the walk stops; `None` when every evaluated step passes.
+    pub failure: Option<Failure>,
+}
+
+/// The inventory as last refreshed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InventoryState {
+    pub inventory: Inventory,
+    /// Whether the last refresh succeeded.
+    pub up: bool,
+    pub last_success: Option<SystemTime>,
+}
+
+/// Everything one probe round found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// False until the first complete round; `/-/ready` answers 503 until then.
+    pub complete: bool,
+    pub inventory: InventoryState,
+    pub walks: Vec<AppWalk>,
+    /// How long the last round of each kind of probe took, in seconds.
+    pub round_seconds: BTreeMap<&'static str, f64>,
+}
+
+/// Holds the latest snapshot; cheap to read from any thread.
+#[derive(Debug, Default)]
+pub struct Store {
+    latest: RwLock<Arc<Snapshot>>,
+}
+
+impl Store {
+    pub fn latest(&self) -> Arc<Snapshot> {
+        // A poisoned lock only means a writer panicked mid-swap of an Arc; the value is whole.
+        match self.latest.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn publish(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        match self.latest.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+}
