@@ -148,10 +148,15 @@ fn clean_path(path: &str) -> Option<String> {
 
 /// The YAML crate appends " at line L, column C" to its message; we print the position first,
 /// the compiler way, so that suffix is dropped here.
+/// Its advice on duplicate keys speaks to programmers ("set DuplicateKeyPolicy"), so that goes too.
 fn bare_message(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) if message[at..].contains(", column ") => message[..at].to_string(),
-        _ => message.to_string(),
+    let message = match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(", column ") => &message[..at],
+        _ => message,
+    };
+    match message.find(", set DuplicateKeyPolicy") {
+        Some(at) => format!("{}: each key may appear once", &message[..at]),
+        None => message.to_string(),
     }
 }
 

@@ -9,8 +9,8 @@ use serde_saphyr::Spanned;
 
 use super::duration::PromDuration;
 use super::values::{
-    AutoOr, BackendTimeout, Catalog, Cloud, ConnectorStatus, EndpointPurpose, GraphAuth,
-    GroupSelection, HttpUrl, ProxySetting,
+    AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus, EndpointPurpose,
+    GraphAuth, GroupSelection, HttpUrl, Port, ProxySetting,
 };
 
 #[derive(Debug, Deserialize)]
@@ -95,7 +95,7 @@ pub struct RawConnector {
 pub struct RawProbes {
     pub interval: Option<Spanned<PromDuration>>,
     pub timeout: Option<Spanned<PromDuration>>,
-    pub concurrency: Option<Spanned<u32>>,
+    pub concurrency: Option<Concurrency>,
     pub endpoints: Option<RawEndpoints>,
     pub external: Option<RawExternal>,
     pub backend: Option<RawBackend>,
@@ -116,7 +116,7 @@ pub struct RawEndpoints {
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
     pub host: String,
-    pub port: u16,
+    pub port: Port,
     pub purpose: EndpointPurpose,
 }
 

@@ -239,20 +239,13 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
             check.problem(at, "probes.timeout", message);
         }
     }
-    let concurrency = match raw.concurrency {
-        Some(c) if c.value == 0 => {
-            check.problem(c.referenced, "probes.concurrency", "must be at least 1");
-            defaults.concurrency
-        }
-        Some(c) => c.value,
-        None => defaults.concurrency,
-    };
+    let concurrency = raw.concurrency.map_or(defaults.concurrency, |c| c.0);
     let endpoints = match raw.endpoints {
         None => defaults.endpoints,
         Some(e) => {
             let endpoint = |r: RawEndpoint| Endpoint {
                 host: r.host,
-                port: r.port,
+                port: r.port.0,
                 purpose: r.purpose,
             };
             EndpointSettings {

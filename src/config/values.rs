@@ -110,6 +110,74 @@ pub enum Catalog {
     None,
 }
 
+/// Reads a whole number in `min..=max`, with a message that says which range when it is not.
+fn whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    what: &'static str,
+    min: u64,
+    max: u64,
+) -> Result<u64, D::Error> {
+    struct Visitor {
+        what: &'static str,
+        min: u64,
+        max: u64,
+    }
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{} from {} to {}", self.what, self.min, self.max)
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u64, E> {
+            if (self.min..=self.max).contains(&n) {
+                Ok(n)
+            } else {
+                Err(E::custom(format!("{n} is out of range: expected {self}")))
+            }
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<u64, E> {
+            Err(E::custom(format!("{n} is out of range: expected {self}")))
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<u64, E> {
+            Err(E::custom(format!(
+                "{text:?} is not a number: expected {self}"
+            )))
+        }
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<u64, E> {
+            Err(E::custom(format!(
+                "{n} is not a whole number: expected {self}"
+            )))
+        }
+    }
+    impl fmt::Display for Visitor {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            serde::de::Expected::fmt(self, f)
+        }
+    }
+    deserializer.deserialize_any(Visitor { what, min, max })
+}
+
+/// A TCP port, 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = whole_number(deserializer, "a port", 1, 65_535)?;
+        Ok(Self(u16::try_from(n).unwrap_or(u16::MAX)))
+    }
+}
+
+/// How many probes may run at once, 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Concurrency(pub u32);
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = whole_number(deserializer, "a number of probes", 1, 65_535)?;
+        Ok(Self(u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}
+
 /// An `http://` or `https://` URL with a host. A password inside it is never printed, not even
 /// by `Debug`.
 #[derive(Clone, PartialEq, Eq)]

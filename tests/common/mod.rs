@@ -1,0 +1,150 @@
+//! Shared helpers for the integration tests: config files in temporary directories, the real
+//! binary started on a free loopback port, and a minimal HTTP/1.0 client over real sockets.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The config from the issue's acceptance check: one healthy app, one without a group, one in
+/// a group whose only connector is inactive.
+pub const THREE_APPS: &str = "\
+inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors:
+          - machine_name: CONN-01
+            status: active
+      - name: Dormant
+        connectors:
+          - machine_name: CONN-02
+            status: inactive
+    apps:
+      - name: intranet
+        connector_group: Default
+        internal_url: https://intranet.corp.example/
+      - name: orphan
+        internal_url: https://orphan.corp.example/
+      - name: payroll
+        connector_group: Dormant
+        internal_url: https://payroll.corp.example/
+        backend_timeout: Long
+";
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("appproxy_exporter.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The exporter binary, running; killed when dropped.
+pub struct Running {
+    pub child: Child,
+    pub address: SocketAddr,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on 127.0.0.1:0 and learns its port from the "listening" log line.
+pub fn start(args: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
+        .args(["--web.listen-address=127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Owned by the guard from here on, so a failed start still kills the child.
+    let mut running = Running {
+        child,
+        address: SocketAddr::from(([0, 0, 0, 0], 0)),
+        log: rx,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = running
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the exporter logged no listening address");
+        let address = line
+            .split("address=")
+            .nth(1)
+            .filter(|_| line.contains("listening"));
+        if let Some(rest) = address {
+            running.address = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return running;
+        }
+    }
+}
+
+/// A GET or POST over a fresh connection; returns (status, body).
+pub fn request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+pub fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    request(address, "GET", path)
+}
+
+/// Polls until `check` holds for a GET of `path`, or panics with the last body.
+pub fn wait_for(address: SocketAddr, path: &str, check: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(address, path);
+        if check(status, &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting on {path}: {status}\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of the one sample of `series` (name and labels exactly as exposed).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}

@@ -1,0 +1,160 @@
+//! Every invalid config fixture is rejected with exactly its message: file, line, column, key
+//! path and what is wrong. One fixture per case under `tests/fixtures/config/invalid/`.
+
+use std::path::Path;
+
+use appproxy_exporter::config;
+
+const DIR: &str = "tests/fixtures/config/invalid";
+
+/// (fixture, message after the file name)
+const CASES: &[(&str, &str)] = &[
+    (
+        "app_without_internal_url.yml",
+        ":5:9: inventory.static.apps[0]: missing field `internal_url`",
+    ),
+    (
+        "bad_duration.yml",
+        ":2:13: probes.interval: invalid duration \"30x\": use a number and a unit (ms, s, m, h, d, w, y), such as 30s or 5m",
+    ),
+    (
+        "concurrency_not_a_number.yml",
+        ":2:16: probes.concurrency: \"many\" is not a number: expected a number of probes from 1 to 65535",
+    ),
+    (
+        "device_code_without_token_cache.yml",
+        ":4:5: inventory.graph: auth device_code needs token_cache_file (where `appproxy_exporter login` keeps the refresh token)",
+    ),
+    (
+        "duplicate_app.yml",
+        ":6:9: inventory.static.apps[1].name: duplicate app \"intranet\" (first at line 4)",
+    ),
+    (
+        "duplicate_key.yml",
+        ":2:1: duplicate mapping key: cloud: each key may appear once",
+    ),
+    (
+        "duration_without_unit.yml",
+        ":2:12: probes.timeout: invalid duration \"10\": use a number and a unit (ms, s, m, h, d, w, y), such as 30s or 5m",
+    ),
+    (
+        "empty.yml",
+        ": the config file is empty; run without --config.file to use the built-in defaults",
+    ),
+    (
+        "graph_without_client_id.yml",
+        ":5:5: inventory.graph: missing field `client_id`",
+    ),
+    (
+        "graph_without_tenant_id.yml",
+        ":3:5: inventory.graph: needs tenant_id (a top-level key) to sign in",
+    ),
+    (
+        "groups_all_with_names.yml",
+        ":2:11: connector.groups: `all` cannot be combined with group names: expected auto, [all], or a list of connector group names",
+    ),
+    (
+        "port_out_of_range.yml",
+        ":5:15: probes.endpoints.extra[0].port: 70000 is out of range: expected a port from 1 to 65535",
+    ),
+    (
+        "proxy_not_http.yml",
+        ":2:10: connector.proxy: expected auto, direct or a proxy URL: invalid URL \"socks5://proxy.corp.example:1080\": the scheme must be http or https, not \"socks5\"",
+    ),
+    (
+        "risk_ratio_out_of_range.yml",
+        ":3:25: probes.backend.timeout_risk_ratio: 1.5 is out of range: use a fraction above 0 and at most 1, such as 0.8",
+    ),
+    (
+        "tab_indentation.yml",
+        ":2:2: tabs disallowed within this context (block indentation)",
+    ),
+    (
+        "timeout_longer_than_interval.yml",
+        ":3:12: probes.timeout: 1m is longer than probes.interval (30s): a probe round could never finish in time",
+    ),
+    (
+        "unclosed_flow_sequence.yml",
+        ":3:13: probes.endpoints.extra: unclosed bracket '{'",
+    ),
+    (
+        "unknown_backend_timeout.yml",
+        ":6:26: inventory.static.apps[0].backend_timeout: unknown backend_timeout \"longer\", expected default or long (any letter case)",
+    ),
+    (
+        "unknown_cloud.yml",
+        ":1:8: cloud: unknown variant `azure`, expected one of public, usgov, china",
+    ),
+    (
+        "unknown_connector_status.yml",
+        ":7:21: inventory.static.connector_groups[0].connectors[0].status: unknown variant `running`, expected one of active, inactive",
+    ),
+    (
+        "unknown_endpoint_purpose.yml",
+        ":6:18: probes.endpoints.replace[0].purpose: unknown variant `telemetry`, expected one of service, certificates, registration",
+    ),
+    (
+        "unknown_nested_key.yml",
+        ":2:3: probes.intervall: unknown field `intervall`, expected one of interval, timeout, concurrency, endpoints, external, backend",
+    ),
+    (
+        "unknown_top_level_key.yml",
+        ":1:1: clodu: unknown field `clodu`, expected one of cloud, tenant_id, inventory, connector, probes",
+    ),
+    (
+        "url_without_scheme.yml",
+        ":5:23: inventory.static.apps[0].internal_url: invalid URL \"intranet.corp.example\": relative URL without a base",
+    ),
+    (
+        "url_wrong_scheme.yml",
+        ":5:23: inventory.static.apps[0].internal_url: invalid URL \"ftp://intranet.corp.example/\": the scheme must be http or https, not \"ftp\"",
+    ),
+    (
+        "zero_concurrency.yml",
+        ":2:16: probes.concurrency: 0 is out of range: expected a number of probes from 1 to 65535",
+    ),
+    (
+        "zero_interval.yml",
+        ":2:13: probes.interval: must be greater than 0s",
+    ),
+];
+
+#[test]
+fn every_invalid_fixture_is_rejected_with_its_exact_message() {
+    let mut wrong = Vec::new();
+    for (fixture, expected) in CASES {
+        let path = Path::new(DIR).join(fixture);
+        let expected = format!("{}{expected}", path.display());
+        match config::load(Some(&path)) {
+            Ok(_) => wrong.push(format!("{fixture}: accepted")),
+            Err(error) if error.to_string() != expected => wrong.push(format!(
+                "{fixture}:\n  expected: {expected}\n  got:      {error}"
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_fixture_file_has_a_case_and_there_are_at_least_fifteen() {
+    let mut files: Vec<String> = std::fs::read_dir(DIR)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut cases: Vec<String> = CASES.iter().map(|(f, _)| f.to_string()).collect();
+    cases.sort();
+    assert_eq!(files, cases);
+    assert!(cases.len() >= 15);
+}
+
+#[test]
+fn every_valid_fixture_loads() {
+    for entry in std::fs::read_dir("tests/fixtures/config/valid").unwrap() {
+        let path = entry.unwrap().path();
+        if let Err(error) = config::load(Some(&path)) {
+            panic!("{error}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The HTTP endpoints, called in-process through the router (no socket), with the prober's
+//! rounds driven by the test so each state is exact.
+
+mod common;
+
+use std::sync::Arc;
+
+use appproxy_exporter::config;
+use appproxy_exporter::exporter::Exporter;
+use appproxy_exporter::{http, metrics, prober};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use common::{THREE_APPS, sample, write_config};
+
+async fn call(exporter: &Arc<Exporter>, method: &str, path: &str) -> (StatusCode, String) {
+    let registry = metrics::registry(Arc::clone(exporter)).unwrap();
+    let router = http::router(Arc::clone(exporter), registry, "/metrics");
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Exporter> {
+    let path = write_config(dir, text);
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
+    let snapshot = prober::round(&exporter).await;
+    exporter.store.publish(snapshot);
+    exporter
+}
+
+#[tokio::test]
+async fn ready_answers_503_until_the_first_round_completes() {
+    let exporter = Exporter::new(config::Loaded::defaults());
+    let (status, body) = call(&exporter, "GET", "/-/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("first probe round"), "{body}");
+    exporter.store.publish(prober::round(&exporter).await);
+    assert_eq!(call(&exporter, "GET", "/-/ready").await.0, StatusCode::OK);
+    assert_eq!(call(&exporter, "GET", "/-/healthy").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reload_with_a_broken_file_answers_500_and_keeps_the_old_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    write_config(dir.path(), "inventory:\n  static:\n    apps: [{name: x}]\n");
+
+    let (status, body) = call(&exporter, "POST", "/-/reload").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        body.contains(
+            "appproxy_exporter.yml:3:13: inventory.static.apps[0]: missing field `internal_url`"
+        ),
+        "{body}"
+    );
+
+    exporter.store.publish(prober::round(&exporter).await);
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    assert_eq!(
+        sample(&metrics, "appproxy_exporter_config_last_reload_successful"),
+        Some(0.0)
+    );
+    let payroll = "appproxy_flow_failing_step{app=\"payroll\",connector_group=\"Dormant\"}";
+    assert_eq!(
+        sample(&metrics, payroll),
+        Some(2.0),
+        "the old config's apps are still walked"
+    );
+}
+
+#[tokio::test]
+async fn reload_with_a_good_file_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    write_config(
+        dir.path(),
+        &THREE_APPS.replace("name: orphan", "name: renamed"),
+    );
+    let (status, _) = call(&exporter, "POST", "/-/reload").await;
+    assert_eq!(status, StatusCode::OK);
+    exporter.store.publish(prober::round(&exporter).await);
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    assert!(metrics.contains("app=\"renamed\""));
+    assert!(!metrics.contains("app=\"orphan\""));
+    assert_eq!(
+        sample(&metrics, "appproxy_exporter_config_last_reload_successful"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn reload_only_answers_post() {
+    let exporter = Exporter::new(config::Loaded::defaults());
+    assert_eq!(
+        call(&exporter, "GET", "/-/reload").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        call(&exporter, "GET", "/probe").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn step_ok_series_exist_only_for_evaluated_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    let step = |app: &str, group: &str, n: u8, name: &str| {
+        sample(
+            &metrics,
+            &format!(
+                "appproxy_flow_step_ok{{app=\"{app}\",connector_group=\"{group}\",step=\"{n}\",step_name=\"{name}\"}}"
+            ),
+        )
+    };
+    assert_eq!(
+        step("intranet", "Default", 2, "connector_installed"),
+        Some(1.0)
+    );
+    assert_eq!(step("orphan", "", 1, "connector_group_assigned"), Some(0.0));
+    assert_eq!(
+        step("orphan", "", 2, "connector_installed"),
+        None,
+        "step 2 needs a group"
+    );
+    assert_eq!(
+        step("payroll", "Dormant", 2, "connector_installed"),
+        Some(0.0)
+    );
+    let info = "appproxy_flow_failing_step_info{app=\"payroll\",connector_group=\"Dormant\",step=\"2\",step_name=\"connector_installed\"}";
+    assert_eq!(sample(&metrics, info), Some(1.0));
+    assert!(!metrics.contains("appproxy_flow_failing_step_info{app=\"intranet\""));
+    assert_eq!(
+        sample(
+            &metrics,
+            "appproxy_connector_group_active_connectors{connector_group=\"Dormant\"}"
+        ),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn landing_page_links_every_endpoint_and_shows_the_failing_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    let (status, page) = call(&exporter, "GET", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    for link in [
+        "href=\"/metrics\"",
+        "href=\"/config\"",
+        "href=\"/-/healthy\"",
+        "href=\"/-/ready\"",
+    ] {
+        assert!(page.contains(link), "missing {link}");
+    }
+    assert!(page.contains("Step 2: Install the connector and assign a group"));
+    assert!(
+        page.contains("no connector of group &quot;Dormant&quot; is active (CONN-02 inactive)")
+    );
+}
+
+#[tokio::test]
+async fn config_page_shows_effective_settings_without_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        format!("{THREE_APPS}connector:\n  proxy: http://svc:hunter2@proxy.corp.example:3128\n");
+    let exporter = exporter_after_one_round(dir.path(), &text).await;
+    let (_, body) = call(&exporter, "GET", "/config").await;
+    assert!(!body.contains("hunter2"), "{body}");
+    assert!(
+        body.contains("proxy: http://svc:REDACTED@proxy.corp.example:3128/"),
+        "{body}"
+    );
+    assert!(
+        body.contains("timeout_risk_ratio: 0.8"),
+        "defaults are filled in: {body}"
+    );
+}
