@@ -120,3 +120,21 @@ fn serving_with_an_invalid_file_exits_2_and_says_why() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown variant `azure`"));
 }
+
+#[test]
+fn json_log_format_writes_one_json_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
+        .args(["--log.format=json", "--web.listen-address=127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let read = BufReader::new(child.stderr.take().unwrap()).read_line(&mut first);
+    let _ = child.kill();
+    let _ = child.wait();
+    read.unwrap();
+    let line: serde_json::Value = serde_json::from_str(&first).expect("a JSON log line");
+    assert_eq!(line["level"], "INFO", "{first}");
+    assert_eq!(line["message"], "starting appproxy_exporter", "{first}");
+}

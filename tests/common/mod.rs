@@ -12,29 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The config from the issue's acceptance check: one healthy app, one without a group, one in
 /// a group whose only connector is inactive.
-pub const THREE_APPS: &str = "\
-inventory:
-  static:
-    connector_groups:
-      - name: Default
-        connectors:
-          - machine_name: CONN-01
-            status: active
-      - name: Dormant
-        connectors:
-          - machine_name: CONN-02
-            status: inactive
-    apps:
-      - name: intranet
-        connector_group: Default
-        internal_url: https://intranet.corp.example/
-      - name: orphan
-        internal_url: https://orphan.corp.example/
-      - name: payroll
-        connector_group: Dormant
-        internal_url: https://payroll.corp.example/
-        backend_timeout: Long
-";
+pub const THREE_APPS: &str = include_str!("../fixtures/config/valid/three_apps.yml");
 
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("appproxy_exporter.yml");
