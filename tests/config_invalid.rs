@@ -153,7 +153,9 @@ fn every_fixture_file_has_a_case_and_there_are_at_least_fifteen() {
 fn every_valid_fixture_and_the_shipped_example_load() {
     let fixtures = std::fs::read_dir("tests/fixtures/config/valid").unwrap();
     let paths = fixtures.map(|entry| entry.unwrap().path());
-    for path in paths.chain([std::path::PathBuf::from("deploy/appproxy_exporter.example.yml")]) {
+    for path in paths.chain([std::path::PathBuf::from(
+        "deploy/appproxy_exporter.example.yml",
+    )]) {
         if let Err(error) = config::load(Some(&path)) {
             panic!("{error}");
         }
