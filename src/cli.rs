@@ -51,6 +51,9 @@ pub enum Command {
     Serve,
     /// Check the config file and exit: 0 when valid, 2 with file:line:column when not.
     CheckConfig,
+    /// Sign in to Microsoft Graph with a device code (delegated access) and store the refresh
+    /// token in inventory.graph.token_cache_file for the exporter to use.
+    Login,
 }
 
 /// The metrics path must be a plain absolute path that no other endpoint uses.

@@ -2,6 +2,7 @@
 //! store the prober fills. HTTP handlers, signal handlers and the prober all hold an `Arc` of it.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -9,6 +10,8 @@ use tokio::sync::Notify;
 
 use crate::config::values::AutoOr;
 use crate::config::{self, ConfigError, Loaded};
+use crate::inventory::ThisHost;
+use crate::inventory::graph::GraphMetrics;
 use crate::store::Store;
 
 /// How the last reload went, for `appproxy_exporter_config_last_reload_*`.
@@ -23,7 +26,11 @@ pub struct Exporter {
     config_file: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
     reload_status: Mutex<ReloadStatus>,
+    /// Counts applied configurations, so the prober notices a reload.
+    generation: AtomicU64,
     pub store: Store,
+    /// Cumulative Graph request metrics, kept across reloads.
+    pub graph_metrics: GraphMetrics,
     /// Wakes the prober early, after a reload.
     pub(crate) wake: Notify,
     host_name: String,
@@ -31,18 +38,25 @@ pub struct Exporter {
 
 impl Exporter {
     /// `loaded` must come from `config_file` (or be the defaults when there is none).
-    pub fn new(loaded: Loaded) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(loaded: Loaded) -> prometheus::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
             config_file: loaded.file.clone(),
             loaded: RwLock::new(Arc::new(loaded)),
             reload_status: Mutex::new(ReloadStatus {
                 successful: true,
                 last_success: SystemTime::now(),
             }),
+            generation: AtomicU64::new(0),
             store: Store::default(),
+            graph_metrics: GraphMetrics::new()?,
             wake: Notify::new(),
             host_name: gethostname::gethostname().to_string_lossy().into_owned(),
-        })
+        }))
+    }
+
+    /// Changes whenever a reload applies a new configuration.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// The config in force.
@@ -78,6 +92,7 @@ impl Exporter {
                     Ok(mut guard) => *guard = Arc::new(loaded),
                     Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
                 }
+                self.generation.fetch_add(1, Ordering::Relaxed);
                 *status = ReloadStatus {
                     successful: true,
                     last_success: SystemTime::now(),
@@ -95,9 +110,20 @@ impl Exporter {
 
     /// Which connector this host is: `connector.machine_name`, or the host name for `auto`.
     pub fn machine_name(&self) -> String {
-        match &self.config().settings.connector.machine_name {
+        self.this_host().machine
+    }
+
+    /// This host's identity and the groups it serves, per the config in force.
+    pub fn this_host(&self) -> ThisHost {
+        let config = self.config();
+        let connector = &config.settings.connector;
+        let machine = match &connector.machine_name {
             AutoOr::Auto => self.host_name.clone(),
             AutoOr::Value(name) => name.clone(),
+        };
+        ThisHost {
+            machine,
+            groups: connector.groups.clone(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod logging;
 pub mod metrics;
 pub mod prober;
+pub mod secret;
 mod serve;
 pub mod store;
 
@@ -41,3 +42,9 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Makes ring rustls' process-wide crypto provider (HTTP clients look it up). Idempotent.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use appproxy_exporter::cli::{Cli, Command};
+use appproxy_exporter::inventory::graph::login::{LoginError, login};
 use appproxy_exporter::{Error, ServeOptions, config, logging};
 use clap::Parser;
 
@@ -24,6 +25,24 @@ fn main() -> ExitCode {
             }
             println!("{loaded}: the configuration is valid");
             ExitCode::SUCCESS
+        }
+        Some(Command::Login) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => return exit(&Error::Server(error)),
+            };
+            let mut stdout = std::io::stdout();
+            match runtime.block_on(login(&loaded.settings, &mut stdout)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(LoginError::NotDeviceCode) => {
+                    eprintln!("{}", LoginError::NotDeviceCode);
+                    ExitCode::from(2)
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Some(Command::Serve) | None => {
             let options = ServeOptions {

@@ -293,6 +293,8 @@ pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
         .flat_map(|c| c.desc().into_iter().cloned())
         .collect();
     let registry = Registry::new();
+    registry.register(Box::new(exporter.graph_metrics.requests.clone()))?;
+    registry.register(Box::new(exporter.graph_metrics.duration.clone()))?;
     registry.register(Box::new(SnapshotCollector {
         exporter,
         families: Mutex::new(families),

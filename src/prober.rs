@@ -4,74 +4,85 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
-use crate::config::Settings;
 use crate::exporter::Exporter;
 use crate::flow::{self, StepResults};
-use crate::inventory::{self, Inventory};
-use crate::store::{AppWalk, InventoryState, Snapshot};
+use crate::inventory::graph::RetryPolicy;
+use crate::inventory::{Inventory, Refresher, ThisHost};
+use crate::store::{AppWalk, Snapshot};
 
-/// Runs rounds forever: one at once, then one every `probes.interval`, or sooner after a reload.
-pub async fn run(exporter: Arc<Exporter>) {
-    loop {
-        let snapshot = round(&exporter).await;
-        let failing = snapshot
-            .walks
-            .iter()
-            .filter(|w| w.failure.is_some())
-            .count();
-        tracing::debug!(apps = snapshot.walks.len(), failing, "probe round complete");
-        exporter.store.publish(snapshot);
-        let interval = exporter.config().settings.probes.interval;
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = exporter.wake.notified() => {}
+/// The prober and the state it keeps between rounds.
+pub struct Prober {
+    exporter: Arc<Exporter>,
+    inventory: Refresher,
+}
+
+impl Prober {
+    pub fn new(exporter: Arc<Exporter>) -> Self {
+        Self::with_retry(exporter, RetryPolicy::default())
+    }
+
+    /// With a Graph retry policy of the caller's choosing (tests shorten the backoff).
+    pub fn with_retry(exporter: Arc<Exporter>, retry: RetryPolicy) -> Self {
+        let inventory = Refresher::new(exporter.graph_metrics.clone(), retry);
+        Self {
+            exporter,
+            inventory,
+        }
+    }
+
+    /// Runs rounds forever: one at once, then one every `probes.interval`, or sooner after a
+    /// reload.
+    pub async fn run(mut self) {
+        loop {
+            let snapshot = self.round().await;
+            let failing = snapshot
+                .walks
+                .iter()
+                .filter(|w| w.failure.is_some())
+                .count();
+            tracing::debug!(apps = snapshot.walks.len(), failing, "probe round complete");
+            self.exporter.store.publish(snapshot);
+            let interval = self.exporter.config().settings.probes.interval;
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.exporter.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One complete round with the config in force.
+    pub async fn round(&mut self) -> Snapshot {
+        let config = self.exporter.config();
+        let settings = &config.settings;
+        let mut round_seconds = BTreeMap::new();
+
+        let inventory = self
+            .inventory
+            .refresh(settings, self.exporter.generation())
+            .await;
+        if let Some(seconds) = self.inventory.last_refresh_seconds {
+            round_seconds.insert("inventory", seconds);
+        }
+
+        let walks = walk_apps(&inventory.inventory, &self.exporter.this_host());
+        Snapshot {
+            complete: true,
+            inventory,
+            walks,
+            round_seconds,
         }
     }
 }
 
-/// One complete round with the config in force.
-pub async fn round(exporter: &Exporter) -> Snapshot {
-    let config = exporter.config();
-    let settings = &config.settings;
-    let mut round_seconds = BTreeMap::new();
-
-    let started = Instant::now();
-    let inventory = refresh_inventory(settings);
-    round_seconds.insert("inventory", started.elapsed().as_secs_f64());
-
-    let walks = walk_apps(&inventory.inventory, settings, &exporter.machine_name());
-    Snapshot {
-        complete: true,
-        inventory,
-        walks,
-        round_seconds,
-    }
-}
-
-fn refresh_inventory(settings: &Settings) -> InventoryState {
-    let inventory = settings
-        .inventory
-        .static_inventory
-        .as_ref()
-        .map(inventory::from_static)
-        .unwrap_or_default();
-    InventoryState {
-        inventory,
-        up: true,
-        last_success: Some(SystemTime::now()),
-    }
-}
-
 /// Gathers each app's step outcomes and walks the chart with them.
-fn walk_apps(inventory: &Inventory, settings: &Settings, machine: &str) -> Vec<AppWalk> {
+fn walk_apps(inventory: &Inventory, host: &ThisHost) -> Vec<AppWalk> {
     inventory
-        .apps_to_walk(&settings.connector.groups, machine)
+        .apps_to_walk(&host.groups, &host.machine)
         .into_iter()
         .map(|app| {
             let mut steps = StepResults::default();
-            inventory.judge(app, &mut steps);
+            inventory.judge(app, host, &mut steps);
             AppWalk {
                 connector_group: app.connector_group.clone().unwrap_or_default(),
                 app: app.name.clone(),

@@ -19,7 +19,7 @@ pub async fn serve(loaded: Loaded, options: ServeOptions) -> Result<()> {
         tracing::warn!(msg = %warning);
     }
     tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
-    let exporter = Exporter::new(loaded);
+    let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
     let app = http::router(Arc::clone(&exporter), registry, &options.telemetry_path);
 
@@ -33,7 +33,7 @@ pub async fn serve(loaded: Loaded, options: ServeOptions) -> Result<()> {
     let local = listener.local_addr().map_err(Error::Server)?;
     tracing::info!(address = %local, "listening");
 
-    let prober = tokio::spawn(prober::run(Arc::clone(&exporter)));
+    let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -29,21 +29,26 @@ async fn call(exporter: &Arc<Exporter>, method: &str, path: &str) -> (StatusCode
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// One probe round with a fresh prober, published.
+async fn round(exporter: &Arc<Exporter>) -> appproxy_exporter::store::Snapshot {
+    prober::Prober::new(Arc::clone(exporter)).round().await
+}
+
 async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Exporter> {
     let path = write_config(dir, text);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
-    let snapshot = prober::round(&exporter).await;
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let snapshot = round(&exporter).await;
     exporter.store.publish(snapshot);
     exporter
 }
 
 #[tokio::test]
 async fn ready_answers_503_until_the_first_round_completes() {
-    let exporter = Exporter::new(config::Loaded::defaults());
+    let exporter = Exporter::new(config::Loaded::defaults()).unwrap();
     let (status, body) = call(&exporter, "GET", "/-/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("first probe round"), "{body}");
-    exporter.store.publish(prober::round(&exporter).await);
+    exporter.store.publish(round(&exporter).await);
     assert_eq!(call(&exporter, "GET", "/-/ready").await.0, StatusCode::OK);
     assert_eq!(call(&exporter, "GET", "/-/healthy").await.0, StatusCode::OK);
 }
@@ -63,7 +68,7 @@ async fn reload_with_a_broken_file_answers_500_and_keeps_the_old_config() {
         "{body}"
     );
 
-    exporter.store.publish(prober::round(&exporter).await);
+    exporter.store.publish(round(&exporter).await);
     let (_, metrics) = call(&exporter, "GET", "/metrics").await;
     assert_eq!(
         sample(&metrics, "appproxy_exporter_config_last_reload_successful"),
@@ -87,7 +92,7 @@ async fn reload_with_a_good_file_applies_it() {
     );
     let (status, _) = call(&exporter, "POST", "/-/reload").await;
     assert_eq!(status, StatusCode::OK);
-    exporter.store.publish(prober::round(&exporter).await);
+    exporter.store.publish(round(&exporter).await);
     let (_, metrics) = call(&exporter, "GET", "/metrics").await;
     assert!(metrics.contains("app=\"renamed\""));
     assert!(!metrics.contains("app=\"orphan\""));
@@ -99,7 +104,7 @@ async fn reload_with_a_good_file_applies_it() {
 
 #[tokio::test]
 async fn reload_only_answers_post() {
-    let exporter = Exporter::new(config::Loaded::defaults());
+    let exporter = Exporter::new(config::Loaded::defaults()).unwrap();
     assert_eq!(
         call(&exporter, "GET", "/-/reload").await.0,
         StatusCode::METHOD_NOT_ALLOWED

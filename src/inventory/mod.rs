@@ -3,14 +3,24 @@
 //! group has an active connector (step 2, `connector_installed`). The inventory comes from the
 //! static config today; Microsoft Graph discovery plugs in beside it.
 
+pub mod graph;
+mod refresh;
 mod static_source;
 
 use serde::Serialize;
 
+pub use refresh::Refresher;
 pub use static_source::from_static;
 
 use crate::config::values::{BackendTimeout, ConnectorStatus, GroupSelection};
 use crate::flow::{Outcome, Step, StepResults};
+
+/// Which connector this host is and which groups it serves, for step 2's local part.
+#[derive(Debug, Clone)]
+pub struct ThisHost {
+    pub machine: String,
+    pub groups: GroupSelection,
+}
 
 /// Everything known about the tenant's App Proxy set-up, from whichever sources are configured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -102,7 +112,7 @@ impl Inventory {
     }
 
     /// Steps 1 and 2 for one app. Step 2 is only evaluated once step 1 found the group.
-    pub fn judge(&self, app: &App, results: &mut StepResults) {
+    pub fn judge(&self, app: &App, host: &ThisHost, results: &mut StepResults) {
         let Some(group_name) = app.connector_group.as_deref() else {
             results.set(
                 Step::ConnectorGroupAssigned,
@@ -124,7 +134,38 @@ impl Inventory {
             return;
         };
         results.set(Step::ConnectorGroupAssigned, Outcome::Pass);
-        results.set(Step::ConnectorInstalled, judge_group(group));
+        let outcome = match judge_group(group) {
+            Outcome::Pass => self.judge_this_host(group, host),
+            failed => failed,
+        };
+        results.set(Step::ConnectorInstalled, outcome);
+    }
+
+    /// When this host is a connector (of any group), it must be an active member of the groups
+    /// it serves: the ones named in `connector.groups`, and every group it is a member of.
+    /// A host that is no connector at all watches from outside and is not judged here.
+    fn judge_this_host(&self, group: &ConnectorGroup, host: &ThisHost) -> Outcome {
+        if !self.groups.iter().any(|g| g.has_member(&host.machine)) {
+            return Outcome::Pass;
+        }
+        let me = group
+            .connectors
+            .iter()
+            .find(|c| same_machine(&c.machine_name, &host.machine));
+        match me {
+            Some(c) if c.status == ConnectorStatus::Inactive => Outcome::fail(format!(
+                "this host's connector {} is inactive in group {:?}",
+                c.machine_name, group.name
+            )),
+            Some(_) => Outcome::Pass,
+            None if matches!(&host.groups, GroupSelection::Named(names) if names.contains(&group.name)) => {
+                Outcome::fail(format!(
+                    "this host ({}) is a connector, but not of group {:?}, which connector.groups names",
+                    host.machine, group.name
+                ))
+            }
+            None => Outcome::Pass,
+        }
     }
 }
 
@@ -162,11 +203,83 @@ mod tests {
     use super::fixtures::*;
     use super::*;
 
-    fn walk_of(inventory: &Inventory, app: &str) -> Option<crate::flow::Failure> {
+    fn walk_from(
+        inventory: &Inventory,
+        app: &str,
+        host: &ThisHost,
+    ) -> Option<crate::flow::Failure> {
         let app = inventory.apps.iter().find(|a| a.name == app).unwrap();
         let mut results = StepResults::default();
-        inventory.judge(app, &mut results);
+        inventory.judge(app, host, &mut results);
         crate::flow::walk(&results)
+    }
+
+    /// Walks from a host that is no connector of the inventory.
+    fn walk_of(inventory: &Inventory, app: &str) -> Option<crate::flow::Failure> {
+        let outsider = ThisHost {
+            machine: "monitoring-01".into(),
+            groups: GroupSelection::Auto,
+        };
+        walk_from(inventory, app, &outsider)
+    }
+
+    #[test]
+    fn this_hosts_inactive_connector_fails_step_2_for_its_group() {
+        let inv = inventory()
+            .group(
+                group("Default")
+                    .connector(connector("CONN-01"))
+                    .connector(connector("CONN-02").inactive()),
+            )
+            .app(app("intranet").in_group("Default"))
+            .build();
+        let host = ThisHost {
+            machine: "conn-02.corp.example".into(),
+            groups: GroupSelection::Auto,
+        };
+        let failure = walk_from(&inv, "intranet", &host).unwrap();
+        assert_eq!(failure.step, Step::ConnectorInstalled);
+        assert!(
+            failure
+                .evidence
+                .contains("this host's connector CONN-02 is inactive"),
+            "{}",
+            failure.evidence
+        );
+        let active_host = ThisHost {
+            machine: "CONN-01".into(),
+            groups: GroupSelection::Auto,
+        };
+        assert_eq!(walk_from(&inv, "intranet", &active_host), None);
+    }
+
+    #[test]
+    fn a_connector_host_missing_from_a_group_it_is_told_to_serve_fails_step_2() {
+        let inv = inventory()
+            .group(group("Default").connector(connector("CONN-01")))
+            .group(group("Branch").connector(connector("CONN-09")))
+            .app(app("branch-app").in_group("Branch"))
+            .build();
+        let host = ThisHost {
+            machine: "CONN-01".into(),
+            groups: GroupSelection::Named(vec!["Default".into(), "Branch".into()]),
+        };
+        let failure = walk_from(&inv, "branch-app", &host).unwrap();
+        assert_eq!(failure.step, Step::ConnectorInstalled);
+        assert!(
+            failure.evidence.contains("not of group \"Branch\""),
+            "{}",
+            failure.evidence
+        );
+        let all = ThisHost {
+            machine: "CONN-01".into(),
+            groups: GroupSelection::All,
+        };
+        assert_eq!(
+            walk_from(&inv, "branch-app", &all),
+            None,
+            "with [all] other groups are watched, not required"
+        );
     }
 
     fn sample() -> Inventory {
