@@ -202,6 +202,40 @@ mod tests {
     }
 
     #[test]
+    fn the_cloud_picks_graph_and_login_hosts_and_both_can_be_overridden() {
+        let graph = |cloud: &str, extra: &str| {
+            let text = format!(
+                "cloud: {cloud}\ntenant_id: t\ninventory:\n  graph:\n    client_id: c\n    auth: client_secret\n{extra}"
+            );
+            let graph = parse(&text, "f.yml").unwrap().0.inventory.graph.unwrap();
+            (graph.graph_url.0.to_string(), graph.login_url.0.to_string())
+        };
+        assert_eq!(
+            graph("public", ""),
+            (
+                "https://graph.microsoft.com/".into(),
+                "https://login.microsoftonline.com/".into()
+            )
+        );
+        assert_eq!(
+            graph("usgov", ""),
+            (
+                "https://graph.microsoft.us/".into(),
+                "https://login.microsoftonline.us/".into()
+            )
+        );
+        assert_eq!(
+            graph("china", ""),
+            (
+                "https://microsoftgraph.chinacloudapi.cn/".into(),
+                "https://login.chinacloudapi.cn/".into()
+            )
+        );
+        let dod = graph("usgov", "    graph_url: https://dod-graph.microsoft.us\n");
+        assert_eq!(dod.0, "https://dod-graph.microsoft.us/");
+    }
+
+    #[test]
     fn every_cloud_has_valid_builtin_urls() {
         use values::Cloud;
         for cloud in [Cloud::Public, Cloud::Usgov, Cloud::China] {

@@ -126,3 +126,116 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// The Graph-shaped test server (`tests/graph_server/graph_server.py`), running; stopped
+/// when dropped.
+pub struct GraphServer {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for GraphServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GraphServer {
+    /// Starts the server for `tenant` (the tenant file's JSON), with `page_size` items a page.
+    pub fn start(tenant: &serde_json::Value, page_size: usize) -> GraphServer {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenant.json");
+        std::fs::write(&file, tenant.to_string()).unwrap();
+        let args = vec![
+            "--tenant".to_string(),
+            file.display().to_string(),
+            "--page-size".to_string(),
+            page_size.to_string(),
+        ];
+        Self::spawn(args, dir)
+    }
+
+    /// Starts the server on a synthesized tenant (`groups=50,apps=5000,connectors=100`).
+    pub fn generate(spec: &str, page_size: usize) -> GraphServer {
+        let dir = tempfile::tempdir().unwrap();
+        let args = vec![
+            "--generate".to_string(),
+            spec.to_string(),
+            "--page-size".to_string(),
+            page_size.to_string(),
+        ];
+        Self::spawn(args, dir)
+    }
+
+    fn spawn(args: Vec<String>, dir: tempfile::TempDir) -> GraphServer {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/graph_server/graph_server.py"
+        );
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the Graph-shaped server");
+        let mut first = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut first).unwrap();
+        let url = match first.trim().strip_prefix("listening ") {
+            Some(url) => url.to_string(),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the Graph-shaped server did not start: {first:?}");
+            }
+        };
+        GraphServer {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// Merges `faults` into the server's faults (`null` removes one).
+    pub fn faults(&self, faults: serde_json::Value) {
+        self.post_json("/_control", &faults);
+    }
+
+    pub fn reset_stats(&self) {
+        self.post_json("/_control", &serde_json::json!({"reset_stats": true}));
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let (status, body) = get(self.address(), "/_stats");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap()
+    }
+
+    fn post_json(&self, path: &str, body: &serde_json::Value) {
+        let body = body.to_string();
+        let mut stream = TcpStream::connect(self.address()).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.0\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+            "{response}"
+        );
+    }
+}

@@ -481,18 +481,20 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- low-level send -------------------------------------------------------------
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
+        route = getattr(self, "_stat_route", None)
+        if route is not None:
+            # count before the client can see the answer, so /_stats never lags behind
+            self._stat_route = None
+            self.st.count(route, status)
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
+            self.end_headers()
             if self.command != "HEAD":
-                # headers and body leave in one write
-                self._headers_buffer.append(b"\r\n" + body)
-                self.flush_headers()
-            else:
-                self.end_headers()
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -524,6 +526,7 @@ class Handler(BaseHTTPRequestHandler):
         path = parts.path
         query = parse_qs(parts.query, keep_blank_values=True)
         body = self._read_body() if self.command in ("POST", "PUT", "PATCH") else b""
+        self._stat_route = None
         if path == "/_stats":
             return self._json(200, self.st.stats_snapshot())
         if path == "/_control":
@@ -573,12 +576,11 @@ class Handler(BaseHTTPRequestHandler):
         st = self.st
         raw_segs = [s for s in path.split("/") if s][1:]  # drop "beta"
         segs = [s.lower() for s in raw_segs]
-        route = self._graph_route_name(segs)
+        self._stat_route = self._graph_route_name(segs)
         request_id = str(uuid.uuid4())
         client_request_id = self.headers.get("client-request-id") or request_id
         common = {"request-id": request_id, "client-request-id": client_request_id,
                   "x-ms-ags-diagnostic": '{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"0"}}'}
-        status = 500
         try:
             delay = st.fault("delay_ms")
             if delay:
@@ -619,21 +621,17 @@ class Handler(BaseHTTPRequestHandler):
                                  "The service is temporarily unavailable. Please try again later." if code == 503
                                  else "An unexpected error occurred on the server.", hdr)
             body = self._graph_resource(path, raw_segs, segs, raw_query, query)
-            status = 200
             if st.path_fault("malformed", path):
                 cut = max(1, len(body) // 2)
                 return self._send(200, body[:cut], "application/json", common)
             return self._send(200, body, ODATA_JSON, common)
         except Exception as exc:  # noqa: BLE001 - turn anything into a Graph error body
             err = exc if isinstance(exc, GraphError) else GraphError(500, "generalException", f"test server bug: {exc!r}")
-            status = err.status
             hdrs = dict(common)
             hdrs.update(err.headers)
             self._json(err.status, {"error": {"code": err.code, "message": err.message, "innerError": {
                 "date": utc_now_iso(), "request-id": request_id, "client-request-id": client_request_id}}},
                 "application/json", hdrs)
-        finally:
-            st.count(route, status)
 
     def _not_found(self, ident: str):
         raise GraphError(404, "Request_ResourceNotFound",
@@ -774,12 +772,11 @@ class Handler(BaseHTTPRequestHandler):
     # -- STS ------------------------------------------------------------------------
     def _sts(self, tenant: str, endpoint: str, body: bytes):
         st = self.st
-        route = endpoint
-        status = 500
+        self._stat_route = endpoint
         try:
             if self.command != "POST":
                 raise StsError(400, "invalid_request", 900561,
-                               "The endpoint only accepts POST requests. Received a GET request.")
+                               f"The endpoint only accepts POST requests. Received a {self.command} request.")
             if tenant.lower() not in st.tenant.tenant_aliases:
                 raise StsError(400, "invalid_request", 90002,
                                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and "
@@ -794,10 +791,10 @@ class Handler(BaseHTTPRequestHandler):
                 obj = self._devicecode(form)
             else:
                 obj = self._token(tenant, form)
-            status = 200
             self._json(200, obj, STS_JSON, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
-        except StsError as err:
-            status = err.status
+        except Exception as exc:  # noqa: BLE001 - always answer with an STS error body
+            err = exc if isinstance(exc, StsError) else StsError(500, "server_error", 90100,
+                                                                 f"Test server bug: {exc!r}")
             trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
             ts = sts_timestamp()
             self._json(err.status, {
@@ -805,10 +802,8 @@ class Handler(BaseHTTPRequestHandler):
                 "error_description": f"AADSTS{err.aadsts}: {err.text}\r\nTrace ID: {trace}\r\n"
                                      f"Correlation ID: {corr}\r\nTimestamp: {ts}",
                 "error_codes": [err.aadsts], "timestamp": ts, "trace_id": trace, "correlation_id": corr,
-                "error_uri": f"{st.base_url}/error?code={err.aadsts}",
+                "error_uri": f"https://login.microsoftonline.com/error?code={err.aadsts}",
             }, STS_JSON, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
-        finally:
-            st.count(route, status)
 
     @staticmethod
     def _require(form: dict, name: str) -> str:

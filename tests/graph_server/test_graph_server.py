@@ -41,6 +41,7 @@ def start_server(args: list[str], stderr_path: str):
     if not line.startswith("listening http://127.0.0.1:"):
         proc.kill()
         proc.wait(5)
+        proc.stdout.close()
         with open(stderr_path, "r", encoding="utf-8", errors="replace") as fh:
             raise RuntimeError(f"server did not start: stdout={line!r} stderr={fh.read()!r}")
     return proc, line.split(" ", 1)[1]
@@ -130,6 +131,7 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="graph_server_test_")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)  # runs even if setUpClass fails
         cls.key1 = os.path.join(cls.tmp, "key1.pem")
         cls.cert1 = os.path.join(cls.tmp, "cert1.pem")
         cls.key2 = os.path.join(cls.tmp, "key2.pem")
@@ -171,17 +173,16 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
             json.dump(tenant, fh)
         cls.proc, cls.base = start_server(["--tenant", cls.tenant_file, "--port", "0", "--page-size", "2"],
                                           os.path.join(cls.tmp, "stderr.txt"))
+        cls.addClassCleanup(cls.proc.stdout.close)
+        cls.addClassCleanup(stop_server, cls.proc)
         cls.token_url = f"{cls.base}/{cls.TENANT}/oauth2/v2.0/token"
 
-    @classmethod
-    def tearDownClass(cls):
-        rc = stop_server(cls.proc)
-        cls.proc.stdout.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert rc == 0, f"server exit code {rc}"
+    def test_zz_sigterm_exits_cleanly(self):
+        self.assertEqual(stop_server(self.proc), 0)
 
     def tearDown(self):
-        self.control(**{k: None for k in self.FAULT_KEYS})
+        if self.proc.poll() is None:  # test_zz_* stops the server
+            self.control(**{k: None for k in self.FAULT_KEYS})
 
     def token(self) -> str:
         status, _, body = self.token_secret(self.TENANT, self.CLIENT, self.SECRET)
@@ -359,6 +360,32 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["faults"]["token_expires_in"], 3599)
 
+    def test_control_actions(self):
+        tok = self.token()
+        self.assertEqual(self.get(PROFILE + "/connectors/c1", tok)[0], 200)
+        self.control(expire_access_tokens=True)
+        status, _, body = self.get(PROFILE + "/connectors/c1", tok)
+        self.assertEqual(status, 401)
+        self.assertIn("expired", json.loads(body)["error"]["message"])
+        # slow_down before pending, and refresh tokens revoked
+        self.control(device_code_slow_down_polls=1)
+        try:
+            status, _, body = http("POST", f"{self.base}/{self.TENANT}/oauth2/v2.0/devicecode",
+                                   form={"client_id": self.CLIENT, "scope": "Directory.Read.All offline_access"})
+            poll = {"grant_type": DEVICE_GRANT, "client_id": self.CLIENT,
+                    "device_code": json.loads(body)["device_code"]}
+            errors = [json.loads(http("POST", self.token_url, form=poll)[2]).get("error") for _ in range(2)]
+            self.assertEqual(errors, ["slow_down", "authorization_pending"])
+            status, _, body = http("POST", self.token_url, form=poll)
+            self.assertEqual(status, 200, body)
+            rt = json.loads(body)["refresh_token"]
+        finally:
+            self.control(device_code_slow_down_polls=None)
+        self.control(revoke_refresh_tokens=True)
+        status, _, body = http("POST", self.token_url, form={"grant_type": "refresh_token",
+                                                             "client_id": self.CLIENT, "refresh_token": rt})
+        self.assertEqual((status, json.loads(body)["error"]), (400, "invalid_grant"))
+
     # -- token endpoint: secret ------------------------------------------------------
     def test_client_secret_grant(self):
         status, headers, body = self.token_secret(self.TENANT, self.CLIENT, self.SECRET)
@@ -493,15 +520,11 @@ class GenerateTest(ServerMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="graph_server_gen_")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.proc, cls.base = start_server(["--generate", "groups=3,apps=20,connectors=4", "--page-size", "5"],
                                           os.path.join(cls.tmp, "stderr.txt"))
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            stop_server(cls.proc)
-        cls.proc.stdout.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.addClassCleanup(cls.proc.stdout.close)
+        cls.addClassCleanup(stop_server, cls.proc)
 
     def test_generated_tenant(self):
         status, _, body = self.token_secret("00000000-0000-0000-0000-0000000000aa",
