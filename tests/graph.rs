@@ -582,3 +582,36 @@ fn a_refused_graph_is_logged_once_and_no_secret_or_token_is_ever_shown() {
     // The server's access tokens are JWT-shaped: base64 of '{"' starts every one.
     assert!(!everything.contains("eyJ"), "a token leaked");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graph_slower_than_the_timeout_keeps_the_last_good_inventory() {
+    let server = GraphServer::start(&tenant(), 100);
+    let probes = "probes:\n  interval: 1s\n  timeout: 150ms\n";
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, probes));
+    harness.round().await;
+    server.faults(json!({"delay_ms": 600}));
+    let m = harness.round().await;
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(0.0));
+    assert!(graph_requests(&m, "connectorGroups", "timeout") >= 1.0);
+    assert_eq!(failing_step(&m, "Branch", "payroll"), Some(2.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_secret_file_that_appears_later_is_picked_up_without_a_reload() {
+    let server = GraphServer::start(&tenant(), 100);
+    let dir_path = std::cell::RefCell::new(None);
+    let mut harness = Harness::new(|dir| {
+        let text = graph_config(dir, &server, "");
+        std::fs::remove_file(dir.join("client_secret")).unwrap();
+        *dir_path.borrow_mut() = Some(dir.to_path_buf());
+        text
+    });
+    let m = harness.round().await;
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(0.0));
+    let dir = dir_path.borrow().clone().unwrap();
+    std::fs::write(dir.join("client_secret"), SECRET).unwrap();
+    // The next attempt waits for refresh_interval (1ms here).
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let m = harness.round().await;
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(1.0));
+}

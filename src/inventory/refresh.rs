@@ -47,6 +47,11 @@ impl Refresher {
         if self.generation != Some(generation) {
             self.generation = Some(generation);
             self.next_refresh = None;
+        }
+        let due = self.next_refresh.is_none_or(|at| Instant::now() >= at);
+        // Built after each reload, and again when due while unusable: a missing secret file
+        // may have appeared since.
+        if due && !matches!(self.source, Some(Ok(_)) if self.next_refresh.is_some()) {
             self.source = settings.inventory.graph.as_ref().map(|graph| {
                 GraphSource::new(settings, graph, self.metrics.clone(), self.retry)
                     .map_err(|e| e.to_string())
@@ -66,10 +71,11 @@ impl Refresher {
                 self.last_graph = None;
             }
             Some(Err(problem)) => {
+                self.next_refresh = Some(Instant::now() + settings.inventory.refresh_interval);
                 let problem = format!("Microsoft Graph is not usable: {problem}");
                 self.failed(problem, None);
             }
-            Some(Ok(source)) if self.next_refresh.is_none_or(|at| Instant::now() >= at) => {
+            Some(Ok(source)) if due => {
                 let started = Instant::now();
                 let result = source.fetch().await;
                 self.last_refresh_seconds = Some(started.elapsed().as_secs_f64());
