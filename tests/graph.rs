@@ -615,3 +615,25 @@ async fn a_client_secret_file_that_appears_later_is_picked_up_without_a_reload()
     let m = harness.round().await;
     assert_eq!(sample(&m, "appproxy_inventory_up"), Some(1.0));
 }
+
+#[test]
+fn the_client_secret_can_come_from_the_environment() {
+    let server = GraphServer::start(&tenant(), 100);
+    let dir = tempfile::tempdir().unwrap();
+    let text = graph_config(dir.path(), &server, "");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("client_secret_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let config = common::write_config(dir.path(), &text);
+    let exporter = common::start_with_env(
+        &[&format!("--config.file={}", config.display())],
+        &[("APPPROXY_CLIENT_SECRET", SECRET)],
+    );
+    let metrics = common::wait_for(exporter.address, "/metrics", |_, body| {
+        body.contains("appproxy_inventory_up")
+    });
+    assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
+    assert!(metrics.contains(r#"app="intranet""#));
+}

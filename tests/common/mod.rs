@@ -36,9 +36,15 @@ impl Drop for Running {
 
 /// Starts the binary on 127.0.0.1:0 and learns its port from the "listening" log line.
 pub fn start(args: &[&str]) -> Running {
+    start_with_env(args, &[])
+}
+
+/// [`start`] with extra environment variables.
+pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
         .args(["--web.listen-address=127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
