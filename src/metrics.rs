@@ -43,6 +43,8 @@ fn gauges(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVe
     GaugeVec::new(Opts::new(name, help), labels)
 }
 
+const EXPORTER_FAMILIES: usize = 3;
+
 const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
 
 impl Families {
@@ -130,8 +132,13 @@ impl Families {
         })
     }
 
+    /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
+    /// served from the start, the rest only once a probe round has completed.
     fn all(&self) -> [&dyn Collector; 14] {
         [
+            &self.build_info,
+            &self.reload_successful,
+            &self.reload_success_timestamp,
             &self.flow_step_ok,
             &self.flow_failing_step,
             &self.flow_failing_step_info,
@@ -142,9 +149,6 @@ impl Families {
             &self.connector_info,
             &self.connector_active,
             &self.app_info,
-            &self.build_info,
-            &self.reload_successful,
-            &self.reload_success_timestamp,
             &self.round_duration,
         ]
     }
@@ -165,9 +169,14 @@ impl Families {
         }
     }
 
-    /// Refills every family from the exporter's current state.
-    fn fill(&self, exporter: &Exporter) {
+    /// Refills every family from the exporter's current state; false while no probe round
+    /// has completed yet.
+    fn fill(&self, exporter: &Exporter) -> bool {
+        self.fill_exporter(exporter);
         let snapshot = exporter.store.latest();
+        if !snapshot.complete {
+            return false;
+        }
         for walk in &snapshot.walks {
             let (group, app) = (walk.connector_group.as_str(), walk.app.as_str());
             for (step, outcome) in walk.steps.iter() {
@@ -243,6 +252,11 @@ impl Families {
         for (kind, seconds) in &snapshot.round_seconds {
             self.round_duration.with_label_values(&[kind]).set(*seconds);
         }
+        true
+    }
+
+    /// The exporter's own series, there from the start.
+    fn fill_exporter(&self, exporter: &Exporter) {
         self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
             .set(1.0);
@@ -278,8 +292,15 @@ impl Collector for SnapshotCollector {
             Err(poisoned) => poisoned.into_inner(),
         };
         families.reset();
-        families.fill(&self.exporter);
-        families.all().iter().flat_map(|c| c.collect()).collect()
+        let complete = families.fill(&self.exporter);
+        // Before the first round nothing is known: no series beats a misleading 0.
+        let all = families.all();
+        let served = if complete {
+            all.len()
+        } else {
+            EXPORTER_FAMILIES
+        };
+        all[..served].iter().flat_map(|c| c.collect()).collect()
     }
 }
 

@@ -634,6 +634,11 @@ fn the_client_secret_can_come_from_the_environment() {
     let metrics = common::wait_for(exporter.address, "/metrics", |_, body| {
         body.contains("appproxy_inventory_up")
     });
-    assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
+    let log: Vec<String> = exporter.log.try_iter().collect();
+    assert_eq!(
+        sample(&metrics, "appproxy_inventory_up"),
+        Some(1.0),
+        "{log:#?}"
+    );
     assert!(metrics.contains(r#"app="intranet""#));
 }

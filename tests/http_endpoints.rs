@@ -43,13 +43,24 @@ async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Expo
 }
 
 #[tokio::test]
-async fn ready_answers_503_until_the_first_round_completes() {
+async fn ready_and_inventory_metrics_wait_for_the_first_round() {
     let exporter = Exporter::new(config::Loaded::defaults()).unwrap();
     let (status, body) = call(&exporter, "GET", "/-/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("first probe round"), "{body}");
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    assert!(
+        metrics.contains("appproxy_exporter_build_info{"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("appproxy_inventory_up"),
+        "no inventory verdict before a round: {metrics}"
+    );
     exporter.store.publish(round(&exporter).await);
     assert_eq!(call(&exporter, "GET", "/-/ready").await.0, StatusCode::OK);
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
     assert_eq!(call(&exporter, "GET", "/-/healthy").await.0, StatusCode::OK);
 }
 
