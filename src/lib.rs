@@ -2,7 +2,8 @@
 //! connector issues" flowchart continuously, from the host it runs on, and reports per
 //! connector group and app which step fails, with its evidence and remedy.
 //!
-//! The layout follows the flowchart: `inventory` judges steps 1-2, `flow` holds the chart and
+//! The layout follows the flowchart: `inventory` judges steps 1-2, `endpoints` steps 3-4,
+//! `flow` holds the chart and
 //! the walk; `prober` runs the probes in the background and fills the `store`; `metrics` and
 //! `http` only read it. `config` reads the YAML file and knows nothing of probing.
 
@@ -10,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod endpoints;
 pub mod exporter;
 pub mod flow;
 pub mod http;

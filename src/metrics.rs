@@ -10,6 +10,7 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
 use crate::config::values::ConnectorStatus;
+use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
 use crate::flow::Outcome;
 
@@ -33,6 +34,10 @@ struct Families {
     reload_successful: Gauge,
     reload_success_timestamp: Gauge,
     round_duration: GaugeVec,
+    port_open: GaugeVec,
+    endpoint_up: GaugeVec,
+    endpoint_duration: GaugeVec,
+    endpoint_tls_intercepted: GaugeVec,
 }
 
 fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
@@ -44,6 +49,8 @@ fn gauges(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVe
 }
 
 const EXPORTER_FAMILIES: usize = 3;
+
+const ENDPOINT_LABELS: [&str; 4] = ["host", "port", "purpose", "route"];
 
 const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
 
@@ -129,12 +136,32 @@ impl Families {
                 "How long the last probe round of each kind took.",
                 &["kind"],
             )?,
+            port_open: gauges(
+                "appproxy_port_open",
+                "The port test (step 3): 1 when outbound TCP on the port reaches the core service endpoints (443) or the certificate endpoints (80).",
+                &["port"],
+            )?,
+            endpoint_up: gauges(
+                "appproxy_endpoint_up",
+                "1 when the required endpoint resolves, connects and, on 443, presents a genuine TLS chain by this route.",
+                &ENDPOINT_LABELS,
+            )?,
+            endpoint_duration: gauges(
+                "appproxy_endpoint_duration_seconds",
+                "How long each completed phase of the last endpoint probe took.",
+                &["host", "port", "purpose", "route", "phase"],
+            )?,
+            endpoint_tls_intercepted: gauges(
+                "appproxy_endpoint_tls_intercepted",
+                "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
+                &["host"],
+            )?,
         })
     }
 
     /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
     /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 14] {
+    fn all(&self) -> [&dyn Collector; 18] {
         [
             &self.build_info,
             &self.reload_successful,
@@ -150,6 +177,10 @@ impl Families {
             &self.connector_active,
             &self.app_info,
             &self.round_duration,
+            &self.port_open,
+            &self.endpoint_up,
+            &self.endpoint_duration,
+            &self.endpoint_tls_intercepted,
         ]
     }
 
@@ -164,6 +195,10 @@ impl Families {
             &self.connector_active,
             &self.app_info,
             &self.round_duration,
+            &self.port_open,
+            &self.endpoint_up,
+            &self.endpoint_duration,
+            &self.endpoint_tls_intercepted,
         ] {
             vec.reset();
         }
@@ -252,7 +287,47 @@ impl Families {
         for (kind, seconds) in &snapshot.round_seconds {
             self.round_duration.with_label_values(&[kind]).set(*seconds);
         }
+        self.fill_endpoints(&snapshot.endpoints);
         true
+    }
+
+    /// Steps 3-4: the port test and every endpoint by every route.
+    fn fill_endpoints(&self, state: &EndpointsState) {
+        for (port, open) in &state.port_open {
+            self.port_open
+                .with_label_values(&[&port.to_string()])
+                .set(if *open { 1.0 } else { 0.0 });
+        }
+        for result in &state.results {
+            let e = &result.endpoint;
+            let (port, purpose) = (e.port.to_string(), endpoints::purpose_name(e.purpose));
+            let mut intercepted = None;
+            for route in &result.routes {
+                let labels = [e.host.as_str(), &port, purpose, route.route.label()];
+                self.endpoint_up
+                    .with_label_values(&labels)
+                    .set(if route.up() { 1.0 } else { 0.0 });
+                for (phase, seconds) in &route.phases {
+                    self.endpoint_duration
+                        .with_label_values(&[
+                            e.host.as_str(),
+                            &port,
+                            purpose,
+                            route.route.label(),
+                            phase.label(),
+                        ])
+                        .set(*seconds);
+                }
+                if let Some(i) = route.intercepted {
+                    intercepted = Some(intercepted.unwrap_or(false) || i);
+                }
+            }
+            if let Some(i) = intercepted {
+                self.endpoint_tls_intercepted
+                    .with_label_values(&[&e.host])
+                    .set(if i { 1.0 } else { 0.0 });
+            }
+        }
     }
 
     /// The exporter's own series, there from the start.

@@ -5,8 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::time::Instant;
+
+use crate::config::Settings;
+use crate::endpoints::{self, ChangeLog, EndpointsState};
 use crate::exporter::Exporter;
-use crate::flow::{self, StepResults};
+use crate::flow::{self, Step, StepResults};
 use crate::inventory::graph::RetryPolicy;
 use crate::inventory::{Inventory, Refresher, ThisHost};
 use crate::store::{AppWalk, Snapshot};
@@ -15,6 +19,9 @@ use crate::store::{AppWalk, Snapshot};
 pub struct Prober {
     exporter: Arc<Exporter>,
     inventory: Refresher,
+    endpoint_log: ChangeLog,
+    /// The catalog note last logged, so it is said once per change.
+    catalog_note: Option<String>,
 }
 
 impl Prober {
@@ -28,6 +35,8 @@ impl Prober {
         Self {
             exporter,
             inventory,
+            endpoint_log: ChangeLog::default(),
+            catalog_note: None,
         }
     }
 
@@ -51,38 +60,82 @@ impl Prober {
         }
     }
 
-    /// One complete round with the config in force.
+    /// One complete round with the config in force. Every kind of probe runs at once.
     pub async fn round(&mut self) -> Snapshot {
         let config = self.exporter.config();
         let settings = &config.settings;
         let mut round_seconds = BTreeMap::new();
 
-        let inventory = self
-            .inventory
-            .refresh(settings, self.exporter.generation())
-            .await;
+        let generation = self.exporter.generation();
+        let (inventory, (endpoints, endpoint_seconds)) = tokio::join!(
+            self.inventory.refresh(settings, generation),
+            probe_endpoints(settings)
+        );
         if let Some(seconds) = self.inventory.last_refresh_seconds {
             round_seconds.insert("inventory", seconds);
         }
+        round_seconds.insert("endpoints", endpoint_seconds);
+        self.endpoint_log.record(&endpoints.results);
+        if endpoints.note != self.catalog_note {
+            if let Some(note) = &endpoints.note {
+                tracing::warn!(note = %note, "endpoint catalog");
+            }
+            self.catalog_note.clone_from(&endpoints.note);
+        }
 
-        let walks = walk_apps(&inventory.inventory, &self.exporter.this_host());
+        let walks = walk_apps(&inventory.inventory, &endpoints, &self.exporter.this_host());
         Snapshot {
             complete: true,
             inventory,
+            endpoints,
             walks,
             round_seconds,
         }
     }
 }
 
+/// Steps 3-4: every required endpoint by every route.
+async fn probe_endpoints(settings: &Settings) -> (EndpointsState, f64) {
+    let started = Instant::now();
+    let probes = &settings.probes;
+    let (list, note) = endpoints::catalog::endpoints(
+        settings.cloud,
+        settings.tenant_id.as_deref(),
+        &probes.endpoints,
+    );
+    let routes = endpoints::routes(settings);
+    let concurrency = usize::try_from(probes.concurrency).unwrap_or(usize::MAX);
+    let results = endpoints::probe_all(
+        &list,
+        &routes,
+        probes.timeout,
+        concurrency,
+        &probes.endpoints.expected_issuers,
+    )
+    .await;
+    (
+        endpoints::judge(results, note),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
 /// Gathers each app's step outcomes and walks the chart with them.
-fn walk_apps(inventory: &Inventory, host: &ThisHost) -> Vec<AppWalk> {
+fn walk_apps(inventory: &Inventory, endpoints: &EndpointsState, host: &ThisHost) -> Vec<AppWalk> {
     inventory
         .apps_to_walk(&host.groups, &host.machine)
         .into_iter()
         .map(|app| {
             let mut steps = StepResults::default();
             inventory.judge(app, host, &mut steps);
+            // Steps 3-4 are judged once for this host and shared by every app.
+            for (step, outcome) in [
+                (Step::PortTest, &endpoints.port_test),
+                (Step::RequiredEndpoints, &endpoints.required),
+            ] {
+                if let Some(outcome) = outcome {
+                    steps.set(step, outcome.clone());
+                }
+            }
             AppWalk {
                 connector_group: app.connector_group.clone().unwrap_or_default(),
                 app: app.name.clone(),

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::endpoints::EndpointsState;
 use crate::flow::{Failure, StepResults};
 use crate::inventory::Inventory;
 
@@ -37,6 +38,8 @@ pub struct Snapshot {
     /// False until the first complete round; `/-/ready` answers 503 until then.
     pub complete: bool,
     pub inventory: InventoryState,
+    /// Steps 3-4, from this host.
+    pub endpoints: EndpointsState,
     pub walks: Vec<AppWalk>,
     /// How long the last round of each kind of probe took, in seconds.
     pub round_seconds: BTreeMap<&'static str, f64>,

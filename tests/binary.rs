@@ -61,7 +61,9 @@ fn sighup_with_a_broken_file_keeps_the_old_config_and_then_takes_a_fixed_one() {
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_the_exporter_cleanly() {
-    let mut exporter = start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), THREE_APPS);
+    let mut exporter = start(&[&format!("--config.file={}", config.display())]);
     wait_for(exporter.address, "/-/healthy", |status, _| status == 200);
     let pid = exporter.child.id().to_string();
     assert!(
@@ -75,14 +77,26 @@ fn sigterm_stops_the_exporter_cleanly() {
     assert!(status.success(), "{status}");
 }
 
+/// Built-in defaults probe Microsoft's endpoints: here on a host with no network at all.
 #[test]
 fn without_a_config_file_it_serves_on_builtin_defaults() {
-    let exporter = start(&[]);
-    wait_for(exporter.address, "/-/ready", |status, _| status == 200);
-    let (_, metrics) = get(exporter.address, "/metrics");
+    let netns = Netns::new();
+    let exporter = start_in(&netns, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while netns.get(exporter.address, "/-/ready").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (_, metrics) = netns.get(exporter.address, "/metrics");
     assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
     assert!(metrics.contains("appproxy_exporter_build_info{"));
-    let (_, config) = get(exporter.address, "/config");
+    assert_eq!(
+        sample(&metrics, r#"appproxy_port_open{port="443"}"#),
+        Some(0.0),
+        "no network, no port 443"
+    );
+    assert!(metrics.contains(r#"appproxy_endpoint_up{host="login.microsoftonline.com",port="443",purpose="registration",route="direct"} 0"#));
+    let (_, config) = netns.get(exporter.address, "/config");
     assert!(
         config.starts_with("# source: built-in defaults"),
         "{config}"
@@ -125,7 +139,11 @@ fn serving_with_an_invalid_file_exits_2_and_says_why() {
 fn json_log_format_writes_one_json_object_per_line() {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
-        .args(["--log.format=json", "--web.listen-address=127.0.0.1:0"])
+        .args([
+            "--log.format=json",
+            "--web.listen-address=127.0.0.1:0",
+            "--config.file=tests/fixtures/config/valid/three_apps.yml",
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -71,11 +71,19 @@ inventory:
     login_url: {url}
 connector:
   machine_name: monitoring-01
-{extra}",
+{extra}{probes}",
         secret_file.display(),
-        url = server.url
+        url = server.url,
+        // Steps 1-2 only: tests never probe Microsoft's endpoints.
+        probes = if extra.contains("probes:") {
+            ""
+        } else {
+            NO_ENDPOINTS
+        },
     )
 }
+
+const NO_ENDPOINTS: &str = "probes:\n  endpoints:\n    catalog: none\n";
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -457,7 +465,7 @@ inventory:
     private_key_file: {}
     graph_url: {url}
     login_url: {url}
-",
+{NO_ENDPOINTS}",
                 cert.display(),
                 key.display()
             )
@@ -489,7 +497,7 @@ inventory:
     token_cache_file: {}
     graph_url: {url}
     login_url: {url}
-",
+{NO_ENDPOINTS}",
             cache.display(),
             url = server.url
         ),
@@ -544,7 +552,7 @@ fn a_refused_graph_is_logged_once_and_no_secret_or_token_is_ever_shown() {
     let text = graph_config(
         dir.path(),
         &server,
-        "probes:\n  interval: 100ms\n  timeout: 100ms\n",
+        "probes:\n  interval: 100ms\n  timeout: 100ms\n  endpoints:\n    catalog: none\n",
     );
     let config = common::write_config(dir.path(), &text);
     let mut exporter = common::start(&[
@@ -586,7 +594,7 @@ fn a_refused_graph_is_logged_once_and_no_secret_or_token_is_ever_shown() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_graph_slower_than_the_timeout_keeps_the_last_good_inventory() {
     let server = GraphServer::start(&tenant(), 100);
-    let probes = "probes:\n  interval: 1s\n  timeout: 150ms\n";
+    let probes = "probes:\n  interval: 1s\n  timeout: 150ms\n  endpoints:\n    catalog: none\n";
     let mut harness = Harness::new(|dir| graph_config(dir, &server, probes));
     harness.round().await;
     server.faults(json!({"delay_ms": 600}));

@@ -29,6 +29,17 @@ async fn call(exporter: &Arc<Exporter>, method: &str, path: &str) -> (StatusCode
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Built-in defaults, except that no endpoint is probed: tests never reach out.
+fn no_outbound_probes() -> config::Loaded {
+    let text = "probes:\n  endpoints:\n    catalog: none\n";
+    let (settings, warnings) = config::parse(text, "test.yml").unwrap();
+    config::Loaded {
+        settings,
+        file: None,
+        warnings,
+    }
+}
+
 /// One probe round with a fresh prober, published.
 async fn round(exporter: &Arc<Exporter>) -> appproxy_exporter::store::Snapshot {
     prober::Prober::new(Arc::clone(exporter)).round().await
@@ -44,7 +55,7 @@ async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Expo
 
 #[tokio::test]
 async fn ready_and_inventory_metrics_wait_for_the_first_round() {
-    let exporter = Exporter::new(config::Loaded::defaults()).unwrap();
+    let exporter = Exporter::new(no_outbound_probes()).unwrap();
     let (status, body) = call(&exporter, "GET", "/-/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("first probe round"), "{body}");
@@ -115,7 +126,7 @@ async fn reload_with_a_good_file_applies_it() {
 
 #[tokio::test]
 async fn reload_only_answers_post() {
-    let exporter = Exporter::new(config::Loaded::defaults()).unwrap();
+    let exporter = Exporter::new(no_outbound_probes()).unwrap();
     assert_eq!(
         call(&exporter, "GET", "/-/reload").await.0,
         StatusCode::METHOD_NOT_ALLOWED

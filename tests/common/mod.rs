@@ -41,10 +41,17 @@ pub fn start(args: &[&str]) -> Running {
 
 /// [`start`] with extra environment variables.
 pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"));
+    command
         .args(["--web.listen-address=127.0.0.1:0"])
         .args(args)
-        .envs(env.iter().copied())
+        .envs(env.iter().copied());
+    launch(command)
+}
+
+/// Spawns `command` (the exporter) and learns its port from the "listening" log line.
+pub fn launch(mut command: Command) -> Running {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -244,4 +251,82 @@ impl GraphServer {
             "{response}"
         );
     }
+}
+
+/// A network namespace with nothing but loopback: a host without any network, so the
+/// exporter's built-in defaults can run without reaching anything. Deleted when dropped.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("apx-{}-{n}", std::process::id());
+        let ok = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        assert!(
+            ok(&["netns", "add", &name]),
+            "cannot create a network namespace (this test needs root and iproute2)"
+        );
+        assert!(ok(&["-n", &name, "link", "set", "lo", "up"]));
+        Netns { name }
+    }
+
+    /// A command run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    /// GET through curl inside the namespace: (status, body).
+    pub fn get(&self, address: SocketAddr, path: &str) -> (u16, String) {
+        let output = self
+            .command("curl")
+            .args([
+                "-s",
+                "-m",
+                "10",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://{address}{path}"),
+            ])
+            .output()
+            .expect("curl is installed (scripts/test installs it)");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|out| {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            });
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Starts the binary inside `netns` on 127.0.0.1:0.
+pub fn start_in(netns: &Netns, args: &[&str]) -> Running {
+    let mut command = netns.command(env!("CARGO_BIN_EXE_appproxy_exporter"));
+    command
+        .args(["--web.listen-address=127.0.0.1:0"])
+        .args(args);
+    launch(command)
 }

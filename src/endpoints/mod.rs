@@ -1,0 +1,360 @@
+//! Steps 3 and 4 of the flowchart, from this host: the port test (step 3, `port_test`: do the
+//! core service endpoints accept TCP on 443 and the certificate endpoints on 80?) and the
+//! required domains (step 4, `required_endpoints`: does every endpoint of the catalog resolve,
+//! connect and present a genuine TLS chain?). Each endpoint is probed directly and, when a
+//! forward proxy is in use, through it; it passes when one route works. Whether the connector
+//! is configured for the route that works is steps 5 and 6.
+
+pub mod catalog;
+pub mod probe;
+pub mod tls;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+
+pub use probe::{Failure, Phase, Route, RouteResult};
+
+use crate::config::values::{EndpointPurpose, ProxySetting};
+use crate::config::{Endpoint, Settings};
+use crate::flow::Outcome;
+
+/// One endpoint's results, one per route.
+#[derive(Debug, Clone)]
+pub struct EndpointResult {
+    pub endpoint: Endpoint,
+    pub routes: Vec<RouteResult>,
+}
+
+impl EndpointResult {
+    /// Reachable by at least one route.
+    pub fn up(&self) -> bool {
+        self.routes.iter().any(RouteResult::up)
+    }
+
+    fn connected(&self) -> bool {
+        self.routes.iter().any(|r| r.connected)
+    }
+
+    /// `direct: refused; proxy: the proxy answered 403 to CONNECT`
+    pub fn why(&self) -> String {
+        let parts: Vec<String> = self
+            .routes
+            .iter()
+            .filter_map(|r| {
+                r.failure
+                    .as_ref()
+                    .map(|f| format!("{}: {f}", r.route.label()))
+            })
+            .collect();
+        parts.join("; ")
+    }
+}
+
+/// Everything steps 3 and 4 found in one round.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointsState {
+    #[serde(skip)]
+    pub results: Vec<EndpointResult>,
+    /// The port test: 443 and 80, when there were endpoints to test them with.
+    pub port_open: BTreeMap<u16, bool>,
+    pub port_test: Option<Outcome>,
+    pub required: Option<Outcome>,
+    /// Said at start-up and on `/config` when the catalog could not be had whole.
+    pub note: Option<String>,
+}
+
+/// The routes a probe takes: always direct, and through the forward proxy when one is in use.
+pub fn routes(settings: &Settings) -> Vec<Route> {
+    let mut routes = vec![Route::Direct];
+    if let ProxySetting::Url(url) = &settings.connector.proxy {
+        if let (Some(host), Some(port)) = (url.0.host_str(), url.0.port_or_known_default()) {
+            routes.push(Route::Proxy {
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port,
+            });
+        }
+    }
+    routes
+}
+
+/// Probes every endpoint by every route, at most `concurrency` at once.
+pub async fn probe_all(
+    list: &[Endpoint],
+    routes: &[Route],
+    timeout: Duration,
+    concurrency: usize,
+    expected_issuers: &[String],
+) -> Vec<EndpointResult> {
+    let pairs: Vec<(usize, Route)> = (0..list.len())
+        .flat_map(|i| routes.iter().map(move |r| (i, r.clone())))
+        .collect();
+    let mut done: Vec<(usize, RouteResult)> = stream::iter(pairs)
+        .map(|(i, route)| async move {
+            (
+                i,
+                probe::probe(&list[i], &route, timeout, expected_issuers).await,
+            )
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(i, r)| (*i, r.route.label()));
+    let mut results: Vec<EndpointResult> = list
+        .iter()
+        .map(|endpoint| EndpointResult {
+            endpoint: endpoint.clone(),
+            routes: Vec::new(),
+        })
+        .collect();
+    for (i, result) in done {
+        results[i].routes.push(result);
+    }
+    results
+}
+
+/// How many failing endpoints the evidence names before it says "and N more".
+const NAMED: usize = 5;
+
+/// Steps 3 and 4 from the probe results.
+pub fn judge(results: Vec<EndpointResult>, note: Option<String>) -> EndpointsState {
+    let mut port_open = BTreeMap::new();
+    let mut closed = Vec::new();
+    for (port, purpose) in [
+        (443, EndpointPurpose::Service),
+        (80, EndpointPurpose::Certificates),
+    ] {
+        let tested: Vec<&EndpointResult> = results
+            .iter()
+            .filter(|r| r.endpoint.port == port && r.endpoint.purpose == purpose)
+            .collect();
+        if tested.is_empty() {
+            continue;
+        }
+        let open = tested.iter().any(|r| r.connected());
+        port_open.insert(port, open);
+        if !open {
+            let reasons: Vec<String> = tested
+                .iter()
+                .take(NAMED)
+                .map(|r| format!("{} {}", r.endpoint.host, r.why()))
+                .collect();
+            closed.push(format!(
+                "port {port} is closed: no {} endpoint accepts a TCP connection ({})",
+                purpose_name(purpose),
+                reasons.join(", ")
+            ));
+        }
+    }
+    let port_test = (!port_open.is_empty()).then(|| {
+        if closed.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::fail(closed.join("; "))
+        }
+    });
+
+    let failing: Vec<&EndpointResult> = results.iter().filter(|r| !r.up()).collect();
+    let required = (!results.is_empty()).then(|| {
+        if failing.is_empty() {
+            return Outcome::Pass;
+        }
+        let mut named: Vec<String> = failing
+            .iter()
+            .take(NAMED)
+            .map(|r| {
+                format!(
+                    "{}:{} ({}) {}",
+                    r.endpoint.host,
+                    r.endpoint.port,
+                    purpose_name(r.endpoint.purpose),
+                    r.why()
+                )
+            })
+            .collect();
+        if failing.len() > NAMED {
+            named.push(format!("and {} more", failing.len() - NAMED));
+        }
+        Outcome::fail(format!(
+            "{} of {} required endpoints fail: {}",
+            failing.len(),
+            results.len(),
+            named.join("; ")
+        ))
+    });
+    EndpointsState {
+        results,
+        port_open,
+        port_test,
+        required,
+        note,
+    }
+}
+
+pub fn purpose_name(purpose: EndpointPurpose) -> &'static str {
+    match purpose {
+        EndpointPurpose::Service => "service",
+        EndpointPurpose::Certificates => "certificates",
+        EndpointPurpose::Registration => "registration",
+    }
+}
+
+/// Logs each endpoint's failure when it starts, changes or clears, not every round.
+#[derive(Default)]
+pub struct ChangeLog(HashMap<(String, u16, &'static str), String>);
+
+impl ChangeLog {
+    pub fn record(&mut self, results: &[EndpointResult]) {
+        for result in results {
+            for route in &result.routes {
+                let key = (
+                    result.endpoint.host.clone(),
+                    result.endpoint.port,
+                    route.route.label(),
+                );
+                let now = route.failure.as_ref().map(ToString::to_string);
+                let before = self.0.get(&key);
+                match (&now, before) {
+                    (Some(failure), Some(previous)) if failure == previous => {}
+                    (Some(failure), _) => {
+                        tracing::warn!(host = %key.0, port = key.1, route = key.2, purpose = purpose_name(result.endpoint.purpose), failure = %failure, "required endpoint fails");
+                        self.0.insert(key, failure.clone());
+                    }
+                    (None, Some(_)) => {
+                        tracing::info!(host = %key.0, port = key.1, route = key.2, "required endpoint reachable again");
+                        self.0.remove(&key);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(
+        host: &str,
+        port: u16,
+        purpose: EndpointPurpose,
+        failure: Option<Failure>,
+    ) -> EndpointResult {
+        EndpointResult {
+            endpoint: Endpoint {
+                host: host.into(),
+                port,
+                purpose,
+            },
+            routes: vec![RouteResult {
+                route: Route::Direct,
+                connected: !matches!(
+                    failure,
+                    Some(Failure::Refused | Failure::Dropped(_) | Failure::Unresolvable(_))
+                ),
+                failure,
+                phases: Vec::new(),
+                intercepted: None,
+                proxy_status: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_healthy_network_passes_both_steps() {
+        let state = judge(
+            vec![
+                result("svc", 443, EndpointPurpose::Service, None),
+                result("crl", 80, EndpointPurpose::Certificates, None),
+            ],
+            None,
+        );
+        assert_eq!(state.port_open, BTreeMap::from([(80, true), (443, true)]));
+        assert_eq!(state.port_test, Some(Outcome::Pass));
+        assert_eq!(state.required, Some(Outcome::Pass));
+    }
+
+    #[test]
+    fn a_dropped_443_fails_the_port_test_and_says_how() {
+        let state = judge(
+            vec![
+                result(
+                    "svc",
+                    443,
+                    EndpointPurpose::Service,
+                    Some(Failure::Dropped(Phase::Connect)),
+                ),
+                result("crl", 80, EndpointPurpose::Certificates, None),
+            ],
+            None,
+        );
+        assert!(!state.port_open[&443]);
+        let Some(Outcome::Fail { evidence }) = state.port_test else {
+            panic!()
+        };
+        assert!(evidence.contains("port 443 is closed"), "{evidence}");
+        assert!(
+            evidence.contains("timed out (dropped by a firewall)"),
+            "{evidence}"
+        );
+    }
+
+    #[test]
+    fn an_intercepted_endpoint_fails_step_4_but_not_the_port_test() {
+        let state = judge(
+            vec![
+                result(
+                    "svc",
+                    443,
+                    EndpointPurpose::Service,
+                    Some(Failure::Intercepted("Contoso".into())),
+                ),
+                result("crl", 80, EndpointPurpose::Certificates, None),
+            ],
+            None,
+        );
+        assert_eq!(state.port_test, Some(Outcome::Pass));
+        let Some(Outcome::Fail { evidence }) = state.required else {
+            panic!()
+        };
+        assert!(
+            evidence.starts_with(
+                "1 of 2 required endpoints fail: svc:443 (service) direct: TLS intercepted"
+            ),
+            "{evidence}"
+        );
+    }
+
+    #[test]
+    fn without_endpoints_neither_step_is_evaluated() {
+        let state = judge(Vec::new(), None);
+        assert_eq!(state.port_test, None);
+        assert_eq!(state.required, None);
+    }
+
+    #[test]
+    fn an_endpoint_reachable_through_the_proxy_only_passes() {
+        let mut r = result("svc", 443, EndpointPurpose::Service, Some(Failure::Refused));
+        r.routes.push(RouteResult {
+            route: Route::Proxy {
+                host: "proxy".into(),
+                port: 3128,
+            },
+            connected: true,
+            failure: None,
+            phases: Vec::new(),
+            intercepted: Some(false),
+            proxy_status: Some(200),
+        });
+        assert!(r.up());
+        let state = judge(vec![r], None);
+        assert_eq!(state.port_test, Some(Outcome::Pass));
+        assert_eq!(state.required, Some(Outcome::Pass));
+    }
+}

@@ -1,0 +1,165 @@
+//! The TLS part of an endpoint probe. The handshake accepts whatever chain the peer presents so
+//! the chain can be examined; it is then verified against the platform trust store (which
+//! honours `SSL_CERT_FILE`) and its issuers are compared with the expected organisations. A
+//! chain from anyone else is TLS interception, which the connector does not survive.
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+
+/// What the TLS handshake showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsVerdict {
+    /// A trusted chain from an expected issuer.
+    Genuine,
+    /// The chain names no expected issuer; the issuer organisation that signed the leaf.
+    Intercepted { issuer: String },
+    /// An expected issuer, but the chain does not verify (expired, wrong name, unknown root).
+    Untrusted { reason: String },
+}
+
+/// Roots and the client configuration, built once per process.
+pub struct TlsSetup {
+    verifier: Arc<WebPkiServerVerifier>,
+    connector: TlsConnector,
+}
+
+impl TlsSetup {
+    /// The shared set-up; the platform's roots are read on first use.
+    pub fn get() -> Result<&'static TlsSetup, String> {
+        static SETUP: OnceLock<Result<TlsSetup, String>> = OnceLock::new();
+        SETUP
+            .get_or_init(TlsSetup::load)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn load() -> Result<TlsSetup, String> {
+        crate::install_crypto_provider();
+        let mut roots = RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        for error in &found.errors {
+            tracing::warn!(%error, "a trust store certificate could not be loaded");
+        }
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err("the platform trust store holds no usable root certificate".into());
+        }
+        let verifier = WebPkiServerVerifier::builder(Arc::new(roots))
+            .build()
+            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        let config = ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Examine(Arc::clone(&verifier))))
+            .with_no_client_auth();
+        Ok(TlsSetup {
+            verifier,
+            connector: TlsConnector::from(Arc::new(config)),
+        })
+    }
+
+    /// Handshakes over `stream` as `host` and judges the presented chain.
+    pub async fn handshake<S>(
+        &self,
+        stream: S,
+        host: &str,
+        expected_issuers: &[String],
+    ) -> Result<TlsVerdict, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host:?} is not a valid TLS name: {e}"))?;
+        let stream = self
+            .connector
+            .connect(name.clone(), stream)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        let (_, connection) = stream.get_ref();
+        let chain = connection
+            .peer_certificates()
+            .ok_or_else(|| "the server presented no certificate".to_string())?;
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| "the server presented an empty chain".to_string())?;
+
+        let issuers: Vec<String> = chain.iter().filter_map(issuer_organisation).collect();
+        if !issuers
+            .iter()
+            .any(|o| expected_issuers.iter().any(|e| e.eq_ignore_ascii_case(o)))
+        {
+            let issuer = issuers
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "(no organisation)".into());
+            return Ok(TlsVerdict::Intercepted { issuer });
+        }
+        match self
+            .verifier
+            .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+        {
+            Ok(_) => Ok(TlsVerdict::Genuine),
+            Err(error) => Ok(TlsVerdict::Untrusted {
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// The organisation (O=) of a certificate's issuer.
+fn issuer_organisation(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let organisation = parsed
+        .issuer()
+        .iter_organization()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(organisation)
+}
+
+/// Lets any chain through the handshake (it is judged afterwards) while still checking the
+/// handshake's signatures properly.
+#[derive(Debug)]
+struct Examine(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for Examine {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
