@@ -118,6 +118,10 @@ async fn reload(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn config_page(State(state): State<AppState>) -> impl IntoResponse {
     let loaded = state.exporter.config();
-    let body = format!("# source: {loaded}\n{}", config::to_yaml(&loaded.settings));
+    let mut body = format!("# source: {loaded}\n");
+    if let Some(note) = &state.exporter.store.latest().endpoints.note {
+        body.push_str(&format!("# endpoints: {note}\n"));
+    }
+    body.push_str(&config::to_yaml(&loaded.settings));
     ([(header::CONTENT_TYPE, TEXT)], body)
 }
