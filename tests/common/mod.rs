@@ -330,3 +330,110 @@ pub fn start_in(netns: &Netns, args: &[&str]) -> Running {
         .args(args);
     launch(command)
 }
+
+/// A lab of `tests/netns/lab.py`: a network namespace with its own hosts file, TLS and HTTP
+/// servers on loopback addresses, optionally a real tinyproxy, and iptables to break things.
+/// Torn down when dropped.
+pub struct Lab {
+    pub netns: Netns,
+    pub ca_bundle: String,
+    pub proxy_url: Option<String>,
+}
+
+fn lab_py(args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    let mut child = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns/lab.py"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs tests/netns/lab.py");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "lab.py {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+impl Lab {
+    /// Builds the lab of `spec` (see tests/netns/README.md).
+    pub fn up(spec: &serde_json::Value) -> Lab {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("apl-{}-{n}", std::process::id());
+        let info = lab_py(
+            &["up", "--name", &name, "--spec", "-"],
+            Some(&spec.to_string()),
+        );
+        Lab {
+            netns: Netns { name },
+            ca_bundle: info["ca_bundle"].as_str().unwrap().to_string(),
+            proxy_url: info["proxy_url"].as_str().map(String::from),
+        }
+    }
+
+    /// Replaces the namespace's outbound firewall rules (`iptables -A OUTPUT <rule>` each).
+    pub fn firewall(&self, rules: &[&str]) {
+        let rules = serde_json::to_string(rules).unwrap();
+        lab_py(
+            &["firewall", "--name", &self.netns.name, "--rules", &rules],
+            None,
+        );
+    }
+
+    pub fn proxy(&self, running: bool) {
+        let state = if running { "running" } else { "stopped" };
+        lab_py(
+            &["proxy", "--name", &self.netns.name, "--state", state],
+            None,
+        );
+    }
+
+    /// Starts the exporter inside the lab, trusting the lab's CAs.
+    pub fn start(&self, config: &Path) -> Running {
+        let mut command = self.netns.command("env");
+        command
+            .arg(format!("SSL_CERT_FILE={}", self.ca_bundle))
+            .arg(env!("CARGO_BIN_EXE_appproxy_exporter"))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--config.file={}", config.display()));
+        launch(command)
+    }
+
+    /// Polls `/metrics` inside the lab until `check` holds; returns that scrape.
+    pub fn wait_for_metrics(&self, exporter: &Running, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = self.netns.get(exporter.address, "/metrics");
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting; last scrape:\n{body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns/lab.py"))
+            .args(["down", "--name", &self.netns.name])
+            .output();
+    }
+}

@@ -330,6 +330,11 @@ def read_spec(path):
 # ---------------------------------------------------------------------------
 
 
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def _write(path, text, mode=0o644):
     with open(path, "w") as f:
         f.write(text)
@@ -379,7 +384,7 @@ def make_leaf(d, issuer, cn, cas):
         csr = base + ".csr"
         run(["openssl", "req", "-new", "-newkey", KEY_SPEC, "-nodes", "-sha256",
              "-config", cnf, "-keyout", key, "-out", csr])
-        _write(cnf, open(cnf).read() + "authorityKeyIdentifier = keyid,issuer\n")
+        _write(cnf, _read(cnf) + "authorityKeyIdentifier = keyid,issuer\n")
         run(["openssl", "x509", "-req", "-sha256", "-days", "30", "-in", csr,
              "-CA", ca_pem, "-CAkey", ca_key, "-set_serial", serial,
              "-extfile", cnf, "-extensions", "v3_leaf", "-out", pem])
@@ -398,7 +403,7 @@ def make_certs(d, spec):
     bundle = os.path.join(d, "ca-bundle.pem")
     with open(bundle, "w") as out:
         for issuer in ("microsoft", "interceptor"):
-            out.write(open(cas[issuer][0]).read())
+            out.write(_read(cas[issuer][0]))
     done = set()
     for s in spec["servers"]:
         if s["kind"] == "tls" and (s["issuer"], s["cn"]) not in done:
@@ -719,7 +724,13 @@ def _up(name, spec, state):
     run(["ip", "-n", name, "link", "set", "lo", "up"])
 
     etc = ETC_NETNS.format(name=name)
-    os.makedirs(etc, mode=0o755)
+    for attempt in range(5):  # a concurrent 'down' may rmdir an empty /etc/netns
+        try:
+            os.makedirs(etc, mode=0o755)
+            break
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
     hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
     hosts += ["%s %s" % (ip, host) for host, ip in spec["hosts"].items()]
     _write(os.path.join(etc, "hosts"), "\n".join(hosts) + "\n")
@@ -789,6 +800,10 @@ def _down(name):
         run(["ip", "netns", "del", name])
     # 3. files
     shutil.rmtree(ETC_NETNS.format(name=name), ignore_errors=True)
+    try:  # /etc/netns itself only when no other lab uses it
+        os.rmdir(os.path.dirname(ETC_NETNS.format(name=name)))
+    except OSError:
+        pass
     dirs = set()
     if state.get("dir"):
         dirs.add(state["dir"])
