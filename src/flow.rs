@@ -162,13 +162,27 @@ impl Step {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
-    Fail { evidence: String },
+    Fail {
+        evidence: String,
+        /// What to change where, when the step knows better than its general remedy.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+    },
 }
 
 impl Outcome {
     pub fn fail(evidence: impl Into<String>) -> Self {
         Self::Fail {
             evidence: evidence.into(),
+            remedy: None,
+        }
+    }
+
+    /// A failure with a remedy specific to what was found (which file, which setting).
+    pub fn fail_with_remedy(evidence: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self::Fail {
+            evidence: evidence.into(),
+            remedy: Some(remedy.into()),
         }
     }
 
@@ -201,6 +215,8 @@ impl StepResults {
 pub struct Failure {
     pub step: Step,
     pub evidence: String,
+    /// The specific remedy, when the step found one; otherwise the step's general remedy.
+    pub remedy: String,
 }
 
 /// Walks the chart in order and stops at the first failing step. Steps without an outcome were
@@ -208,9 +224,12 @@ pub struct Failure {
 /// evidence of a failure stops the walk. `None` means every evaluated step passed.
 pub fn walk(results: &StepResults) -> Option<Failure> {
     Step::ALL.iter().find_map(|step| match results.get(*step) {
-        Some(Outcome::Fail { evidence }) => Some(Failure {
+        Some(Outcome::Fail { evidence, remedy }) => Some(Failure {
             step: *step,
             evidence: evidence.clone(),
+            remedy: remedy
+                .clone()
+                .unwrap_or_else(|| step.info().remedy.to_string()),
         }),
         Some(Outcome::Pass) | None => None,
     })
@@ -299,6 +318,20 @@ mod tests {
         ]);
         assert_eq!(walk(&r).unwrap().step, Step::PortTest);
         assert_eq!(walk(&r).unwrap().evidence, "443 closed");
+    }
+
+    #[test]
+    fn a_specific_remedy_replaces_the_general_one() {
+        let r = results(&[(
+            Step::ForwardProxy,
+            Outcome::fail_with_remedy("407", "allow CONNECT without authentication"),
+        )]);
+        assert_eq!(
+            walk(&r).unwrap().remedy,
+            "allow CONNECT without authentication"
+        );
+        let r = results(&[(Step::ForwardProxy, Outcome::fail("407"))]);
+        assert_eq!(walk(&r).unwrap().remedy, Step::ForwardProxy.info().remedy);
     }
 
     #[test]

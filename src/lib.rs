@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod logging;
 pub mod metrics;
 pub mod prober;
+pub mod proxy;
 pub mod secret;
 mod serve;
 pub mod store;

@@ -13,6 +13,7 @@ use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
 use crate::flow::Outcome;
+use crate::proxy::{FileProblem, Finding, ProxyState};
 
 /// The revision the binary was built from (see build.rs).
 pub const REVISION: &str = env!("APPPROXY_REVISION");
@@ -38,6 +39,12 @@ struct Families {
     endpoint_up: GaugeVec,
     endpoint_duration: GaugeVec,
     endpoint_tls_intercepted: GaugeVec,
+    forward_proxy_info: GaugeVec,
+    forward_proxy_up: GaugeVec,
+    forward_proxy_status: GaugeVec,
+    /// No labels; a vec so it can be absent when not evaluated.
+    forward_proxy_consistent: GaugeVec,
+    connector_config_valid: GaugeVec,
 }
 
 fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
@@ -156,12 +163,37 @@ impl Families {
                 "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
                 &["host"],
             )?,
+            forward_proxy_info: gauges(
+                "appproxy_forward_proxy_info",
+                "The forward proxy each service uses (proxy_url direct when none) and where that setting came from.",
+                &["service", "proxy_url", "source"],
+            )?,
+            forward_proxy_up: gauges(
+                "appproxy_forward_proxy_up",
+                "1 when the forward proxy is reachable and accepts CONNECT to a core service endpoint.",
+                &["proxy_url"],
+            )?,
+            forward_proxy_status: gauges(
+                "appproxy_forward_proxy_connect_status_code",
+                "The forward proxy's last answer to CONNECT (200, 407, 403, 502 ...).",
+                &["proxy_url"],
+            )?,
+            forward_proxy_consistent: gauges(
+                "appproxy_forward_proxy_consistent",
+                "1 when connector and updater use the same proxy and the connector's route is one that works.",
+                &[],
+            )?,
+            connector_config_valid: gauges(
+                "appproxy_connector_config_valid",
+                "1 when the service's .exe.config could be read and parsed, 0 when it is unreadable or malformed (see the log for the position).",
+                &["service", "file"],
+            )?,
         })
     }
 
     /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
     /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 18] {
+    fn all(&self) -> [&dyn Collector; 23] {
         [
             &self.build_info,
             &self.reload_successful,
@@ -181,6 +213,11 @@ impl Families {
             &self.endpoint_up,
             &self.endpoint_duration,
             &self.endpoint_tls_intercepted,
+            &self.forward_proxy_info,
+            &self.forward_proxy_up,
+            &self.forward_proxy_status,
+            &self.forward_proxy_consistent,
+            &self.connector_config_valid,
         ]
     }
 
@@ -199,6 +236,11 @@ impl Families {
             &self.endpoint_up,
             &self.endpoint_duration,
             &self.endpoint_tls_intercepted,
+            &self.forward_proxy_info,
+            &self.forward_proxy_up,
+            &self.forward_proxy_status,
+            &self.forward_proxy_consistent,
+            &self.connector_config_valid,
         ] {
             vec.reset();
         }
@@ -288,7 +330,51 @@ impl Families {
             self.round_duration.with_label_values(&[kind]).set(*seconds);
         }
         self.fill_endpoints(&snapshot.endpoints);
+        self.fill_proxy(&snapshot.proxy);
         true
+    }
+
+    /// Steps 5-6: each service's proxy, each proxy's health, and whether they agree.
+    fn fill_proxy(&self, state: &ProxyState) {
+        for (service, finding) in &state.services {
+            match finding {
+                Finding::Known { file, choice } => {
+                    let labels = [service.label(), &choice.proxy_url(), choice.source.label()];
+                    self.forward_proxy_info.with_label_values(&labels).set(1.0);
+                    if let Some(file) = file {
+                        let file = file.display().to_string();
+                        self.connector_config_valid
+                            .with_label_values(&[service.label(), &file])
+                            .set(1.0);
+                    }
+                }
+                Finding::Broken(
+                    FileProblem::Malformed { path, .. } | FileProblem::Unreadable { path, .. },
+                ) => {
+                    let file = path.display().to_string();
+                    self.connector_config_valid
+                        .with_label_values(&[service.label(), &file])
+                        .set(0.0);
+                }
+                Finding::NotInstalled => {}
+            }
+        }
+        for probe in &state.probes {
+            let url = probe.proxy.to_string();
+            self.forward_proxy_up
+                .with_label_values(&[&url])
+                .set(if probe.up() { 1.0 } else { 0.0 });
+            if let Some(status) = probe.result.proxy_status {
+                self.forward_proxy_status
+                    .with_label_values(&[&url])
+                    .set(f64::from(status));
+            }
+        }
+        if let Some(consistent) = state.consistent {
+            self.forward_proxy_consistent
+                .with_label_values::<&str>(&[])
+                .set(if consistent { 1.0 } else { 0.0 });
+        }
     }
 
     /// Steps 3-4: the port test and every endpoint by every route.

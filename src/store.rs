@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::endpoints::EndpointsState;
 use crate::flow::{Failure, StepResults};
 use crate::inventory::Inventory;
+use crate::proxy::ProxyState;
 
 /// One app's walk through the flowchart.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +41,8 @@ pub struct Snapshot {
     pub inventory: InventoryState,
     /// Steps 3-4, from this host.
     pub endpoints: EndpointsState,
+    /// Steps 5-6, from this host.
+    pub proxy: ProxyState,
     pub walks: Vec<AppWalk>,
     /// How long the last round of each kind of probe took, in seconds.
     pub round_seconds: BTreeMap<&'static str, f64>,

@@ -88,6 +88,9 @@ pub struct RawConnector {
     pub service_config: Option<AutoOr<PathBuf>>,
     pub updater_config: Option<AutoOr<PathBuf>>,
     pub proxy: Option<ProxySetting>,
+    pub machine_config: Option<AutoOr<PathBuf>>,
+    pub winhttp_proxy: Option<ProxySetting>,
+    pub use_default_proxy_for_backend_requests: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

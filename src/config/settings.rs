@@ -85,6 +85,15 @@ pub struct ConnectorSettings {
     pub service_config: AutoOr<PathBuf>,
     pub updater_config: AutoOr<PathBuf>,
     pub proxy: ProxySetting,
+    /// .NET's machine.config, where a service without its own `<defaultProxy>` looks next.
+    pub machine_config: AutoOr<PathBuf>,
+    /// The WinHTTP proxy (`netsh winhttp show proxy`): `auto` reads the registry on Windows
+    /// and means none elsewhere.
+    pub winhttp_proxy: ProxySetting,
+    /// The connector's `UseDefaultProxyForBackendRequests`: omitted reads the registry on
+    /// Windows and means false elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_default_proxy_for_backend_requests: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -80,6 +80,9 @@ pub fn validate(raw: RawConfig) -> Result<(Settings, Vec<String>), Vec<Problem>>
             service_config: c.service_config.unwrap_or_default(),
             updater_config: c.updater_config.unwrap_or_default(),
             proxy: c.proxy.unwrap_or_default(),
+            machine_config: c.machine_config.unwrap_or_default(),
+            winhttp_proxy: c.winhttp_proxy.unwrap_or_default(),
+            use_default_proxy_for_backend_requests: c.use_default_proxy_for_backend_requests,
         },
     };
     let probes = match raw.probes {

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 pub use probe::{Failure, Phase, Route, RouteResult};
 
-use crate::config::values::{EndpointPurpose, ProxySetting};
-use crate::config::{Endpoint, Settings};
+use crate::config::Endpoint;
+use crate::config::values::EndpointPurpose;
 use crate::flow::Outcome;
 
 /// One endpoint's results, one per route.
@@ -66,19 +66,15 @@ pub struct EndpointsState {
     pub note: Option<String>,
 }
 
-/// The routes a probe takes: always direct, and through the forward proxy when one is in use.
-pub fn routes(settings: &Settings) -> Vec<Route> {
+/// The routes a probe takes: always direct, and through `proxy` (the forward proxy in use, or
+/// the one this host could use) when there is one.
+pub fn routes(proxy: Option<&crate::proxy::ProxyAddress>) -> Vec<Route> {
     let mut routes = vec![Route::Direct];
-    if let ProxySetting::Url(url) = &settings.connector.proxy {
-        if let (Some(host), Some(port)) = (url.0.host_str(), url.0.port_or_known_default()) {
-            routes.push(Route::Proxy {
-                host: host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-                port,
-            });
-        }
+    if let Some(proxy) = proxy {
+        routes.push(Route::Proxy {
+            host: proxy.host.clone(),
+            port: proxy.port,
+        });
     }
     routes
 }
@@ -295,7 +291,7 @@ mod tests {
             None,
         );
         assert!(!state.port_open[&443]);
-        let Some(Outcome::Fail { evidence }) = state.port_test else {
+        let Some(Outcome::Fail { evidence, .. }) = state.port_test else {
             panic!()
         };
         assert!(evidence.contains("port 443 is closed"), "{evidence}");
@@ -320,7 +316,7 @@ mod tests {
             None,
         );
         assert_eq!(state.port_test, Some(Outcome::Pass));
-        let Some(Outcome::Fail { evidence }) = state.required else {
+        let Some(Outcome::Fail { evidence, .. }) = state.required else {
             panic!()
         };
         assert!(

@@ -102,7 +102,7 @@ fn render_walk(html: &mut String, walk: &AppWalk) {
                 info.step.number(),
                 escape(info.title),
                 escape(&failure.evidence),
-                escape(info.remedy),
+                escape(&failure.remedy),
                 escape(info.doc_url),
             );
         }

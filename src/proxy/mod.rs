@@ -1,0 +1,369 @@
+//! Steps 5 and 6 of the flowchart, from this host: is a forward ("back-end") proxy in use, and
+//! does it work (step 5, `forward_proxy`: reachable, accepts CONNECT without authentication,
+//! does not inspect TLS)? Do the connector and the updater agree, and is the connector set for
+//! the route that works (step 6, `proxy_consistency`)? The proxy each service uses is read from
+//! its own config files (`sources`), as .NET would.
+
+pub mod dotnet;
+pub mod sources;
+pub mod winhttp;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use sources::{Choice, FileProblem, Finding, ProxyAddress, Service, Source};
+
+use crate::config::values::ProxySetting;
+use crate::config::{ConnectorSettings, Endpoint};
+use crate::endpoints::{EndpointsState, Failure, Route, RouteResult, probe};
+use crate::flow::Outcome;
+
+/// One proxy in use, probed.
+#[derive(Debug, Clone)]
+pub struct ProxyProbe {
+    pub proxy: ProxyAddress,
+    pub result: RouteResult,
+}
+
+impl ProxyProbe {
+    /// Reachable and CONNECT accepted (`appproxy_forward_proxy_up`).
+    pub fn up(&self) -> bool {
+        self.result.connected
+    }
+}
+
+/// What steps 5 and 6 found in one round.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProxyState {
+    #[serde(skip)]
+    pub services: Vec<(Service, Finding)>,
+    #[serde(skip)]
+    pub probes: Vec<ProxyProbe>,
+    pub forward_proxy: Option<Outcome>,
+    pub consistency: Option<Outcome>,
+    /// `appproxy_forward_proxy_consistent`, when it could be judged.
+    pub consistent: Option<bool>,
+}
+
+/// Reads what each service is configured to use.
+pub fn read(settings: &ConnectorSettings) -> Vec<(Service, Finding)> {
+    [Service::Connector, Service::Updater]
+        .into_iter()
+        .map(|service| (service, sources::resolve(service, settings)))
+        .collect()
+}
+
+fn choice_of(services: &[(Service, Finding)], service: Service) -> Option<&Choice> {
+    services.iter().find_map(|(s, finding)| match finding {
+        Finding::Known { choice, .. } if *s == service => Some(choice),
+        _ => None,
+    })
+}
+
+/// The proxy the endpoint probes also try (`route="proxy"`): the connector's, else the
+/// updater's, else the system's, so "direct is blocked but the proxy works" can be seen.
+pub fn candidate(
+    services: &[(Service, Finding)],
+    settings: &ConnectorSettings,
+) -> Option<ProxyAddress> {
+    let configured = [Service::Connector, Service::Updater]
+        .into_iter()
+        .find_map(|s| choice_of(services, s).and_then(|c| c.proxy.clone()));
+    // Only when the files decide: a proxy set in the config is the one to test.
+    let from_files = settings.proxy == ProxySetting::Auto
+        && services
+            .iter()
+            .any(|(_, f)| !matches!(f, Finding::NotInstalled));
+    configured.or_else(|| {
+        from_files
+            .then(|| sources::system_proxy(settings).proxy)
+            .flatten()
+    })
+}
+
+/// Probes every distinct proxy the services use: TCP, CONNECT to `target`, TLS through it.
+pub async fn probe_proxies(
+    services: &[(Service, Finding)],
+    target: Option<&Endpoint>,
+    timeout: Duration,
+    expected_issuers: &[String],
+) -> Vec<ProxyProbe> {
+    let mut proxies: Vec<ProxyAddress> = services
+        .iter()
+        .filter_map(|(_, f)| match f {
+            Finding::Known { choice, .. } => choice.proxy.clone(),
+            _ => None,
+        })
+        .collect();
+    proxies.sort();
+    proxies.dedup();
+    let Some(target) = target else {
+        return Vec::new();
+    };
+    let probes = proxies.into_iter().map(|proxy| async move {
+        let route = Route::Proxy {
+            host: proxy.host.clone(),
+            port: proxy.port,
+        };
+        let result = probe::probe(target, &route, timeout, expected_issuers).await;
+        ProxyProbe { proxy, result }
+    });
+    futures_util::future::join_all(probes).await
+}
+
+/// Steps 5 and 6 from the findings, the proxy probes and the endpoint probes.
+pub fn judge(
+    services: Vec<(Service, Finding)>,
+    probes: Vec<ProxyProbe>,
+    endpoints: &EndpointsState,
+) -> ProxyState {
+    let connector = services
+        .iter()
+        .find(|(s, _)| *s == Service::Connector)
+        .map(|(_, f)| f);
+    let updater = services
+        .iter()
+        .find(|(s, _)| *s == Service::Updater)
+        .map(|(_, f)| f);
+    let forward_proxy = judge_forward_proxy(connector, updater, &probes);
+    let (consistency, consistent) = judge_consistency(connector, updater, endpoints);
+    ProxyState {
+        services,
+        probes,
+        forward_proxy,
+        consistency,
+        consistent,
+    }
+}
+
+/// Step 5: a proxy in use must be reachable, accept CONNECT and leave TLS alone.
+fn judge_forward_proxy(
+    connector: Option<&Finding>,
+    updater: Option<&Finding>,
+    probes: &[ProxyProbe],
+) -> Option<Outcome> {
+    if let Some(Finding::Broken(problem)) = connector {
+        let remedy = match problem {
+            FileProblem::Malformed { path, problem } => format!(
+                "Fix the XML of {} at line {}, column {} (the connector service cannot start with it either), then restart WAPCSvc.",
+                path.display(),
+                problem.line,
+                problem.column
+            ),
+            FileProblem::Unreadable { path, .. } => format!(
+                "Make {} readable, or set connector.service_config to its real path.",
+                path.display()
+            ),
+        };
+        return Some(Outcome::fail_with_remedy(
+            format!("the connector's proxy setting cannot be read: {problem}"),
+            remedy,
+        ));
+    }
+    let users: Vec<(Service, &Choice)> =
+        [(Service::Connector, connector), (Service::Updater, updater)]
+            .into_iter()
+            .filter_map(|(s, f)| match f {
+                Some(Finding::Known { choice, .. }) => Some((s, choice)),
+                _ => None,
+            })
+            .collect();
+    if users.is_empty() {
+        return None;
+    }
+    for (service, choice) in &users {
+        let Some(proxy) = &choice.proxy else { continue };
+        let Some(probe) = probes.iter().find(|p| &p.proxy == proxy) else {
+            continue;
+        };
+        let Some(failure) = &probe.result.failure else {
+            continue;
+        };
+        let who = format!("the {} uses {proxy} ({})", service.label(), choice.origin);
+        let (what, remedy) = match failure {
+            Failure::ProxyStatus(407) => (
+                "it asks for authentication (407), which the connector cannot give".to_string(),
+                format!(
+                    "Let the connector's traffic through {proxy} without authentication, or bypass the proxy with <defaultProxy enabled=\"false\"/> in the {} config file.",
+                    service.label()
+                ),
+            ),
+            Failure::ProxyStatus(code) => (
+                format!("it refuses CONNECT ({code})"),
+                format!("Allow CONNECT to ports 443 and 80 of the Microsoft endpoints on {proxy}."),
+            ),
+            Failure::Intercepted(issuer) => (
+                format!("it intercepts TLS (the certificate is issued by {issuer:?})"),
+                format!(
+                    "Exempt the connector's traffic from TLS inspection on {proxy}: the connector's client certificate does not survive it."
+                ),
+            ),
+            Failure::Untrusted(_) | Failure::Tls(_) => (
+                format!("TLS through it fails: {failure}"),
+                format!(
+                    "Check {proxy}: it must pass TLS to the Microsoft endpoints through unchanged."
+                ),
+            ),
+            other => (
+                format!("it is unreachable: {other}"),
+                format!(
+                    "Make {proxy} reachable from this host, or change <defaultProxy> in the {} config file.",
+                    service.label()
+                ),
+            ),
+        };
+        return Some(Outcome::fail_with_remedy(format!("{who}: {what}"), remedy));
+    }
+    Some(Outcome::Pass)
+}
+
+/// Step 6: connector and updater agree, and the connector is set for the route that works.
+fn judge_consistency(
+    connector: Option<&Finding>,
+    updater: Option<&Finding>,
+    endpoints: &EndpointsState,
+) -> (Option<Outcome>, Option<bool>) {
+    let Some(Finding::Known {
+        choice: c,
+        file: c_file,
+    }) = connector
+    else {
+        return (None, None);
+    };
+    if let Some(Finding::Broken(problem)) = updater {
+        let outcome = Outcome::fail_with_remedy(
+            format!("the updater's proxy setting cannot be read: {problem}"),
+            "Fix the updater's .exe.config so it can read the same <defaultProxy> as the connector, then restart WAPCUpdaterSvc.",
+        );
+        return (Some(outcome), Some(false));
+    }
+    if let Some(Finding::Known {
+        choice: u,
+        file: u_file,
+    }) = updater
+    {
+        if u.proxy != c.proxy {
+            let file = |f: &Option<std::path::PathBuf>| {
+                f.as_ref()
+                    .map_or("its config".to_string(), |p| p.display().to_string())
+            };
+            let outcome = Outcome::fail_with_remedy(
+                format!(
+                    "the connector uses {} ({}) but the updater uses {} ({})",
+                    c.proxy_url(),
+                    c.origin,
+                    u.proxy_url(),
+                    u.origin
+                ),
+                format!(
+                    "Give {} and {} the same <defaultProxy> setting, then restart WAPCSvc and WAPCUpdaterSvc.",
+                    file(c_file),
+                    file(u_file)
+                ),
+            );
+            return (Some(outcome), Some(false));
+        }
+    }
+    // Endpoints that work by another route but not by the connector's.
+    let configured = if c.proxy.is_some() { "proxy" } else { "direct" };
+    let stranded: Vec<String> = endpoints
+        .results
+        .iter()
+        .filter(|r| {
+            let by = |label: &str| {
+                r.routes
+                    .iter()
+                    .find(|x| x.route.label() == label)
+                    .map(RouteResult::up)
+            };
+            by(configured) == Some(false)
+                && r.routes
+                    .iter()
+                    .any(|x| x.route.label() != configured && x.up())
+        })
+        .map(|r| format!("{}:{}", r.endpoint.host, r.endpoint.port))
+        .collect();
+    if stranded.is_empty() {
+        return (Some(Outcome::Pass), Some(true));
+    }
+    let other = if configured == "direct" {
+        "through the proxy"
+    } else {
+        "directly"
+    };
+    let file = c_file
+        .as_ref()
+        .map_or("the connector's config".to_string(), |p| {
+            p.display().to_string()
+        });
+    let remedy = if configured == "direct" {
+        format!(
+            "Set <defaultProxy><proxy proxyaddress=\"http://PROXY:PORT\"/></defaultProxy> in {file} (the proxy that works), then restart WAPCSvc."
+        )
+    } else {
+        format!(
+            "Set <defaultProxy enabled=\"false\"/> in {file} to go direct, or fix the proxy, then restart WAPCSvc."
+        )
+    };
+    let outcome = Outcome::fail_with_remedy(
+        format!(
+            "the connector goes {} ({}), but {} endpoint(s) are reachable only {other}: {}",
+            if configured == "direct" {
+                "direct".to_string()
+            } else {
+                format!("through {}", c.proxy_url())
+            },
+            c.origin,
+            stranded.len(),
+            stranded.join(", ")
+        ),
+        remedy,
+    );
+    (Some(outcome), Some(false))
+}
+
+/// Logs what steps 5 and 6 find when it changes, not every round.
+#[derive(Default)]
+pub struct ChangeLog {
+    files: Vec<String>,
+    verdicts: [Option<String>; 2],
+}
+
+impl ChangeLog {
+    pub fn record(&mut self, state: &ProxyState) {
+        let files: Vec<String> = state
+            .services
+            .iter()
+            .filter_map(|(service, f)| match f {
+                Finding::Broken(problem) => Some(format!("{}: {problem}", service.label())),
+                _ => None,
+            })
+            .collect();
+        for problem in files.iter().filter(|p| !self.files.contains(p)) {
+            tracing::error!(problem = %problem, "a connector config file cannot be used");
+        }
+        self.files = files;
+        for (slot, (step, outcome)) in self.verdicts.iter_mut().zip([
+            ("forward_proxy", &state.forward_proxy),
+            ("proxy_consistency", &state.consistency),
+        ]) {
+            let now = match outcome {
+                Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
+                _ => None,
+            };
+            if now != *slot {
+                match &now {
+                    Some(evidence) => {
+                        tracing::warn!(step, evidence = %evidence, "forward proxy check fails")
+                    }
+                    None if slot.is_some() => {
+                        tracing::info!(step, "forward proxy check passes again")
+                    }
+                    None => {}
+                }
+                *slot = now;
+            }
+        }
+    }
+}
