@@ -291,7 +291,7 @@ pub fn system_proxy(settings: &ConnectorSettings) -> Choice {
     }
     let variable = ["HTTPS_PROXY", "https_proxy"].into_iter().find_map(|name| {
         let value = std::env::var(name).ok()?;
-        (!value.trim().is_empty()).then(|| (name, value))
+        (!value.trim().is_empty()).then_some((name, value))
     });
     match variable {
         Some((name, value)) => Choice {
