@@ -367,3 +367,249 @@ impl ChangeLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::values::EndpointPurpose;
+    use crate::endpoints::EndpointResult;
+    use std::path::PathBuf;
+
+    fn proxy() -> ProxyAddress {
+        ProxyAddress::parse("http://proxy.corp.example:3128").unwrap()
+    }
+
+    fn known(proxy: Option<ProxyAddress>, file: &str) -> Finding {
+        Finding::Known {
+            file: Some(PathBuf::from(file)),
+            choice: Choice {
+                proxy,
+                source: Source::ConfigFile,
+                origin: format!("{file}: <defaultProxy>"),
+            },
+        }
+    }
+
+    fn probed(failure: Option<Failure>, status: Option<u16>) -> ProxyProbe {
+        ProxyProbe {
+            proxy: proxy(),
+            result: RouteResult {
+                route: Route::Proxy {
+                    host: "proxy.corp.example".into(),
+                    port: 3128,
+                },
+                connected: status == Some(200),
+                failure,
+                phases: Vec::new(),
+                intercepted: None,
+                proxy_status: status,
+            },
+        }
+    }
+
+    fn endpoint(direct_up: bool, proxy_up: bool) -> EndpointsState {
+        let route = |route: Route, up: bool| RouteResult {
+            route,
+            connected: up,
+            failure: (!up).then_some(Failure::Refused),
+            phases: Vec::new(),
+            intercepted: None,
+            proxy_status: None,
+        };
+        EndpointsState {
+            results: vec![EndpointResult {
+                endpoint: Endpoint {
+                    host: "svc".into(),
+                    port: 443,
+                    purpose: EndpointPurpose::Service,
+                },
+                routes: vec![
+                    route(Route::Direct, direct_up),
+                    route(
+                        Route::Proxy {
+                            host: "proxy.corp.example".into(),
+                            port: 3128,
+                        },
+                        proxy_up,
+                    ),
+                ],
+            }],
+            ..EndpointsState::default()
+        }
+    }
+
+    fn verdicts(
+        connector: Finding,
+        updater: Finding,
+        probes: Vec<ProxyProbe>,
+        endpoints: &EndpointsState,
+    ) -> ProxyState {
+        judge(
+            vec![(Service::Connector, connector), (Service::Updater, updater)],
+            probes,
+            endpoints,
+        )
+    }
+
+    fn evidence(outcome: &Option<Outcome>) -> (String, String) {
+        match outcome {
+            Some(Outcome::Fail { evidence, remedy }) => {
+                (evidence.clone(), remedy.clone().unwrap_or_default())
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_working_proxy_used_by_both_passes_5_and_6() {
+        let state = verdicts(
+            known(Some(proxy()), "c.config"),
+            known(Some(proxy()), "u.config"),
+            vec![probed(None, Some(200))],
+            &endpoint(false, true),
+        );
+        assert_eq!(state.forward_proxy, Some(Outcome::Pass));
+        assert_eq!(state.consistency, Some(Outcome::Pass));
+        assert_eq!(state.consistent, Some(true));
+    }
+
+    #[test]
+    fn a_proxy_asking_for_authentication_fails_step_5_with_a_remedy() {
+        let state = verdicts(
+            known(Some(proxy()), "c.config"),
+            known(Some(proxy()), "u.config"),
+            vec![probed(Some(Failure::ProxyStatus(407)), Some(407))],
+            &endpoint(false, false),
+        );
+        let (evidence, remedy) = evidence(&state.forward_proxy);
+        assert!(
+            evidence.contains("asks for authentication (407)"),
+            "{evidence}"
+        );
+        assert!(
+            evidence.contains("c.config"),
+            "names where the setting came from: {evidence}"
+        );
+        assert!(remedy.contains("without authentication"), "{remedy}");
+    }
+
+    #[test]
+    fn refused_connect_unreachable_and_interception_each_fail_step_5() {
+        for (failure, status, words) in [
+            (
+                Failure::ProxyStatus(403),
+                Some(403),
+                "refuses CONNECT (403)",
+            ),
+            (Failure::Refused, None, "unreachable"),
+            (
+                Failure::Intercepted("Contoso".into()),
+                Some(200),
+                "intercepts TLS",
+            ),
+        ] {
+            let state = verdicts(
+                known(Some(proxy()), "c.config"),
+                known(Some(proxy()), "u.config"),
+                vec![probed(Some(failure), status)],
+                &endpoint(false, false),
+            );
+            let (evidence, _) = evidence(&state.forward_proxy);
+            assert!(evidence.contains(words), "{evidence}");
+        }
+    }
+
+    #[test]
+    fn no_proxy_in_use_passes_step_5() {
+        let state = verdicts(
+            known(None, "c.config"),
+            known(None, "u.config"),
+            Vec::new(),
+            &endpoint(true, false),
+        );
+        assert_eq!(state.forward_proxy, Some(Outcome::Pass));
+        assert_eq!(state.consistency, Some(Outcome::Pass));
+    }
+
+    #[test]
+    fn a_service_that_is_not_installed_is_not_judged() {
+        let state = verdicts(
+            Finding::NotInstalled,
+            Finding::NotInstalled,
+            Vec::new(),
+            &endpoint(true, true),
+        );
+        assert_eq!(state.forward_proxy, None);
+        assert_eq!(state.consistency, None);
+        assert_eq!(state.consistent, None);
+    }
+
+    #[test]
+    fn connector_and_updater_on_different_proxies_fail_step_6_naming_both_files() {
+        let state = verdicts(
+            known(Some(proxy()), "c.config"),
+            known(None, "u.config"),
+            vec![probed(None, Some(200))],
+            &endpoint(true, true),
+        );
+        let (evidence, remedy) = evidence(&state.consistency);
+        assert!(
+            evidence.contains("the connector uses http://proxy.corp.example:3128")
+                && evidence.contains("the updater uses direct"),
+            "{evidence}"
+        );
+        assert!(
+            remedy.contains("c.config") && remedy.contains("u.config"),
+            "{remedy}"
+        );
+        assert_eq!(state.consistent, Some(false));
+    }
+
+    #[test]
+    fn a_direct_connector_where_only_the_proxy_works_fails_step_6() {
+        let state = verdicts(
+            known(None, "c.config"),
+            known(None, "u.config"),
+            Vec::new(),
+            &endpoint(false, true),
+        );
+        let (evidence, remedy) = evidence(&state.consistency);
+        assert!(
+            evidence.contains("the connector goes direct")
+                && evidence.contains("reachable only through the proxy: svc:443"),
+            "{evidence}"
+        );
+        assert!(
+            remedy.contains("proxyaddress") && remedy.contains("c.config"),
+            "{remedy}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_connector_file_fails_step_5_and_points_at_the_position() {
+        let problem = FileProblem::Malformed {
+            path: PathBuf::from("c.config"),
+            problem: dotnet::XmlProblem {
+                line: 5,
+                column: 3,
+                message: "mismatch".into(),
+            },
+        };
+        let state = verdicts(
+            Finding::Broken(problem),
+            known(None, "u.config"),
+            Vec::new(),
+            &endpoint(true, true),
+        );
+        let (evidence, remedy) = evidence(&state.forward_proxy);
+        assert!(
+            evidence.contains("c.config is not valid: line 5, column 3"),
+            "{evidence}"
+        );
+        assert!(remedy.contains("line 5, column 3"), "{remedy}");
+        assert_eq!(
+            state.consistency, None,
+            "the rest of the walk goes on without a made-up verdict"
+        );
+    }
+}
