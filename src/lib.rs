@@ -3,9 +3,9 @@
 //! connector group and app which step fails, with its evidence and remedy.
 //!
 //! The layout follows the flowchart: `inventory` judges steps 1-2, `endpoints` steps 3-4,
-//! `flow` holds the chart and
-//! the walk; `prober` runs the probes in the background and fills the `store`; `metrics` and
-//! `http` only read it. `config` reads the YAML file and knows nothing of probing.
+//! `proxy` steps 5-6; `flow` holds the chart and the walk; `prober` runs the probes in the
+//! background and fills the `store`; `metrics` and `http` only read it. `config` reads the
+//! YAML file and knows nothing of probing.
 
 #![forbid(unsafe_code)]
 
