@@ -3,12 +3,13 @@
 //! connector group and app which step fails, with its evidence and remedy.
 //!
 //! The layout follows the flowchart: `inventory` judges steps 1-2, `endpoints` steps 3-4,
-//! `proxy` steps 5-6; `flow` holds the chart and the walk; `prober` runs the probes in the
+//! `proxy` steps 5-6, `backend` steps 7-9; `flow` holds the chart and the walk; `prober` runs the probes in the
 //! background and fills the `store`; `metrics` and `http` only read it. `config` reads the
 //! YAML file and knows nothing of probing.
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod endpoints;

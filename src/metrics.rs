@@ -9,6 +9,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
+use crate::backend::AppBackend;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
@@ -45,6 +46,12 @@ struct Families {
     /// No labels; a vec so it can be absent when not evaluated.
     forward_proxy_consistent: GaugeVec,
     connector_config_valid: GaugeVec,
+    backend_up: GaugeVec,
+    backend_status: GaugeVec,
+    backend_failure_info: GaugeVec,
+    backend_phase_duration: GaugeVec,
+    backend_timeout: GaugeVec,
+    backend_latency_ratio: GaugeVec,
 }
 
 fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
@@ -56,6 +63,8 @@ fn gauges(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVe
 }
 
 const EXPORTER_FAMILIES: usize = 3;
+
+const APP_LABELS: [&str; 2] = ["connector_group", "app"];
 
 const ENDPOINT_LABELS: [&str; 4] = ["host", "port", "purpose", "route"];
 
@@ -188,12 +197,42 @@ impl Families {
                 "1 when the service's .exe.config could be read and parsed, 0 when it is unreadable or malformed (see the log for the position).",
                 &["service", "file"],
             )?,
+            backend_up: gauges(
+                "appproxy_backend_up",
+                "1 when the app's internal URL loaded from this host (a 401/403 sign-in challenge counts as loaded).",
+                &APP_LABELS,
+            )?,
+            backend_status: gauges(
+                "appproxy_backend_http_status_code",
+                "The HTTP status of the last request to the app's internal URL.",
+                &APP_LABELS,
+            )?,
+            backend_failure_info: gauges(
+                "appproxy_backend_failure_info",
+                "1 while requests to the internal URL fail, with the phase that failed (resolve, connect, timeout: the network; tls, http: the application).",
+                &["connector_group", "app", "phase"],
+            )?,
+            backend_phase_duration: gauges(
+                "appproxy_backend_phase_duration_seconds",
+                "How long each phase of the last request to the internal URL took.",
+                &["connector_group", "app", "phase"],
+            )?,
+            backend_timeout: gauges(
+                "appproxy_backend_timeout_seconds",
+                "The app's App Proxy backend timeout: 85 (Default) or 180 (Long) unless configured otherwise.",
+                &APP_LABELS,
+            )?,
+            backend_latency_ratio: gauges(
+                "appproxy_backend_latency_ratio",
+                "The last request's latency divided by the app's backend timeout.",
+                &APP_LABELS,
+            )?,
         })
     }
 
     /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
     /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 23] {
+    fn all(&self) -> [&dyn Collector; 29] {
         [
             &self.build_info,
             &self.reload_successful,
@@ -218,6 +257,12 @@ impl Families {
             &self.forward_proxy_status,
             &self.forward_proxy_consistent,
             &self.connector_config_valid,
+            &self.backend_up,
+            &self.backend_status,
+            &self.backend_failure_info,
+            &self.backend_phase_duration,
+            &self.backend_timeout,
+            &self.backend_latency_ratio,
         ]
     }
 
@@ -241,6 +286,12 @@ impl Families {
             &self.forward_proxy_status,
             &self.forward_proxy_consistent,
             &self.connector_config_valid,
+            &self.backend_up,
+            &self.backend_status,
+            &self.backend_failure_info,
+            &self.backend_phase_duration,
+            &self.backend_timeout,
+            &self.backend_latency_ratio,
         ] {
             vec.reset();
         }
@@ -331,7 +382,42 @@ impl Families {
         }
         self.fill_endpoints(&snapshot.endpoints);
         self.fill_proxy(&snapshot.proxy);
+        for walk in &snapshot.walks {
+            if let Some(backend) = &walk.backend {
+                self.fill_backend(&walk.connector_group, &walk.app, backend);
+            }
+        }
         true
+    }
+
+    /// Steps 7-9 for one app: the last request to its internal URL.
+    fn fill_backend(&self, group: &str, app: &str, backend: &AppBackend) {
+        let labels = [group, app];
+        let last = &backend.last;
+        self.backend_up
+            .with_label_values(&labels)
+            .set(if backend.up() { 1.0 } else { 0.0 });
+        if let Some(status) = last.status {
+            self.backend_status
+                .with_label_values(&labels)
+                .set(f64::from(status));
+        }
+        if let Some(failure) = &last.failure {
+            self.backend_failure_info
+                .with_label_values(&[group, app, failure.phase.label()])
+                .set(1.0);
+        }
+        for (phase, seconds) in &last.phases {
+            self.backend_phase_duration
+                .with_label_values(&[group, app, phase.label()])
+                .set(*seconds);
+        }
+        self.backend_timeout
+            .with_label_values(&labels)
+            .set(backend.threshold.as_secs_f64());
+        self.backend_latency_ratio
+            .with_label_values(&labels)
+            .set(backend.ratio());
     }
 
     /// Steps 5-6: each service's proxy, each proxy's health, and whether they agree.
@@ -477,6 +563,7 @@ pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
     let registry = Registry::new();
     registry.register(Box::new(exporter.graph_metrics.requests.clone()))?;
     registry.register(Box::new(exporter.graph_metrics.duration.clone()))?;
+    registry.register(Box::new(exporter.backend_histogram.clone()))?;
     registry.register(Box::new(SnapshotCollector {
         exporter,
         families: Mutex::new(families),

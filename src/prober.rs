@@ -1,21 +1,24 @@
-//! The background prober: on its own interval it refreshes the inventory, runs every probe,
-//! walks each app through the flowchart and publishes the result as one snapshot. Nothing here
-//! is called from a scrape.
+//! The background prober: on its own interval it refreshes the inventory and runs the host's
+//! probes (steps 3-6), while every app's backend is requested on its own schedule (steps 7-9).
+//! Each time either finishes, the walks are composed again and published as one snapshot.
+//! Nothing here is called from a scrape.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use std::time::Instant;
+use futures_util::{StreamExt, stream};
 
+use crate::backend::{self, AppKey, BackendStore, Scheduler, Target};
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
 use crate::exporter::Exporter;
-use crate::flow::{self, Outcome, Step, StepResults};
+use crate::flow::{self, Step, StepResults};
 use crate::inventory::graph::RetryPolicy;
-use crate::inventory::{Inventory, Refresher, ThisHost};
-use crate::proxy::{self, ProxyState};
-use crate::store::{AppWalk, Snapshot};
+use crate::inventory::{Refresher, ThisHost};
+use crate::proxy::{self, Finding, ProxyState, Service};
+use crate::store::{AppWalk, InventoryState, Snapshot};
 
 /// The prober and the state it keeps between rounds.
 pub struct Prober {
@@ -25,6 +28,21 @@ pub struct Prober {
     proxy_log: proxy::ChangeLog,
     /// The catalog note last logged, so it is said once per change.
     catalog_note: Option<String>,
+    backends: Arc<BackendStore>,
+    /// Per-app backend tasks; only while [`Prober::run`] runs.
+    scheduler: Option<Scheduler>,
+    /// The last round's host-level results, composed again with each backend answer.
+    last: Option<HostRound>,
+}
+
+/// What a round found that is not per app.
+struct HostRound {
+    inventory: InventoryState,
+    endpoints: EndpointsState,
+    proxy: ProxyState,
+    round_seconds: BTreeMap<&'static str, f64>,
+    host: ThisHost,
+    targets: Vec<Target>,
 }
 
 impl Prober {
@@ -41,12 +59,19 @@ impl Prober {
             endpoint_log: ChangeLog::default(),
             proxy_log: proxy::ChangeLog::default(),
             catalog_note: None,
+            backends: Arc::new(BackendStore::default()),
+            scheduler: None,
+            last: None,
         }
     }
 
-    /// Runs rounds forever: one at once, then one every `probes.interval`, or sooner after a
-    /// reload.
+    /// Runs forever: a host round at once, then every `probes.interval` (sooner after a
+    /// reload); backends on their own schedule, each answer published as it comes.
     pub async fn run(mut self) {
+        self.scheduler = Some(Scheduler::new(
+            Arc::clone(&self.backends),
+            self.exporter.backend_histogram.clone(),
+        ));
         loop {
             let snapshot = self.round().await;
             let failing = snapshot
@@ -56,15 +81,26 @@ impl Prober {
                 .count();
             tracing::debug!(apps = snapshot.walks.len(), failing, "probe round complete");
             self.exporter.store.publish(snapshot);
-            let interval = self.exporter.config().settings.probes.interval;
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = self.exporter.wake.notified() => {}
+            let next =
+                tokio::time::Instant::now() + self.exporter.config().settings.probes.interval;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next) => break,
+                    () = self.exporter.wake.notified() => break,
+                    () = self.backends.changed.notified() => {
+                        // Answers often come in bursts: publish once per burst.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        if let Some(snapshot) = self.compose() {
+                            self.exporter.store.publish(snapshot);
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// One complete round with the config in force. Every kind of probe runs at once.
+    /// One round of the host's probes with the config in force, composed with the latest
+    /// backend answers (none yet, unless the scheduler runs or [`Prober::round_once`] asked).
     pub async fn round(&mut self) -> Snapshot {
         let config = self.exporter.config();
         let settings = &config.settings;
@@ -88,25 +124,104 @@ impl Prober {
             self.catalog_note.clone_from(&endpoints.note);
         }
 
-        let host_steps = [
-            (Step::PortTest, endpoints.port_test.clone()),
-            (Step::RequiredEndpoints, endpoints.required.clone()),
-            (Step::ForwardProxy, proxy.forward_proxy.clone()),
-            (Step::ProxyConsistency, proxy.consistency.clone()),
-        ];
-        let walks = walk_apps(
-            &inventory.inventory,
-            &host_steps,
-            &self.exporter.this_host(),
-        );
-        Snapshot {
-            complete: true,
+        let host = self.exporter.this_host();
+        let targets = backend_targets(&inventory, settings, &host, &proxy);
+        if let Some(scheduler) = &mut self.scheduler {
+            let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
+            scheduler.sync(
+                targets.clone(),
+                settings.probes.backend.interval,
+                concurrency,
+            );
+        }
+        self.last = Some(HostRound {
             inventory,
             endpoints,
             proxy,
-            walks,
             round_seconds,
-        }
+            host,
+            targets,
+        });
+        self.compose().unwrap_or_default()
+    }
+
+    /// A round that also requests every app's backend once and waits for the answers: for
+    /// one-shot use (diagnose, tests), not for the running exporter.
+    pub async fn round_once(&mut self) -> Snapshot {
+        self.round().await;
+        let targets = self
+            .last
+            .as_ref()
+            .map(|l| l.targets.clone())
+            .unwrap_or_default();
+        let concurrency = usize::try_from(self.exporter.config().settings.probes.concurrency)
+            .unwrap_or(usize::MAX);
+        let histogram = self.exporter.backend_histogram.clone();
+        let backends = Arc::clone(&self.backends);
+        stream::iter(targets)
+            .map(|target| async move {
+                let outcome = backend::request(&target).await;
+                (target, outcome)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .for_each(|(target, outcome)| {
+                histogram
+                    .with_label_values(&[&target.key.connector_group, &target.key.app])
+                    .observe(outcome.seconds);
+                backends.record(&target, outcome);
+                async {}
+            })
+            .await;
+        self.compose().unwrap_or_default()
+    }
+
+    /// The snapshot of the last host round with the latest backend answers.
+    fn compose(&self) -> Option<Snapshot> {
+        let last = self.last.as_ref()?;
+        let config = self.exporter.config();
+        let ratio = config.settings.probes.backend.timeout_risk_ratio;
+        let host_steps = [
+            (Step::PortTest, last.endpoints.port_test.clone()),
+            (Step::RequiredEndpoints, last.endpoints.required.clone()),
+            (Step::ForwardProxy, last.proxy.forward_proxy.clone()),
+            (Step::ProxyConsistency, last.proxy.consistency.clone()),
+        ];
+        let inventory = &last.inventory.inventory;
+        let walks = inventory
+            .apps_to_walk(&last.host.groups, &last.host.machine)
+            .into_iter()
+            .map(|app| {
+                let mut steps = StepResults::default();
+                inventory.judge(app, &last.host, &mut steps);
+                let key = AppKey {
+                    connector_group: app.connector_group.clone().unwrap_or_default(),
+                    app: app.name.clone(),
+                };
+                let backend = self.backends.get(&key);
+                // Steps 3-6 are judged once for this host and shared by every app; 7-9 per app.
+                let per_app = backend::judge(backend.as_ref(), ratio);
+                for (step, outcome) in host_steps.iter().chain(per_app.iter()) {
+                    if let Some(outcome) = outcome {
+                        steps.set(*step, outcome.clone());
+                    }
+                }
+                AppWalk {
+                    connector_group: key.connector_group,
+                    app: key.app,
+                    failure: flow::walk(&steps),
+                    steps,
+                    backend,
+                }
+            })
+            .collect();
+        Some(Snapshot {
+            complete: true,
+            inventory: last.inventory.clone(),
+            endpoints: last.endpoints.clone(),
+            proxy: last.proxy.clone(),
+            walks,
+            round_seconds: last.round_seconds.clone(),
+        })
     }
 }
 
@@ -143,30 +258,53 @@ async fn probe_network(settings: &Settings) -> (EndpointsState, ProxyState, f64)
     (endpoints, proxy, started.elapsed().as_secs_f64())
 }
 
-/// Gathers each app's step outcomes and walks the chart with them.
-fn walk_apps(
-    inventory: &Inventory,
-    host_steps: &[(Step, Option<Outcome>)],
+/// What steps 7-9 request: every walked app's internal URL, through the connector's proxy when
+/// it sends backend requests through one (`UseDefaultProxyForBackendRequests`).
+fn backend_targets(
+    inventory: &InventoryState,
+    settings: &Settings,
     host: &ThisHost,
-) -> Vec<AppWalk> {
+    proxy: &ProxyState,
+) -> Vec<Target> {
+    let backend = &settings.probes.backend;
+    if !backend.enabled {
+        return Vec::new();
+    }
+    let through_proxy = settings
+        .connector
+        .use_default_proxy_for_backend_requests
+        .or_else(proxy::winhttp::use_default_proxy_for_backend_requests)
+        .unwrap_or(false);
+    let backend_proxy = through_proxy
+        .then(|| {
+            proxy
+                .services
+                .iter()
+                .find_map(|(service, finding)| match finding {
+                    Finding::Known { choice, .. } if *service == Service::Connector => {
+                        choice.proxy.clone()
+                    }
+                    _ => None,
+                })
+        })
+        .flatten();
     inventory
+        .inventory
         .apps_to_walk(&host.groups, &host.machine)
         .into_iter()
         .map(|app| {
-            let mut steps = StepResults::default();
-            inventory.judge(app, host, &mut steps);
-            // Steps 3-6 are judged once for this host and shared by every app.
-            for (step, outcome) in host_steps {
-                if let Some(outcome) = outcome {
-                    steps.set(*step, outcome.clone());
-                }
-            }
-            AppWalk {
+            let key = AppKey {
                 connector_group: app.connector_group.clone().unwrap_or_default(),
                 app: app.name.clone(),
-                failure: flow::walk(&steps),
-                steps,
-            }
+            };
+            Target::new(
+                key,
+                &app.internal_url,
+                app.backend_certificate_validation,
+                app.backend_timeout,
+                backend,
+                backend_proxy.clone(),
+            )
         })
         .collect()
 }

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::backend::AppBackend;
 use crate::endpoints::EndpointsState;
 use crate::flow::{Failure, StepResults};
 use crate::inventory::Inventory;
@@ -22,6 +23,9 @@ pub struct AppWalk {
     pub steps: StepResults,
     /// Where the walk stops; `None` when every evaluated step passes.
     pub failure: Option<Failure>,
+    /// The latest requests to the app's internal URL (steps 7-9), once there is one.
+    #[serde(skip)]
+    pub backend: Option<AppBackend>,
 }
 
 /// The inventory as last refreshed.

@@ -51,6 +51,8 @@ connector:
 probes:
   interval: 1s
   timeout: 1s
+  backend:
+    enabled: false
   endpoints:
     replace:{endpoints}
 "

@@ -83,7 +83,8 @@ connector:
     )
 }
 
-const NO_ENDPOINTS: &str = "probes:\n  endpoints:\n    catalog: none\n";
+const NO_ENDPOINTS: &str =
+    "probes:\n  endpoints:\n    catalog: none\n  backend:\n    enabled: false\n";
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -552,7 +553,7 @@ fn a_refused_graph_is_logged_once_and_no_secret_or_token_is_ever_shown() {
     let text = graph_config(
         dir.path(),
         &server,
-        "probes:\n  interval: 100ms\n  timeout: 100ms\n  endpoints:\n    catalog: none\n",
+        "probes:\n  interval: 100ms\n  timeout: 100ms\n  endpoints:\n    catalog: none\n  backend:\n    enabled: false\n",
     );
     let config = common::write_config(dir.path(), &text);
     let mut exporter = common::start(&[
@@ -594,7 +595,7 @@ fn a_refused_graph_is_logged_once_and_no_secret_or_token_is_ever_shown() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_graph_slower_than_the_timeout_keeps_the_last_good_inventory() {
     let server = GraphServer::start(&tenant(), 100);
-    let probes = "probes:\n  interval: 1s\n  timeout: 150ms\n  endpoints:\n    catalog: none\n";
+    let probes = "probes:\n  interval: 1s\n  timeout: 150ms\n  endpoints:\n    catalog: none\n  backend:\n    enabled: false\n";
     let mut harness = Harness::new(|dir| graph_config(dir, &server, probes));
     harness.round().await;
     server.faults(json!({"delay_ms": 600}));

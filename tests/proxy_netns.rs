@@ -65,6 +65,8 @@ connector:
 probes:
   interval: 1s
   timeout: 1s
+  backend:
+    enabled: false
   endpoints:
     replace:
       - {{host: tenant.bootstrap.msappproxy.test, port: 443, purpose: service}}

@@ -132,6 +132,7 @@ pub struct RawExternal {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
+    pub enabled: Option<bool>,
     pub interval: Option<Spanned<PromDuration>>,
     pub timeouts: Option<RawTimeouts>,
     pub timeout_risk_ratio: Option<Spanned<f64>>,

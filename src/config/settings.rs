@@ -130,6 +130,8 @@ pub struct ExternalSettings {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendSettings {
+    /// Steps 7-9 probe each app's internal URL; off, they are not evaluated.
+    pub enabled: bool,
     #[serde(serialize_with = "duration::serialize")]
     pub interval: Duration,
     pub timeouts: BackendTimeouts,
@@ -181,6 +183,7 @@ impl Default for Settings {
                 },
                 external: ExternalSettings { enabled: true },
                 backend: BackendSettings {
+                    enabled: true,
                     interval: Duration::from_secs(30),
                     timeouts: BackendTimeouts {
                         default: Duration::from_secs(85),

@@ -315,6 +315,7 @@ fn backend_settings(
         None => defaults.timeout_risk_ratio,
     };
     BackendSettings {
+        enabled: raw.enabled.unwrap_or(defaults.enabled),
         interval,
         timeouts,
         timeout_risk_ratio,

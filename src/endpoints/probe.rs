@@ -207,7 +207,7 @@ async fn timed<T>(
     outcome
 }
 
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| Failure::Unresolvable(e.to_string()))?
@@ -219,7 +219,7 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
 }
 
 /// Tries each address in turn; the last error tells how the connection failed.
-async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, Failure> {
+pub async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, Failure> {
     let mut last = Failure::Unreachable("no address to try".into());
     for address in addresses {
         match TcpStream::connect(address).await {
@@ -238,9 +238,17 @@ fn classify(error: &io::Error) -> Failure {
     }
 }
 
-/// Sends `CONNECT host:port` and returns the proxy's status code.
 async fn open_tunnel(stream: &mut TcpStream, endpoint: &Endpoint) -> Result<u16, Failure> {
-    let target = format!("{}:{}", endpoint.host, endpoint.port);
+    connect_tunnel(stream, &endpoint.host, endpoint.port).await
+}
+
+/// Sends `CONNECT host:port` over a connection to a proxy and returns its status code.
+pub async fn connect_tunnel(stream: &mut TcpStream, host: &str, port: u16) -> Result<u16, Failure> {
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let request = format!(
         "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: appproxy_exporter\r\n\r\n"
     );

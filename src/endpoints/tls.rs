@@ -23,10 +23,14 @@ pub enum TlsVerdict {
     Untrusted { reason: String },
 }
 
-/// Roots and the client configuration, built once per process.
+/// Roots and the client configurations, built once per process.
 pub struct TlsSetup {
     verifier: Arc<WebPkiServerVerifier>,
+    /// Completes any handshake so the chain can be judged afterwards (steps 3-5).
     connector: TlsConnector,
+    /// Verifies the chain during the handshake, as the connector does with backend
+    /// certificate validation on (step 7).
+    verifying: TlsConnector,
 }
 
 impl TlsSetup {
@@ -57,10 +61,38 @@ impl TlsSetup {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Examine(Arc::clone(&verifier))))
             .with_no_client_auth();
+        let verifying = ClientConfig::builder()
+            .with_webpki_verifier(Arc::clone(&verifier))
+            .with_no_client_auth();
         Ok(TlsSetup {
             verifier,
             connector: TlsConnector::from(Arc::new(config)),
+            verifying: TlsConnector::from(Arc::new(verifying)),
         })
+    }
+
+    /// A TLS client stream to a backend: with `verify`, a chain that does not verify fails the
+    /// handshake; without, any chain is accepted (the app's certificate validation is off).
+    pub async fn connect<S>(
+        &self,
+        stream: S,
+        host: &str,
+        verify: bool,
+    ) -> Result<tokio_rustls::client::TlsStream<S>, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host:?} is not a valid TLS name: {e}"))?;
+        let connector = if verify {
+            &self.verifying
+        } else {
+            &self.connector
+        };
+        connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))
     }
 
     /// Handshakes over `stream` as `host` and judges the presented chain.

@@ -1,0 +1,497 @@
+//! Steps 7, 8 and 9 of the flowchart, per app: load the internal URL from this host (step 7,
+//! `internal_url`: the page loads, a 401/403 sign-in challenge included), tell a network failure
+//! (step 8, `internal_network`: resolve, connect, timeout) from an application one, and compare
+//! the latency with the app's App Proxy backend timeout (step 9, `backend_timeout`: 85 s
+//! Default, 180 s Long). Each app is probed on its own schedule, so one hanging backend delays
+//! no other app and no scrape.
+
+pub mod http;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus::HistogramVec;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::BackendSettings;
+use crate::config::values::BackendTimeout;
+use crate::flow::{Outcome, Step};
+use crate::proxy::ProxyAddress;
+
+/// How many recent requests step 9 looks at: their median latency decides, so one slow
+/// request neither pages nor hides a trend.
+pub const RECENT: usize = 3;
+
+/// A request may run this much past the app's timeout, so slow answers are measured rather
+/// than cut short at the very value they are compared with.
+const DEADLINE_FACTOR: f64 = 1.25;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AppKey {
+    pub connector_group: String,
+    pub app: String,
+}
+
+/// What to probe for one app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub key: AppKey,
+    /// The internal URL, or why it cannot be requested.
+    pub url: Result<Url, String>,
+    pub verify: bool,
+    pub setting: BackendTimeout,
+    /// App Proxy's timeout for the app (85 s or 180 s unless configured otherwise).
+    pub threshold: Duration,
+    /// The backend proxy, when the connector sends backend requests through one.
+    pub proxy: Option<ProxyAddress>,
+}
+
+impl Target {
+    pub fn new(
+        key: AppKey,
+        internal_url: &str,
+        verify: bool,
+        setting: BackendTimeout,
+        settings: &BackendSettings,
+        proxy: Option<ProxyAddress>,
+    ) -> Target {
+        let url = Url::parse(internal_url)
+            .map_err(|e| format!("the internal URL {internal_url:?} is not a URL: {e}"))
+            .and_then(|url| match url.scheme() {
+                "http" | "https" if url.host_str().is_some() => Ok(url),
+                _ => Err(format!(
+                    "the internal URL {internal_url:?} is not an http(s) URL with a host"
+                )),
+            });
+        Target {
+            key,
+            url,
+            verify,
+            setting,
+            threshold: settings.timeouts.for_setting(setting),
+            proxy,
+        }
+    }
+
+    fn deadline(&self) -> Duration {
+        self.threshold.mul_f64(DEADLINE_FACTOR)
+    }
+}
+
+/// The latest requests to one app's backend.
+#[derive(Debug, Clone)]
+pub struct AppBackend {
+    pub last: http::Outcome,
+    /// Latencies of the last [`RECENT`] requests, newest last.
+    pub recent: VecDeque<f64>,
+    pub threshold: Duration,
+    pub setting: BackendTimeout,
+}
+
+impl AppBackend {
+    /// The median of the recent latencies.
+    pub fn median(&self) -> f64 {
+        let mut values: Vec<f64> = self.recent.iter().copied().collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    /// The last latency divided by the timeout (`appproxy_backend_latency_ratio`).
+    pub fn ratio(&self) -> f64 {
+        self.last.seconds / self.threshold.as_secs_f64()
+    }
+
+    /// The page loaded (`appproxy_backend_up`).
+    pub fn up(&self) -> bool {
+        self.last.failure.is_none()
+    }
+}
+
+/// Steps 7, 8 and 9 for one app from its latest requests; `None` before the first one.
+pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> [(Step, Option<Outcome>); 3] {
+    let Some(b) = backend else {
+        return [
+            (Step::InternalUrl, None),
+            (Step::InternalNetwork, None),
+            (Step::BackendTimeout, None),
+        ];
+    };
+    let (internal_url, network) = match &b.last.failure {
+        None => (Some(Outcome::Pass), Some(Outcome::Pass)),
+        // The page could not be asked for: the network's failure, not the app's (step 8).
+        Some(f) if f.phase.is_network() => (None, Some(Outcome::fail(f.detail.clone()))),
+        Some(f) => (Some(Outcome::fail(f.detail.clone())), Some(Outcome::Pass)),
+    };
+    let threshold = b.threshold.as_secs_f64();
+    let median = b.median();
+    let timeout = match b.setting {
+        BackendTimeout::Default => "Default",
+        BackendTimeout::Long => "Long",
+    };
+    let latency = if median >= risk_ratio * threshold {
+        let evidence = format!(
+            "the median latency of the last {} request(s) is {median:.1} s, {:.0}% of the app's {timeout} backend timeout ({threshold:.0} s); the limit for a warning is {:.0}%",
+            b.recent.len(),
+            100.0 * median / threshold,
+            100.0 * risk_ratio
+        );
+        let remedy = match b.setting {
+            BackendTimeout::Default => {
+                "Set the app's Backend Application Timeout to Long (180 s) in its Application proxy settings, and look at why the backend is slow."
+            }
+            BackendTimeout::Long => {
+                "The backend must answer faster: 180 s (Long) is the ceiling and cannot be raised."
+            }
+        };
+        Outcome::fail_with_remedy(evidence, remedy)
+    } else {
+        Outcome::Pass
+    };
+    [
+        (Step::InternalUrl, internal_url),
+        (Step::InternalNetwork, network),
+        (Step::BackendTimeout, Some(latency)),
+    ]
+}
+
+/// The latest results of every app's requests, shared with the per-app tasks.
+#[derive(Debug, Default)]
+pub struct BackendStore {
+    apps: RwLock<HashMap<AppKey, AppBackend>>,
+    /// Notified after each request, so the walk is recomposed without waiting for a round.
+    pub changed: Notify,
+}
+
+impl BackendStore {
+    pub fn get(&self, key: &AppKey) -> Option<AppBackend> {
+        let apps = self
+            .apps
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        apps.get(key).cloned()
+    }
+
+    pub fn record(&self, target: &Target, outcome: http::Outcome) {
+        let mut apps = self
+            .apps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = apps
+            .entry(target.key.clone())
+            .or_insert_with(|| AppBackend {
+                last: outcome.clone(),
+                recent: VecDeque::new(),
+                threshold: target.threshold,
+                setting: target.setting,
+            });
+        if entry.setting != target.setting || entry.threshold != target.threshold {
+            // A different timeout makes old latencies incomparable.
+            entry.recent.clear();
+            entry.setting = target.setting;
+            entry.threshold = target.threshold;
+        }
+        entry.recent.push_back(outcome.seconds);
+        while entry.recent.len() > RECENT {
+            entry.recent.pop_front();
+        }
+        entry.last = outcome;
+    }
+
+    fn retain(&self, keep: impl Fn(&AppKey) -> bool) {
+        let mut apps = self
+            .apps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        apps.retain(|key, _| keep(key));
+    }
+}
+
+/// Requests `target` once.
+pub async fn request(target: &Target) -> http::Outcome {
+    match &target.url {
+        Ok(url) => http::get(url, target.verify, target.proxy.as_ref(), target.deadline()).await,
+        Err(problem) => http::Outcome {
+            phases: Vec::new(),
+            seconds: 0.0,
+            status: None,
+            failure: Some(http::HttpFailure {
+                phase: http::FailurePhase::Http,
+                detail: problem.clone(),
+            }),
+        },
+    }
+}
+
+/// One task per app, each requesting its backend every `probes.backend.interval`, at most
+/// `probes.concurrency` at once.
+pub struct Scheduler {
+    store: Arc<BackendStore>,
+    histogram: HistogramVec,
+    semaphore: Arc<Semaphore>,
+    concurrency: usize,
+    tasks: HashMap<AppKey, (Target, Duration, JoinHandle<()>)>,
+}
+
+impl Scheduler {
+    pub fn new(store: Arc<BackendStore>, histogram: HistogramVec) -> Scheduler {
+        Scheduler {
+            store,
+            histogram,
+            semaphore: Arc::new(Semaphore::new(0)),
+            concurrency: 0,
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Makes the running tasks match `targets`: new apps start, gone or changed ones stop.
+    pub fn sync(&mut self, targets: Vec<Target>, interval: Duration, concurrency: usize) {
+        if concurrency != self.concurrency {
+            // A new bound applies to every task: restart them all under it.
+            self.stop_all();
+            self.semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+            self.concurrency = concurrency;
+        }
+        let wanted: HashMap<AppKey, Target> =
+            targets.into_iter().map(|t| (t.key.clone(), t)).collect();
+        self.tasks.retain(|key, (target, every, handle)| {
+            let keep = wanted
+                .get(key)
+                .is_some_and(|t| t == target && *every == interval);
+            if !keep {
+                handle.abort();
+            }
+            keep
+        });
+        for (key, target) in wanted {
+            if self.tasks.contains_key(&key) {
+                continue;
+            }
+            let handle = tokio::spawn(app_loop(
+                target.clone(),
+                interval,
+                Arc::clone(&self.store),
+                Arc::clone(&self.semaphore),
+                self.histogram.clone(),
+            ));
+            self.tasks.insert(key, (target, interval, handle));
+        }
+        let tasks = &self.tasks;
+        self.store.retain(|key| tasks.contains_key(key));
+        // Histogram series of apps no longer probed go too.
+        let families = prometheus::core::Collector::collect(&self.histogram);
+        let gone: Vec<AppKey> = families
+            .iter()
+            .flat_map(|family| family.get_metric().iter())
+            .map(|metric| {
+                let label = |name: &str| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map(|l| l.value().to_string())
+                        .unwrap_or_default()
+                };
+                AppKey {
+                    connector_group: label("connector_group"),
+                    app: label("app"),
+                }
+            })
+            .filter(|key| !tasks.contains_key(key))
+            .collect();
+        for key in gone {
+            let _ = self
+                .histogram
+                .remove_label_values(&[key.connector_group.as_str(), key.app.as_str()]);
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        for (_, (_, _, handle)) in self.tasks.drain() {
+            handle.abort();
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+async fn app_loop(
+    target: Target,
+    interval: Duration,
+    store: Arc<BackendStore>,
+    semaphore: Arc<Semaphore>,
+    histogram: HistogramVec,
+) {
+    loop {
+        let outcome = {
+            let Ok(_permit) = semaphore.acquire().await else {
+                return;
+            };
+            request(&target).await
+        };
+        if let Some(failure) = &outcome.failure {
+            tracing::debug!(group = %target.key.connector_group, app = %target.key.app, phase = failure.phase.label(), failure = %failure, "backend request failed");
+        }
+        histogram
+            .with_label_values(&[&target.key.connector_group, &target.key.app])
+            .observe(outcome.seconds);
+        store.record(&target, outcome);
+        store.changed.notify_one();
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The histogram's bucket bounds: around both timeouts and their risk fractions, so
+/// `histogram_quantile` can tell on which side of them latency falls.
+pub fn buckets(settings: &BackendSettings) -> Vec<f64> {
+    let ratio = settings.timeout_risk_ratio;
+    let (default, long) = (
+        settings.timeouts.default.as_secs_f64(),
+        settings.timeouts.long.as_secs_f64(),
+    );
+    let mut bounds = vec![
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+    ];
+    bounds.extend([ratio * default, default, ratio * long, long]);
+    bounds.sort_by(f64::total_cmp);
+    bounds.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    bounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn backend(
+        seconds: &[f64],
+        failure: Option<http::FailurePhase>,
+        setting: BackendTimeout,
+    ) -> AppBackend {
+        AppBackend {
+            last: http::Outcome {
+                phases: Vec::new(),
+                seconds: *seconds.last().unwrap(),
+                status: failure.is_none().then_some(200),
+                failure: failure.map(|phase| http::HttpFailure {
+                    phase,
+                    detail: "why".into(),
+                }),
+            },
+            recent: seconds.iter().copied().collect(),
+            threshold: Duration::from_secs(if setting == BackendTimeout::Long {
+                180
+            } else {
+                85
+            }),
+            setting,
+        }
+    }
+
+    fn outcomes(b: &AppBackend) -> [Option<Outcome>; 3] {
+        judge(Some(b), 0.8).map(|(_, o)| o)
+    }
+
+    #[test]
+    fn buckets_include_the_contracts_bounds() {
+        let bounds = buckets(&Settings::default().probes.backend);
+        for bound in [1.0, 5.0, 10.0, 30.0, 60.0, 68.0, 85.0, 120.0, 144.0, 180.0] {
+            assert!(
+                bounds.iter().any(|b| (b - bound).abs() < 1e-9),
+                "{bound} missing from {bounds:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fast_page_passes_7_8_and_9() {
+        let [seven, eight, nine] =
+            outcomes(&backend(&[0.2, 0.3, 0.1], None, BackendTimeout::Default));
+        assert_eq!(
+            (seven, eight, nine),
+            (
+                Some(Outcome::Pass),
+                Some(Outcome::Pass),
+                Some(Outcome::Pass)
+            )
+        );
+    }
+
+    #[test]
+    fn a_network_failure_is_step_8_and_leaves_step_7_unjudged() {
+        let [seven, eight, _] = outcomes(&backend(
+            &[0.1],
+            Some(http::FailurePhase::Connect),
+            BackendTimeout::Default,
+        ));
+        assert_eq!(seven, None);
+        assert!(matches!(eight, Some(Outcome::Fail { .. })));
+    }
+
+    #[test]
+    fn an_application_failure_is_step_7_with_the_network_fine() {
+        let [seven, eight, _] = outcomes(&backend(
+            &[0.1],
+            Some(http::FailurePhase::Http),
+            BackendTimeout::Default,
+        ));
+        assert!(matches!(seven, Some(Outcome::Fail { .. })));
+        assert_eq!(eight, Some(Outcome::Pass));
+    }
+
+    #[test]
+    fn the_same_latency_fails_a_default_app_and_passes_a_long_one() {
+        let [_, _, default] =
+            outcomes(&backend(&[70.0, 71.0, 72.0], None, BackendTimeout::Default));
+        let [_, _, long] = outcomes(&backend(&[70.0, 71.0, 72.0], None, BackendTimeout::Long));
+        let Some(Outcome::Fail { evidence, remedy }) = default else {
+            panic!("{default:?}")
+        };
+        assert!(
+            evidence.contains("84% of the app's Default backend timeout (85 s)"),
+            "{evidence}"
+        );
+        assert!(remedy.unwrap().contains("Long"));
+        assert_eq!(long, Some(Outcome::Pass));
+    }
+
+    #[test]
+    fn a_long_app_near_its_ceiling_is_told_to_answer_faster() {
+        let [_, _, nine] = outcomes(&backend(&[150.0, 160.0, 170.0], None, BackendTimeout::Long));
+        let Some(Outcome::Fail { remedy, .. }) = nine else {
+            panic!()
+        };
+        assert!(remedy.unwrap().contains("180 s (Long) is the ceiling"));
+    }
+
+    #[test]
+    fn one_slow_request_among_three_does_not_decide() {
+        let [_, _, nine] = outcomes(&backend(&[0.5, 80.0, 0.4], None, BackendTimeout::Default));
+        assert_eq!(nine, Some(Outcome::Pass));
+    }
+
+    #[test]
+    fn an_internal_url_that_is_no_http_url_fails_step_7() {
+        let settings = Settings::default().probes.backend;
+        let key = AppKey {
+            connector_group: "G".into(),
+            app: "a".into(),
+        };
+        let target = Target::new(
+            key,
+            "ftp://files.corp.example/",
+            true,
+            BackendTimeout::Default,
+            &settings,
+            None,
+        );
+        assert!(target.url.unwrap_err().contains("not an http(s) URL"));
+    }
+}
