@@ -279,6 +279,21 @@ def normalize_spec(spec):
             if not isinstance(status, int) or not 100 <= status <= 599:
                 raise LabError("%s: invalid status %r" % (what, status))
             out["status"] = status
+            # Backend behaviours (steps 7-9): answer late, add headers, send a large body,
+            # or trickle the head out byte by byte.
+            for key in ("delay", "trickle"):
+                value = s.get(key, 0)
+                if not isinstance(value, (int, float)) or value < 0:
+                    raise LabError("%s: %s must be a number of seconds >= 0" % (what, key))
+                out[key] = value
+            headers = s.get("headers", {})
+            if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+                raise LabError("%s: headers must be an object of strings" % what)
+            out["headers"] = headers
+            body_bytes = s.get("body_bytes")
+            if body_bytes is not None and (not isinstance(body_bytes, int) or body_bytes < 0):
+                raise LabError("%s: body_bytes must be a whole number >= 0" % what)
+            out["body_bytes"] = body_bytes
         if kind == "tcp":
             mode = s.get("mode", "hold")
             if mode not in ("hold", "close"):
@@ -607,15 +622,41 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         if length > 0:
             self.rfile.read(min(length, 1 << 20))
         spec = self.server.spec
+        if spec.get("delay"):
+            time.sleep(spec["delay"])
         body = ("ok %s\n" % spec.get("cn", spec["ip"])).encode()
-        self.send_response(spec.get("status", 200))
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        length = spec["body_bytes"] if spec.get("body_bytes") is not None else len(body)
+        status = spec.get("status", 200)
+        try:
+            reason = http.HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Status"
+        lines = ["HTTP/1.1 %d %s" % (status, reason), "Server: appproxy-lab",
+                 "Content-Type: text/plain", "Content-Length: %d" % length, "Connection: close"]
+        lines += ["%s: %s" % (k, v) for k, v in spec.get("headers", {}).items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         self.close_connection = True
+        try:
+            if spec.get("trickle"):
+                for i in range(len(head)):
+                    self.wfile.write(head[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(spec["trickle"])
+            else:
+                self.wfile.write(head)
+            if self.command == "HEAD":
+                return
+            if spec.get("body_bytes") is None:
+                self.wfile.write(body)
+                return
+            chunk = b"x" * 65536
+            left = length
+            while left > 0:
+                n = min(left, len(chunk))
+                self.wfile.write(chunk[:n])
+                left -= n
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            pass
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _answer
 
