@@ -201,3 +201,68 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         assert!(page.contains(words), "missing {words:?} in the page");
     }
 }
+
+/// With `UseDefaultProxyForBackendRequests`, backend requests go through the connector's proxy:
+/// direct to the backend is blocked here, so only that route can load the page.
+#[test]
+fn backend_requests_can_go_through_the_connectors_proxy() {
+    let lab = Lab::up(&json!({
+        "hosts": {"fast.backend.test": "127.0.0.51", "tls.backend.test": "127.0.0.61"},
+        "servers": [
+            {"ip": "127.0.0.51", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.61", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "tls.backend.test"}
+        ],
+        "proxy": {"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80]}
+    }));
+    lab.firewall(&[
+        "-p tcp -d 127.0.0.51 -m owner --uid-owner 0 -j REJECT --reject-with tcp-reset",
+        "-p tcp -d 127.0.0.61 -m owner --uid-owner 0 -j REJECT --reject-with tcp-reset",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let connector_file = dir.path().join("connector.exe.config");
+    std::fs::write(
+        &connector_file,
+        "<configuration><system.net><defaultProxy><proxy proxyaddress=\"http://127.0.0.1:3128\"/></defaultProxy></system.net></configuration>",
+    )
+    .unwrap();
+    let text = format!(
+        "inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors: [{{machine_name: CONN-01, status: active}}]
+    apps:
+      - {{name: plain, connector_group: Default, internal_url: \"http://fast.backend.test/\"}}
+      - {{name: tls, connector_group: Default, internal_url: \"https://tls.backend.test/\"}}
+connector:
+  service_config: {}
+  updater_config: {}
+  machine_config: /nonexistent/machine.config
+  winhttp_proxy: direct
+  use_default_proxy_for_backend_requests: true
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  backend:
+    interval: 300ms
+",
+        connector_file.display(),
+        connector_file.display()
+    );
+    let exporter = lab.start(&write_config(dir.path(), &text));
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        value(m, "appproxy_backend_up", "plain") == Some(1.0)
+            && value(m, "appproxy_backend_up", "tls") == Some(1.0)
+    });
+    assert_eq!(
+        value(&m, "appproxy_backend_http_status_code", "plain"),
+        Some(200.0)
+    );
+    assert_eq!(
+        failing(&m, "tls"),
+        Some(0.0),
+        "TLS through the CONNECT tunnel, validated"
+    );
+}
