@@ -52,6 +52,8 @@ struct Families {
     backend_phase_duration: GaugeVec,
     backend_timeout: GaugeVec,
     backend_latency_ratio: GaugeVec,
+    external_up: GaugeVec,
+    external_status: GaugeVec,
 }
 
 fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
@@ -227,12 +229,22 @@ impl Families {
                 "The last request's latency divided by the app's backend timeout.",
                 &APP_LABELS,
             )?,
+            external_up: gauges(
+                "appproxy_external_up",
+                "Step 10: 1 when the app's external URL answers as App Proxy should (2xx, 3xx, 401, 403, and not its error page).",
+                &APP_LABELS,
+            )?,
+            external_status: gauges(
+                "appproxy_external_http_status_code",
+                "The HTTP status of the last request to the app's external URL.",
+                &APP_LABELS,
+            )?,
         })
     }
 
     /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
     /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 29] {
+    fn all(&self) -> [&dyn Collector; 31] {
         [
             &self.build_info,
             &self.reload_successful,
@@ -263,6 +275,8 @@ impl Families {
             &self.backend_phase_duration,
             &self.backend_timeout,
             &self.backend_latency_ratio,
+            &self.external_up,
+            &self.external_status,
         ]
     }
 
@@ -292,6 +306,8 @@ impl Families {
             &self.backend_phase_duration,
             &self.backend_timeout,
             &self.backend_latency_ratio,
+            &self.external_up,
+            &self.external_status,
         ] {
             vec.reset();
         }
@@ -418,6 +434,15 @@ impl Families {
         self.backend_latency_ratio
             .with_label_values(&labels)
             .set(backend.ratio());
+        if let Some(external) = &backend.external {
+            let up = if external.reachable() { 1.0 } else { 0.0 };
+            self.external_up.with_label_values(&labels).set(up);
+            if let Some(status) = external.outcome.status {
+                self.external_status
+                    .with_label_values(&labels)
+                    .set(f64::from(status));
+            }
+        }
     }
 
     /// Steps 5-6: each service's proxy, each proxy's health, and whether they agree.

@@ -160,15 +160,15 @@ impl Prober {
         let backends = Arc::clone(&self.backends);
         stream::iter(targets)
             .map(|target| async move {
-                let outcome = backend::request(&target).await;
-                (target, outcome)
+                let (outcome, external) = backend::request_both(&target).await;
+                (target, outcome, external)
             })
             .buffer_unordered(concurrency.max(1))
-            .for_each(|(target, outcome)| {
+            .for_each(|(target, outcome, external)| {
                 histogram
                     .with_label_values(&[&target.key.connector_group, &target.key.app])
                     .observe(outcome.seconds);
-                backends.record(&target, outcome);
+                backends.record(&target, outcome, external);
                 async {}
             })
             .await;
@@ -275,19 +275,19 @@ fn backend_targets(
         .use_default_proxy_for_backend_requests
         .or_else(proxy::winhttp::use_default_proxy_for_backend_requests)
         .unwrap_or(false);
-    let backend_proxy = through_proxy
-        .then(|| {
-            proxy
-                .services
-                .iter()
-                .find_map(|(service, finding)| match finding {
-                    Finding::Known { choice, .. } if *service == Service::Connector => {
-                        choice.proxy.clone()
-                    }
-                    _ => None,
-                })
-        })
-        .flatten();
+    let connector_proxy = proxy
+        .services
+        .iter()
+        .find_map(|(service, finding)| match finding {
+            Finding::Known { choice, .. } if *service == Service::Connector => choice.proxy.clone(),
+            _ => None,
+        });
+    let backend_proxy = if through_proxy {
+        connector_proxy.clone()
+    } else {
+        None
+    };
+    let external = settings.probes.external.enabled;
     inventory
         .inventory
         .apps_to_walk(&host.groups, &host.machine)
@@ -297,14 +297,18 @@ fn backend_targets(
                 connector_group: app.connector_group.clone().unwrap_or_default(),
                 app: app.name.clone(),
             };
-            Target::new(
+            let target = Target::new(
                 key,
                 &app.internal_url,
                 app.backend_certificate_validation,
                 app.backend_timeout,
                 backend,
                 backend_proxy.clone(),
-            )
+            );
+            match &app.external_url {
+                Some(url) if external => target.with_external(url, connector_proxy.clone()),
+                _ => target,
+            }
         })
         .collect()
 }

@@ -87,7 +87,12 @@ pub struct Outcome {
     pub seconds: f64,
     pub status: Option<u16>,
     pub failure: Option<HttpFailure>,
+    /// The start of the body, for recognising App Proxy's own error pages (step 10).
+    pub body_start: String,
 }
+
+/// How much of the body is kept in [`Outcome::body_start`].
+const BODY_KEPT: usize = 8 * 1024;
 
 /// How much of a body is read: enough to know the page loaded, never a whole download.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -106,6 +111,7 @@ pub async fn get(
         seconds: 0.0,
         status: None,
         failure: None,
+        body_start: String::new(),
     };
     let until = tokio::time::Instant::from_std(started + deadline);
     let result = tokio::time::timeout_at(until, run(url, verify, proxy, &mut outcome)).await;
@@ -278,12 +284,19 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse::<usize>().ok());
+    let mut kept: Vec<u8> = received[head_end..]
+        .iter()
+        .copied()
+        .take(BODY_KEPT)
+        .collect();
     let mut body = received.len() - head_end;
     while body < length.unwrap_or(usize::MAX).min(BODY_LIMIT) {
         match stream.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 body += n;
+                let room = BODY_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..n.min(room)]);
                 if buffer[..n].ends_with(b"0\r\n\r\n") {
                     break;
                 }
@@ -291,6 +304,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     lap(outcome, Phase::Transfer, mark);
+    outcome.body_start = String::from_utf8_lossy(&kept).into_owned();
     if status >= 500 {
         return Err(http(format!("HTTP {status}")));
     }

@@ -5,6 +5,7 @@
 //! Default, 180 s Long). Each app is probed on its own schedule, so one hanging backend delays
 //! no other app and no scrape.
 
+pub mod external;
 pub mod http;
 
 use std::collections::{HashMap, VecDeque};
@@ -48,6 +49,10 @@ pub struct Target {
     pub threshold: Duration,
     /// The backend proxy, when the connector sends backend requests through one.
     pub proxy: Option<ProxyAddress>,
+    /// Step 10: the external URL, when the app has one and `probes.external.enabled`.
+    pub external: Option<Result<Url, String>>,
+    /// The connector's outbound proxy: the external URL is on the internet side.
+    pub external_proxy: Option<ProxyAddress>,
 }
 
 impl Target {
@@ -59,27 +64,39 @@ impl Target {
         settings: &BackendSettings,
         proxy: Option<ProxyAddress>,
     ) -> Target {
-        let url = Url::parse(internal_url)
-            .map_err(|e| format!("the internal URL {internal_url:?} is not a URL: {e}"))
-            .and_then(|url| match url.scheme() {
-                "http" | "https" if url.host_str().is_some() => Ok(url),
-                _ => Err(format!(
-                    "the internal URL {internal_url:?} is not an http(s) URL with a host"
-                )),
-            });
         Target {
             key,
-            url,
+            url: http_url("internal", internal_url),
             verify,
             setting,
             threshold: settings.timeouts.for_setting(setting),
             proxy,
+            external: None,
+            external_proxy: None,
         }
+    }
+
+    /// Adds step 10's request to the external URL, through `proxy` when the connector uses one.
+    pub fn with_external(mut self, external_url: &str, proxy: Option<ProxyAddress>) -> Target {
+        self.external = Some(http_url("external", external_url));
+        self.external_proxy = proxy;
+        self
     }
 
     fn deadline(&self) -> Duration {
         self.threshold.mul_f64(DEADLINE_FACTOR)
     }
+}
+
+fn http_url(which: &str, text: &str) -> Result<Url, String> {
+    Url::parse(text)
+        .map_err(|e| format!("the {which} URL {text:?} is not a URL: {e}"))
+        .and_then(|url| match url.scheme() {
+            "http" | "https" if url.host_str().is_some() => Ok(url),
+            _ => Err(format!(
+                "the {which} URL {text:?} is not an http(s) URL with a host"
+            )),
+        })
 }
 
 /// The latest requests to one app's backend.
@@ -90,6 +107,8 @@ pub struct AppBackend {
     pub recent: VecDeque<f64>,
     pub threshold: Duration,
     pub setting: BackendTimeout,
+    /// The last request to the external URL (step 10).
+    pub external: Option<external::External>,
 }
 
 impl AppBackend {
@@ -111,13 +130,14 @@ impl AppBackend {
     }
 }
 
-/// Steps 7, 8 and 9 for one app from its latest requests; `None` before the first one.
-pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> [(Step, Option<Outcome>); 3] {
+/// Steps 7 to 10 for one app from its latest requests; `None` before the first one.
+pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> [(Step, Option<Outcome>); 4] {
     let Some(b) = backend else {
         return [
             (Step::InternalUrl, None),
             (Step::InternalNetwork, None),
             (Step::BackendTimeout, None),
+            (Step::EscalateAppFlow, None),
         ];
     };
     let (internal_url, network) = match &b.last.failure {
@@ -151,10 +171,15 @@ pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> [(Step, Option<Ou
     } else {
         Outcome::Pass
     };
+    let escalate = b.external.as_ref().map(|e| match &e.problem {
+        None => Outcome::Pass,
+        Some(problem) => Outcome::fail(problem.clone()),
+    });
     [
         (Step::InternalUrl, internal_url),
         (Step::InternalNetwork, network),
         (Step::BackendTimeout, Some(latency)),
+        (Step::EscalateAppFlow, escalate),
     ]
 }
 
@@ -175,7 +200,12 @@ impl BackendStore {
         apps.get(key).cloned()
     }
 
-    pub fn record(&self, target: &Target, outcome: http::Outcome) {
+    pub fn record(
+        &self,
+        target: &Target,
+        outcome: http::Outcome,
+        external: Option<external::External>,
+    ) {
         let mut apps = self
             .apps
             .write()
@@ -187,7 +217,9 @@ impl BackendStore {
                 recent: VecDeque::new(),
                 threshold: target.threshold,
                 setting: target.setting,
+                external: None,
             });
+        entry.external = external;
         if entry.setting != target.setting || entry.threshold != target.threshold {
             // A different timeout makes old latencies incomparable.
             entry.recent.clear();
@@ -210,19 +242,42 @@ impl BackendStore {
     }
 }
 
-/// Requests `target` once.
+/// Requests `target`'s internal URL once, then its external URL when it has one.
+pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::External>) {
+    let internal = request(target).await;
+    let external = match &target.external {
+        None => None,
+        Some(Ok(url)) => {
+            let outcome =
+                http::get(url, true, target.external_proxy.as_ref(), target.deadline()).await;
+            Some(external::External::judge(url.as_str(), outcome))
+        }
+        Some(Err(problem)) => Some(external::External {
+            outcome: failed(problem),
+            problem: Some(problem.clone()),
+        }),
+    };
+    (internal, external)
+}
+
+fn failed(problem: &str) -> http::Outcome {
+    http::Outcome {
+        phases: Vec::new(),
+        seconds: 0.0,
+        status: None,
+        failure: Some(http::HttpFailure {
+            phase: http::FailurePhase::Http,
+            detail: problem.to_string(),
+        }),
+        body_start: String::new(),
+    }
+}
+
+/// Requests `target`'s internal URL once.
 pub async fn request(target: &Target) -> http::Outcome {
     match &target.url {
         Ok(url) => http::get(url, target.verify, target.proxy.as_ref(), target.deadline()).await,
-        Err(problem) => http::Outcome {
-            phases: Vec::new(),
-            seconds: 0.0,
-            status: None,
-            failure: Some(http::HttpFailure {
-                phase: http::FailurePhase::Http,
-                detail: problem.clone(),
-            }),
-        },
+        Err(problem) => failed(problem),
     }
 }
 
@@ -330,11 +385,11 @@ async fn app_loop(
     histogram: HistogramVec,
 ) {
     loop {
-        let outcome = {
+        let (outcome, external) = {
             let Ok(_permit) = semaphore.acquire().await else {
                 return;
             };
-            request(&target).await
+            request_both(&target).await
         };
         if let Some(failure) = &outcome.failure {
             tracing::debug!(group = %target.key.connector_group, app = %target.key.app, phase = failure.phase.label(), failure = %failure, "backend request failed");
@@ -342,7 +397,7 @@ async fn app_loop(
         histogram
             .with_label_values(&[&target.key.connector_group, &target.key.app])
             .observe(outcome.seconds);
-        store.record(&target, outcome);
+        store.record(&target, outcome, external);
         store.changed.notify_one();
         tokio::time::sleep(interval).await;
     }
@@ -384,7 +439,9 @@ mod tests {
                     phase,
                     detail: "why".into(),
                 }),
+                body_start: String::new(),
             },
+            external: None,
             recent: seconds.iter().copied().collect(),
             threshold: Duration::from_secs(if setting == BackendTimeout::Long {
                 180
@@ -396,7 +453,8 @@ mod tests {
     }
 
     fn outcomes(b: &AppBackend) -> [Option<Outcome>; 3] {
-        judge(Some(b), 0.8).map(|(_, o)| o)
+        let [seven, eight, nine, _] = judge(Some(b), 0.8).map(|(_, o)| o);
+        [seven, eight, nine]
     }
 
     #[test]
