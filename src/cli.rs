@@ -51,9 +51,25 @@ pub enum Command {
     Serve,
     /// Check the config file and exit: 0 when valid, 2 with file:line:column when not.
     CheckConfig,
+    /// Walk the flowchart once, now, and print every step with its evidence and the failing
+    /// step's remedy. Exit 0 when everything passes, 3 when some app (or this host) fails a
+    /// step, 2 on a config error.
+    Diagnose {
+        /// Only this app.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Sign in to Microsoft Graph with a device code (delegated access) and store the refresh
     /// token in inventory.graph.token_cache_file for the exporter to use.
     Login,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
 }
 
 /// The metrics path must be a plain absolute path that no other endpoint uses.

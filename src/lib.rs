@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod diagnosis;
 pub mod endpoints;
 pub mod exporter;
 pub mod flow;
@@ -25,7 +26,7 @@ pub mod secret;
 mod serve;
 pub mod store;
 
-pub use serve::{ServeOptions, serve};
+pub use serve::{ServeOptions, diagnose, serve};
 
 /// What can stop the exporter; `main` maps each to an exit code.
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,16 @@ fn main() -> ExitCode {
             println!("{loaded}: the configuration is valid");
             ExitCode::SUCCESS
         }
+        Some(Command::Diagnose { app, output }) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => return exit(&Error::Server(error)),
+            };
+            match runtime.block_on(appproxy_exporter::diagnose(loaded, app.as_deref(), output)) {
+                Ok(code) => ExitCode::from(code),
+                Err(error) => exit(&error),
+            }
+        }
         Some(Command::Login) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use std::io::IsTerminal;
+
+use crate::cli::Output;
 use crate::config::Loaded;
+use crate::diagnosis;
 use crate::exporter::Exporter;
 use crate::{Error, Result, http, metrics, prober};
 
@@ -43,6 +47,35 @@ pub async fn serve(loaded: Loaded, options: ServeOptions) -> Result<()> {
     reloader.abort();
     tracing::info!("stopped");
     result
+}
+
+/// `diagnose`: one synchronous round, every backend requested once, then the walk printed.
+/// Returns the exit code: 0 healthy, 3 something fails, 2 for an unknown `--app`.
+pub async fn diagnose(loaded: Loaded, app: Option<&str>, output: Output) -> Result<u8> {
+    let config = loaded.to_string();
+    let exporter = Exporter::new(loaded)?;
+    let snapshot = prober::Prober::new(Arc::clone(&exporter))
+        .round_once()
+        .await;
+    if let Some(name) = app {
+        if !snapshot.walks.iter().any(|w| w.app == name) {
+            let known: Vec<&str> = snapshot.walks.iter().map(|w| w.app.as_str()).collect();
+            eprintln!(
+                "no app named {name:?} is walked from this host (apps: {})",
+                known.join(", ")
+            );
+            return Ok(2);
+        }
+    }
+    let doc = diagnosis::build(&snapshot, exporter.machine_name(), config, app);
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+        Output::Text => {
+            let colours = diagnosis::Colours(std::io::stdout().is_terminal());
+            print!("{}", diagnosis::render_text(&doc, colours));
+        }
+    }
+    Ok(if doc.healthy { 0 } else { 3 })
 }
 
 /// `:9869` means every IPv4 interface, as in Go; anything else is a host (or `[v6]`) and port.

@@ -187,13 +187,37 @@ async fn landing_page_links_every_endpoint_and_shows_the_failing_step() {
         "href=\"/config\"",
         "href=\"/-/healthy\"",
         "href=\"/-/ready\"",
+        "href=\"/api/v1/diagnosis\"",
     ] {
         assert!(page.contains(link), "missing {link}");
     }
-    assert!(page.contains("Step 2: Install the connector and assign a group"));
+    assert!(page.contains("fails at step 2: Install the connector and assign a group"));
+    assert!(page.contains(
+        r#"<li class="step fail failing" data-step="2" data-step-name="connector_installed""#
+    ));
+    assert!(page.contains(r#"href="/runbooks/connector_installed""#));
     assert!(
         page.contains("no connector of group &quot;Dormant&quot; is active (CONN-02 inactive)")
     );
+}
+
+#[tokio::test]
+async fn the_diagnosis_api_serves_the_walk_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    let (status, body) = call(&exporter, "GET", "/api/v1/diagnosis").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["healthy"], false);
+    let payroll = doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "payroll")
+        .unwrap();
+    assert_eq!(payroll["failing_step"], 2);
+    assert_eq!(payroll["steps"][1]["state"], "fail");
+    assert_eq!(payroll["steps"][2]["state"], "not_reached");
 }
 
 #[tokio::test]

@@ -37,19 +37,21 @@ pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str)
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .route("/config", get(config_page))
+        .route("/api/v1/diagnosis", get(diagnosis_json))
         .with_state(state)
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
-    let config = state.exporter.config();
     let snapshot = state.exporter.store.latest();
+    let doc = snapshot.complete.then(|| {
+        let config = state.exporter.config().to_string();
+        crate::diagnosis::build(&snapshot, state.exporter.machine_name(), config, None)
+    });
     Html(page::render(&page::PageContext {
-        snapshot: &snapshot,
+        diagnosis: doc.as_ref(),
         telemetry_path: &state.telemetry_path,
-        config_source: config.to_string(),
-        machine_name: state.exporter.machine_name(),
     }))
 }
 
@@ -114,6 +116,22 @@ async fn reload(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+async fn diagnosis_json(State(state): State<AppState>) -> Response {
+    let snapshot = state.exporter.store.latest();
+    if !snapshot.complete {
+        let body = "Not ready: the first probe round has not finished\n";
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, TEXT)],
+            body,
+        )
+            .into_response();
+    }
+    let config = state.exporter.config().to_string();
+    let doc = crate::diagnosis::build(&snapshot, state.exporter.machine_name(), config, None);
+    axum::Json(doc).into_response()
 }
 
 async fn config_page(State(state): State<AppState>) -> impl IntoResponse {

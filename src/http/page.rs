@@ -1,113 +1,195 @@
-//! The landing page at `/`: links to every endpoint and, per connector group, each app's walk
-//! through the ten steps (green pass, red fail, grey not evaluated) with the failing step's
-//! evidence and remedy. Self-contained: no scripts or fetches, it reloads itself.
+//! The live page at `/`: per connector group and app, the ten-step chart with each step
+//! green (passed), red (failed), outlined (where the walk stops) or grey (not reached, not
+//! evaluated), and under it the failing step's evidence, remedy, Microsoft documentation and
+//! runbook. Self-contained (no script, no fetch), it reloads itself; it reads on a phone too.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::flow::{Outcome, STEPS, Step};
-use crate::store::{AppWalk, Snapshot};
+use crate::diagnosis::{AppDiagnosis, Diagnosis, State, StepView};
 
 pub struct PageContext<'a> {
-    pub snapshot: &'a Snapshot,
+    pub diagnosis: Option<&'a Diagnosis>,
     pub telemetry_path: &'a str,
-    pub config_source: String,
-    pub machine_name: String,
 }
 
+const STYLE: &str = r#"
+:root{--pass:#2e7d32;--pass-bg:#e8f5e9;--fail:#c62828;--fail-bg:#ffebee;--grey:#757575;--grey-bg:#f5f5f5}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#212121;background:#fafafa;line-height:1.4}
+header{background:#263238;color:#fff;padding:.8rem 1rem}
+header h1{margin:0;font-size:1.25rem}
+header p{margin:.2rem 0 0;font-size:.85rem;color:#cfd8dc}
+nav a{color:#80cbc4;margin-right:1rem}
+main{padding:1rem;max-width:90rem;margin:auto}
+.summary{font-size:1.05rem;margin:.2rem 0 1rem}
+.summary .bad{color:var(--fail);font-weight:600}.summary .good{color:var(--pass);font-weight:600}
+h2{font-size:1.1rem;margin:1.5rem 0 .5rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+article{background:#fff;border:1px solid #e0e0e0;border-left:6px solid var(--pass);border-radius:6px;padding:.8rem;margin:.8rem 0}
+article.failing{border-left-color:var(--fail)}
+article h3{margin:0 0 .6rem;font-size:1rem}
+article h3 .verdict{font-weight:normal;color:var(--grey)}
+article.failing h3 .verdict{color:var(--fail);font-weight:600}
+ol.chart{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(8.5rem,1fr));gap:.4rem}
+ol.chart li{border-radius:4px;padding:.35rem .45rem;font-size:.8rem;border:1px solid transparent;min-height:3.4rem}
+ol.chart li .n{font-weight:700;margin-right:.3rem}
+li.pass{background:var(--pass-bg);border-color:#a5d6a7}
+li.fail{background:var(--fail-bg);border-color:#ef9a9a}
+li.failing{background:var(--fail);color:#fff;border:3px solid #7f0000;font-weight:600}
+li.not-reached,li.not-evaluated{background:var(--grey-bg);color:var(--grey)}
+li.not-evaluated{border-style:dashed;border-color:#ccc}
+.failure{margin-top:.7rem;padding:.6rem;background:var(--fail-bg);border-radius:4px;font-size:.9rem}
+.failure dt{font-weight:600;margin-top:.3rem}.failure dd{margin:0 0 .2rem}
+.legend{font-size:.8rem;color:var(--grey);margin-top:1.5rem}
+.legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
+@media (max-width:40rem){main{padding:.5rem}ol.chart{grid-template-columns:1fr 1fr}}
+"#;
+
 pub fn render(ctx: &PageContext<'_>) -> String {
-    let mut html = String::with_capacity(8192);
+    let mut html = String::with_capacity(32 * 1024);
     let _ = write!(
         html,
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="30">
-<title>appproxy_exporter</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:1rem;max-width:80rem;color:#222}}
-table{{border-collapse:collapse;margin:.5rem 0 1.5rem}} td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}}
-td.step{{text-align:center;min-width:1.6rem;font-weight:bold}}
-.pass{{background:#c8e6c9}} .fail{{background:#ef9a9a}} .none{{background:#eee;color:#999}}
-.muted{{color:#666}} nav a{{margin-right:1rem}}
-</style></head><body>
-<h1>appproxy_exporter <span class="muted">{version}</span></h1>
-<nav><a href="{metrics}">Metrics</a><a href="/config">Configuration</a><a href="/-/healthy">Health</a><a href="/-/ready">Readiness</a></nav>
-<p class="muted">Configuration: {source}. This host: {machine}. The walk follows Microsoft's
-<a href="https://learn.microsoft.com/entra/identity/app-proxy/application-proxy-debug-connectors">connector troubleshooting flowchart</a>.</p>
+<meta http-equiv="refresh" content="15">
+<title>appproxy_exporter: App Proxy connector flowchart</title>
+<style>{STYLE}</style></head><body>
+<header><h1>App Proxy connector flowchart</h1>
+<p>appproxy_exporter {version}{host} · follows Microsoft's <a style="color:#80cbc4" href="https://learn.microsoft.com/entra/identity/app-proxy/application-proxy-debug-connectors">connector troubleshooting flowchart</a> · refreshes every 15 s</p>
+<nav><a href="{metrics}">Metrics</a><a href="/api/v1/diagnosis">Diagnosis (JSON)</a><a href="/config">Configuration</a><a href="/-/healthy">Health</a><a href="/-/ready">Readiness</a></nav>
+</header><main>
 "#,
         version = env!("CARGO_PKG_VERSION"),
+        host = ctx.diagnosis.map_or(String::new(), |d| format!(
+            " · host {} · configuration {} · {}",
+            escape(&d.host.machine_name),
+            escape(&d.host.config),
+            escape(&d.generated_at)
+        )),
         metrics = escape(ctx.telemetry_path),
-        source = escape(&ctx.config_source),
-        machine = escape(&ctx.machine_name),
     );
-    if !ctx.snapshot.complete {
-        html.push_str("<p>The first probe round has not finished yet.</p>");
-    } else if ctx.snapshot.walks.is_empty() {
-        html.push_str("<p>No applications to walk: configure <code>inventory.static</code> or <code>inventory.graph</code>.</p>");
-    }
-    let mut by_group: BTreeMap<&str, Vec<&AppWalk>> = BTreeMap::new();
-    for walk in &ctx.snapshot.walks {
-        by_group
-            .entry(&walk.connector_group)
-            .or_default()
-            .push(walk);
-    }
-    for (group, walks) in by_group {
-        let title = if group.is_empty() {
-            "(no connector group)"
-        } else {
-            group
-        };
-        let _ = write!(html, "<h2>{}</h2>\n<table><tr><th>App</th>", escape(title));
-        for info in &STEPS {
-            let _ = write!(
-                html,
-                r#"<th title="{}">{}</th>"#,
-                escape(info.title),
-                info.step.number()
-            );
+    match ctx.diagnosis {
+        None => {
+            html.push_str("<p class=\"summary\">The first probe round has not finished yet.</p>")
         }
-        html.push_str("<th>Where the walk stops</th></tr>\n");
-        for walk in walks {
-            render_walk(&mut html, walk);
-        }
-        html.push_str("</table>\n");
+        Some(d) => render_diagnosis(&mut html, d),
     }
-    html.push_str("</body></html>\n");
+    html.push_str(
+        r#"<p class="legend"><span class="pass" style="background:var(--pass-bg)">passed</span><span style="background:var(--fail);color:#fff">where the walk stops</span><span style="background:var(--fail-bg)">failed (later)</span><span style="background:var(--grey-bg)">not reached / not evaluated</span></p>
+</main></body></html>
+"#,
+    );
     html
 }
 
-fn render_walk(html: &mut String, walk: &AppWalk) {
-    let _ = write!(html, "<tr><td>{}</td>", escape(&walk.app));
-    for step in Step::ALL {
-        let (class, mark) = match walk.steps.get(step) {
-            Some(Outcome::Pass) => ("pass", "✓"),
-            Some(Outcome::Fail { .. }) => ("fail", "✗"),
-            None => ("none", "·"),
+fn render_diagnosis(html: &mut String, d: &Diagnosis) {
+    let failing = d.apps.iter().filter(|a| a.failing_step.is_some()).count();
+    let summary = if d.healthy {
+        "<span class=\"good\">every evaluated step passes</span>".to_string()
+    } else if d.apps.is_empty() {
+        "<span class=\"bad\">this host fails a step</span>".to_string()
+    } else {
+        format!(
+            "<span class=\"bad\">{failing} of {} apps fail a step</span>",
+            d.apps.len()
+        )
+    };
+    let _ = write!(
+        html,
+        "<p class=\"summary\">{} app(s) walked from this host: {summary}.</p>",
+        d.apps.len()
+    );
+    if d.apps.is_empty() {
+        html.push_str("<p>No app to walk: configure <code>inventory.static</code> or <code>inventory.graph</code>. This host's own checks:</p>");
+        render_card(html, "This host", None, &d.host_steps);
+        return;
+    }
+    let mut group: Option<&str> = None;
+    for app in &d.apps {
+        if group != Some(app.connector_group.as_str()) {
+            let title = if app.connector_group.is_empty() {
+                "(no connector group)"
+            } else {
+                &app.connector_group
+            };
+            let _ = write!(html, "<h2>Connector group {}</h2>", escape(title));
+            group = Some(&app.connector_group);
+        }
+        render_card(html, &app.app, Some(app), &app.steps);
+    }
+}
+
+fn render_card(html: &mut String, name: &str, app: Option<&AppDiagnosis>, steps: &[StepView]) {
+    let failing = steps.iter().find(|s| s.state == State::Fail);
+    let class = if failing.is_some() {
+        "app failing"
+    } else {
+        "app healthy"
+    };
+    let verdict = match failing {
+        Some(s) => format!("fails at step {}: {}", s.step, escape(s.title)),
+        None => "every evaluated step passes".into(),
+    };
+    let id = app.map_or("host".to_string(), |a| format!("app-{}", slug(&a.app)));
+    let _ = write!(
+        html,
+        r#"<article class="{class}" id="{id}" data-app="{name}"><h3>{name} <span class="verdict">{verdict}</span></h3><ol class="chart">"#,
+        name = escape(name)
+    );
+    for s in steps {
+        // A step past the failing one keeps its measured colour, lighter.
+        let class = match s.state {
+            State::Pass => "step pass",
+            State::Fail => "step fail failing",
+            State::NotReached if s.result == Some(State::Fail) => "step fail not-reached",
+            State::NotReached => "step not-reached",
+            State::NotEvaluated => "step not-evaluated",
+        };
+        let current = if s.state == State::Fail {
+            r#" aria-current="step""#
+        } else {
+            ""
         };
         let _ = write!(
             html,
-            r#"<td class="step {class}" title="{}">{mark}</td>"#,
-            step.name()
+            r#"<li class="{class}" data-step="{n}" data-step-name="{name}" title="{name}"{current}><span class="n">{n}</span>{title}</li>"#,
+            n = s.step,
+            name = s.step_name,
+            title = escape(s.title),
         );
     }
-    match &walk.failure {
-        None => html.push_str("<td>every evaluated step passes</td>"),
-        Some(failure) => {
-            let info = failure.step.info();
-            let _ = write!(
-                html,
-                r#"<td><b>Step {}: {}</b><br>{}<br><i>{}</i> <a href="{}">Microsoft docs</a></td>"#,
-                info.step.number(),
-                escape(info.title),
-                escape(&failure.evidence),
-                escape(&failure.remedy),
-                escape(info.doc_url),
-            );
+    html.push_str("</ol>");
+    if let Some(s) = failing {
+        let _ = write!(
+            html,
+            r#"<dl class="failure"><dt>Evidence</dt><dd>{}</dd>"#,
+            escape(s.evidence.as_deref().unwrap_or(""))
+        );
+        if let Some(remedy) = &s.remedy {
+            let _ = write!(html, "<dt>What to do</dt><dd>{}</dd>", escape(remedy));
         }
+        let _ = write!(
+            html,
+            r#"<dt>Read more</dt><dd><a href="{}">our runbook for step {}</a> · <a href="{}">Microsoft's documentation</a></dd></dl>"#,
+            escape(&s.runbook),
+            s.step,
+            escape(s.doc_url)
+        );
     }
-    html.push_str("</tr>\n");
+    html.push_str("</article>\n");
+}
+
+/// A name usable in an element id.
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// Escapes text for HTML element content and quoted attributes.

@@ -1,0 +1,353 @@
+//! The walk for people: one document per round that says, for this host and each app, every
+//! step's state (passed, failed, not reached, not evaluated), the evidence, and for the failing
+//! step the remedy with its Microsoft documentation and our runbook. `diagnose --output json`
+//! and `/api/v1/diagnosis` serve it as JSON (schema: docs/diagnosis.schema.json); `diagnose`
+//! prints it like the flowchart.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::flow::{Outcome, STEPS, Step, StepResults};
+use crate::store::Snapshot;
+
+#[derive(Debug, Serialize)]
+pub struct Diagnosis {
+    pub generated_at: String,
+    pub exporter: ExporterInfo,
+    pub host: HostInfo,
+    /// No app fails a step, and neither does this host.
+    pub healthy: bool,
+    /// Steps 3-6, judged once for this host and shared by every app.
+    pub host_steps: Vec<StepView>,
+    pub apps: Vec<AppDiagnosis>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExporterInfo {
+    pub version: &'static str,
+    pub revision: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostInfo {
+    pub machine_name: String,
+    pub config: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppDiagnosis {
+    pub connector_group: String,
+    pub app: String,
+    pub failing_step: Option<u8>,
+    pub failing_step_name: Option<&'static str>,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pass,
+    Fail,
+    /// After the failing step: the walk stops before it (its measurement is in `result`).
+    NotReached,
+    /// Not measured here (not applicable on this host, or not probed yet).
+    NotEvaluated,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    pub step: u8,
+    pub step_name: &'static str,
+    pub title: &'static str,
+    pub state: State,
+    /// What was measured, whatever the walk says: `pass`, `fail`, or absent.
+    pub result: Option<State>,
+    pub evidence: Option<String>,
+    /// Only on the failing step.
+    pub remedy: Option<String>,
+    pub doc_url: &'static str,
+    pub runbook: String,
+}
+
+/// The runbook of a step, as the exporter serves it.
+pub fn runbook_path(step: Step) -> String {
+    format!("/runbooks/{}", step.name())
+}
+
+/// Builds the document from a snapshot, for every app or only `app`.
+pub fn build(
+    snapshot: &Snapshot,
+    machine_name: String,
+    config: String,
+    app: Option<&str>,
+) -> Diagnosis {
+    let host_results = host_results(snapshot);
+    let host_steps = views(
+        &host_results,
+        [
+            Step::PortTest,
+            Step::RequiredEndpoints,
+            Step::ForwardProxy,
+            Step::ProxyConsistency,
+        ]
+        .as_slice(),
+    );
+    let apps: Vec<AppDiagnosis> = snapshot
+        .walks
+        .iter()
+        .filter(|w| app.is_none_or(|name| w.app == name))
+        .map(|walk| AppDiagnosis {
+            connector_group: walk.connector_group.clone(),
+            app: walk.app.clone(),
+            failing_step: walk.failure.as_ref().map(|f| f.step.number()),
+            failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
+            steps: views(&walk.steps, &Step::ALL),
+        })
+        .collect();
+    let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
+    Diagnosis {
+        generated_at: now_rfc3339(),
+        exporter: ExporterInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            revision: crate::metrics::REVISION,
+        },
+        host: HostInfo {
+            machine_name,
+            config,
+        },
+        healthy: !host_fails && apps.iter().all(|a| a.failing_step.is_none()),
+        host_steps,
+        apps,
+    }
+}
+
+fn host_results(snapshot: &Snapshot) -> StepResults {
+    let mut results = StepResults::default();
+    for (step, outcome) in [
+        (Step::PortTest, &snapshot.endpoints.port_test),
+        (Step::RequiredEndpoints, &snapshot.endpoints.required),
+        (Step::ForwardProxy, &snapshot.proxy.forward_proxy),
+        (Step::ProxyConsistency, &snapshot.proxy.consistency),
+    ] {
+        if let Some(outcome) = outcome {
+            results.set(step, outcome.clone());
+        }
+    }
+    results
+}
+
+/// Each step's state along the walk of `results`.
+fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
+    let failing = crate::flow::walk(results);
+    steps
+        .iter()
+        .map(|&step| {
+            let info = step.info();
+            let result = results
+                .get(step)
+                .map(|o| if o.passed() { State::Pass } else { State::Fail });
+            let state = match (&failing, result) {
+                (Some(f), _) if step > f.step => State::NotReached,
+                (_, None) => State::NotEvaluated,
+                (_, Some(state)) => state,
+            };
+            let evidence = match results.get(step) {
+                Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
+                _ => None,
+            };
+            let remedy = failing
+                .as_ref()
+                .filter(|f| f.step == step)
+                .map(|f| f.remedy.clone());
+            StepView {
+                step: step.number(),
+                step_name: info.name,
+                title: info.title,
+                state,
+                result,
+                evidence,
+                remedy,
+                doc_url: info.doc_url,
+                runbook: runbook_path(step),
+            }
+        })
+        .collect()
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Terminal colours, only when printing to a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Colours(pub bool);
+
+impl Colours {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// The document printed like the flowchart.
+pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "appproxy_exporter {} diagnose, {}",
+        d.exporter.version, d.generated_at
+    );
+    let _ = writeln!(
+        out,
+        "host {}, configuration {}",
+        d.host.machine_name, d.host.config
+    );
+    if d.apps.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThis host (steps 3-6; no app to walk: configure inventory.static or inventory.graph)"
+        );
+        render_steps(&mut out, &d.host_steps, colours);
+    }
+    let mut group: Option<&str> = None;
+    for app in &d.apps {
+        if group != Some(app.connector_group.as_str()) {
+            let name = if app.connector_group.is_empty() {
+                "(no connector group)"
+            } else {
+                &app.connector_group
+            };
+            let _ = writeln!(out, "\nConnector group {name}");
+            group = Some(&app.connector_group);
+        }
+        let verdict = match (app.failing_step, app.failing_step_name) {
+            (Some(n), Some(name)) => colours.paint("1;31", &format!("fails at step {n} ({name})")),
+            _ => colours.paint("1;32", "every evaluated step passes"),
+        };
+        let _ = writeln!(out, "  App {}: {verdict}", app.app);
+        render_steps(&mut out, &app.steps, colours);
+    }
+    let summary = if d.healthy {
+        colours.paint("32", "healthy")
+    } else {
+        colours.paint("31", "something fails")
+    };
+    let _ = writeln!(out, "\n{summary}");
+    out
+}
+
+fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
+    for s in steps {
+        let (mark, note) = match s.state {
+            State::Pass => (colours.paint("32", "✓"), String::new()),
+            State::Fail => (colours.paint("1;31", "✗"), String::new()),
+            State::NotReached => (
+                colours.paint("2", "·"),
+                colours.paint("2", "  (not reached)"),
+            ),
+            State::NotEvaluated => (
+                colours.paint("2", "-"),
+                colours.paint("2", "  (not evaluated here)"),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "    {mark} {:>2} {:<26} {}{note}",
+            s.step, s.step_name, s.title
+        );
+        if s.state == State::Fail {
+            if let Some(evidence) = &s.evidence {
+                let _ = writeln!(out, "         evidence: {evidence}");
+            }
+            if let Some(remedy) = &s.remedy {
+                let _ = writeln!(out, "         remedy:   {remedy}");
+            }
+            let _ = writeln!(out, "         docs:     {}", s.doc_url);
+            let _ = writeln!(
+                out,
+                "         runbook:  {} on the exporter's web address",
+                s.runbook
+            );
+        }
+    }
+}
+
+/// All ten steps' names and titles, for pages that draw the whole chart.
+pub fn chart() -> impl Iterator<Item = (u8, &'static str, &'static str)> {
+    STEPS.iter().map(|i| (i.step.number(), i.name, i.title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AppWalk;
+
+    fn walk(results: &[(Step, Outcome)]) -> AppWalk {
+        let mut steps = StepResults::default();
+        for (step, outcome) in results {
+            steps.set(*step, outcome.clone());
+        }
+        AppWalk {
+            connector_group: "Default".into(),
+            app: "intranet".into(),
+            failure: crate::flow::walk(&steps),
+            steps,
+            backend: None,
+        }
+    }
+
+    #[test]
+    fn steps_after_the_failing_one_are_not_reached_and_keep_their_measurement() {
+        let snapshot = Snapshot {
+            complete: true,
+            walks: vec![walk(&[
+                (Step::ConnectorGroupAssigned, Outcome::Pass),
+                (Step::PortTest, Outcome::fail("port 443 is closed")),
+                (Step::InternalUrl, Outcome::Pass),
+            ])],
+            ..Snapshot::default()
+        };
+        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let steps = &d.apps[0].steps;
+        assert_eq!(steps[0].state, State::Pass);
+        assert_eq!(steps[1].state, State::NotEvaluated);
+        assert_eq!(steps[2].state, State::Fail);
+        assert_eq!(steps[2].evidence.as_deref(), Some("port 443 is closed"));
+        assert!(steps[2].remedy.is_some());
+        assert_eq!(steps[6].state, State::NotReached);
+        assert_eq!(steps[6].result, Some(State::Pass));
+        assert_eq!(d.apps[0].failing_step, Some(3));
+        assert!(!d.healthy);
+        let text = render_text(&d, Colours(false));
+        assert!(
+            text.contains("App intranet: fails at step 3 (port_test)"),
+            "{text}"
+        );
+        assert!(text.contains("evidence: port 443 is closed"), "{text}");
+        assert!(!text.contains('\x1b'), "no colours off a terminal");
+    }
+
+    #[test]
+    fn the_app_filter_keeps_one_app() {
+        let snapshot = Snapshot {
+            complete: true,
+            walks: vec![
+                walk(&[]),
+                AppWalk {
+                    app: "other".into(),
+                    ..walk(&[])
+                },
+            ],
+            ..Snapshot::default()
+        };
+        let d = build(&snapshot, "h".into(), "c".into(), Some("other"));
+        assert_eq!(d.apps.len(), 1);
+        assert!(d.healthy);
+    }
+}
