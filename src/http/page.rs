@@ -29,7 +29,7 @@ article.failing{border-left-color:var(--fail)}
 article h3{margin:0 0 .6rem;font-size:1rem}
 article h3 .verdict{font-weight:normal;color:var(--grey)}
 article.failing h3 .verdict{color:var(--fail);font-weight:600}
-ol.chart{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(8.5rem,1fr));gap:.4rem}
+ol.chart{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(5,1fr);gap:.4rem}
 ol.chart li{border-radius:4px;padding:.35rem .45rem;font-size:.8rem;border:1px solid transparent;min-height:3.4rem}
 ol.chart li .n{font-weight:700;margin-right:.3rem}
 li.pass{background:var(--pass-bg);border-color:#a5d6a7}
@@ -37,6 +37,7 @@ li.fail{background:var(--fail-bg);border-color:#ef9a9a}
 li.failing{background:var(--fail);color:#fff;border:3px solid #7f0000;font-weight:600}
 li.not-reached,li.not-evaluated{background:var(--grey-bg);color:var(--grey)}
 li.not-evaluated{border-style:dashed;border-color:#ccc}
+li.fail.not-reached{background:var(--fail-bg);color:#b71c1c;opacity:.7}
 .failure{margin-top:.7rem;padding:.6rem;background:var(--fail-bg);border-radius:4px;font-size:.9rem}
 .failure dt{font-weight:600;margin-top:.3rem}.failure dd{margin:0 0 .2rem}
 .legend{font-size:.8rem;color:var(--grey);margin-top:1.5rem}

@@ -290,6 +290,10 @@ def normalize_spec(spec):
             if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
                 raise LabError("%s: headers must be an object of strings" % what)
             out["headers"] = headers
+            body = s.get("body")
+            if body is not None and not isinstance(body, str):
+                raise LabError("%s: body must be a string" % what)
+            out["body"] = body
             body_bytes = s.get("body_bytes")
             if body_bytes is not None and (not isinstance(body_bytes, int) or body_bytes < 0):
                 raise LabError("%s: body_bytes must be a whole number >= 0" % what)
@@ -624,7 +628,7 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         spec = self.server.spec
         if spec.get("delay"):
             time.sleep(spec["delay"])
-        body = ("ok %s\n" % spec.get("cn", spec["ip"])).encode()
+        body = spec["body"].encode() if spec.get("body") is not None else ("ok %s\n" % spec.get("cn", spec["ip"])).encode()
         length = spec["body_bytes"] if spec.get("body_bytes") is not None else len(body)
         status = spec.get("status", 200)
         try:
