@@ -74,7 +74,15 @@ pub enum Output {
 
 /// The metrics path must be a plain absolute path that no other endpoint uses.
 fn telemetry_path(text: &str) -> Result<String, String> {
-    let reserved = ["/", "/config", "/-/healthy", "/-/ready", "/-/reload"];
+    let reserved = [
+        "/",
+        "/config",
+        "/-/healthy",
+        "/-/ready",
+        "/-/reload",
+        "/runbooks",
+        "/api/v1/diagnosis",
+    ];
     if !text.starts_with('/') || text.len() < 2 {
         return Err("must start with / and name a path, such as /metrics".into());
     }

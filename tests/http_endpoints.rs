@@ -237,3 +237,21 @@ async fn config_page_shows_effective_settings_without_passwords() {
         "defaults are filled in: {body}"
     );
 }
+
+#[tokio::test]
+async fn every_steps_runbook_is_served_and_unknown_ones_are_404() {
+    let exporter = Exporter::new(no_outbound_probes()).unwrap();
+    let (status, index) = call(&exporter, "GET", "/runbooks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(index.contains(r#"href="/runbooks/backend_timeout""#));
+    let (status, page) = call(&exporter, "GET", "/runbooks/port_test").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<h1>Step 3: Run a port test on the connector server"),
+        "{page}"
+    );
+    assert_eq!(
+        call(&exporter, "GET", "/runbooks/nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+}

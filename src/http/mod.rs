@@ -3,6 +3,7 @@
 //! every handler only reads state the prober keeps.
 
 mod page;
+mod runbooks;
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str)
         .route("/-/reload", post(reload))
         .route("/config", get(config_page))
         .route("/api/v1/diagnosis", get(diagnosis_json))
+        .route("/runbooks", get(runbook_index))
+        .route("/runbooks/{step_name}", get(runbook))
         .with_state(state)
 }
 
@@ -132,6 +135,20 @@ async fn diagnosis_json(State(state): State<AppState>) -> Response {
     let config = state.exporter.config().to_string();
     let doc = crate::diagnosis::build(&snapshot, state.exporter.machine_name(), config, None);
     axum::Json(doc).into_response()
+}
+
+async fn runbook_index() -> Html<String> {
+    Html(runbooks::index())
+}
+
+async fn runbook(axum::extract::Path(step_name): axum::extract::Path<String>) -> Response {
+    match runbooks::page(&step_name) {
+        Some(page) => Html(page).into_response(),
+        None => {
+            let body = format!("no runbook for {step_name:?}: see /runbooks\n");
+            (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, TEXT)], body).into_response()
+        }
+    }
 }
 
 async fn config_page(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,0 +1,126 @@
+//! The runbooks of docs/runbooks/, built into the binary and served at `/runbooks/{step_name}`,
+//! so the page, `diagnose` and alert annotations can link to them wherever the exporter runs.
+
+use pulldown_cmark::{Event, Parser, Tag, html};
+
+use super::page::escape;
+use crate::flow::Step;
+
+/// Each step's runbook, in step order.
+const RUNBOOKS: [&str; 10] = [
+    include_str!("../../docs/runbooks/01-connector_group_assigned.md"),
+    include_str!("../../docs/runbooks/02-connector_installed.md"),
+    include_str!("../../docs/runbooks/03-port_test.md"),
+    include_str!("../../docs/runbooks/04-required_endpoints.md"),
+    include_str!("../../docs/runbooks/05-forward_proxy.md"),
+    include_str!("../../docs/runbooks/06-proxy_consistency.md"),
+    include_str!("../../docs/runbooks/07-internal_url.md"),
+    include_str!("../../docs/runbooks/08-internal_network.md"),
+    include_str!("../../docs/runbooks/09-backend_timeout.md"),
+    include_str!("../../docs/runbooks/10-escalate_app_flow.md"),
+];
+
+/// The runbook of the step named `name`, as a page.
+pub fn page(name: &str) -> Option<String> {
+    let step = Step::ALL.into_iter().find(|s| s.name() == name)?;
+    let markdown = RUNBOOKS[usize::from(step.number()) - 1];
+    // Links between runbooks point at the files; here they point at the served pages.
+    let events = Parser::new(markdown).map(|event| match event {
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => {
+            let dest_url = served_link(&dest_url).map_or(dest_url, Into::into);
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            })
+        }
+        other => other,
+    });
+    let mut body = String::new();
+    html::push_html(&mut body, events);
+    Some(wrap(
+        &format!("Step {}: {}", step.number(), step.info().title),
+        &body,
+    ))
+}
+
+/// `03-port_test.md` (or `./03-port_test.md#x`) to `/runbooks/port_test`.
+fn served_link(dest: &str) -> Option<String> {
+    let file = dest.trim_start_matches("./").split('#').next()?;
+    let stem = file.strip_suffix(".md")?;
+    let (number, name) = stem.split_once('-')?;
+    (number.len() == 2
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && Step::ALL.iter().any(|s| s.name() == name))
+    .then(|| format!("/runbooks/{name}"))
+}
+
+/// The list of every runbook.
+pub fn index() -> String {
+    let items: String = Step::ALL
+        .iter()
+        .map(|s| {
+            format!(
+                r#"<li><a href="/runbooks/{}">Step {}: {}</a></li>"#,
+                s.name(),
+                s.number(),
+                escape(s.info().title)
+            )
+        })
+        .collect();
+    wrap("Runbooks", &format!("<h1>Runbooks</h1><ol>{items}</ol>"))
+}
+
+fn wrap(title: &str, body: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{} · appproxy_exporter</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:auto;padding:1rem;line-height:1.5;color:#212121}}
+code,pre{{background:#f5f5f5;border-radius:3px}}pre{{padding:.6rem;overflow-x:auto}}code{{padding:0 .2rem}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.3rem .5rem}}nav a{{margin-right:1rem}}</style></head>
+<body><nav><a href="/">Flowchart</a><a href="/runbooks">Runbooks</a></nav>
+{body}</body></html>
+"#,
+        escape(title)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_has_a_runbook_titled_with_its_number_and_name() {
+        for step in Step::ALL {
+            let markdown = RUNBOOKS[usize::from(step.number()) - 1];
+            let first = markdown.lines().next().unwrap_or("");
+            assert!(
+                first.starts_with(&format!("# Step {}:", step.number())),
+                "{first}"
+            );
+            assert!(first.contains(step.name()), "{first}");
+            assert!(page(step.name()).is_some());
+        }
+        assert!(page("no_such_step").is_none());
+    }
+
+    #[test]
+    fn links_between_runbooks_point_at_the_served_pages() {
+        assert_eq!(
+            served_link("03-port_test.md").as_deref(),
+            Some("/runbooks/port_test")
+        );
+        assert_eq!(
+            served_link("./05-forward_proxy.md#what-to-do").as_deref(),
+            Some("/runbooks/forward_proxy")
+        );
+        assert_eq!(served_link("https://learn.microsoft.com/x.md"), None);
+    }
+}
