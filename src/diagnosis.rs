@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::flow::{Outcome, STEPS, Step, StepResults};
+use crate::flow::{Outcome, Step, StepResults};
 use crate::store::Snapshot;
 
 #[derive(Debug, Serialize)]
@@ -276,11 +276,6 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
             );
         }
     }
-}
-
-/// All ten steps' names and titles, for pages that draw the whole chart.
-pub fn chart() -> impl Iterator<Item = (u8, &'static str, &'static str)> {
-    STEPS.iter().map(|i| (i.step.number(), i.name, i.title))
 }
 
 #[cfg(test)]
