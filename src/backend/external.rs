@@ -27,7 +27,8 @@ impl External {
     /// A 2xx or 3xx (App Proxy redirects to sign-in) or 401/403 is reachable, unless the body
     /// is one of App Proxy's error pages.
     pub fn judge(url: &str, outcome: http::Outcome) -> External {
-        let body = outcome.body_start.to_lowercase();
+        // Microsoft's pages may use a typographic apostrophe.
+        let body = outcome.body_start.to_lowercase().replace('\u{2019}', "'");
         let marker = ERROR_PAGE_MARKERS.iter().find(|m| body.contains(*m));
         let problem = match (&outcome.failure, outcome.status, marker) {
             (Some(failure), _, _) => Some(format!("the external URL {url} fails: {failure}")),
@@ -78,6 +79,12 @@ mod tests {
         let page = "<html><h1>This corporate app can't be accessed.</h1>Backend Timeout</html>";
         let external = External::judge("https://app/", outcome(200, page));
         assert!(external.problem.unwrap().contains("App Proxy's error page"));
+    }
+
+    #[test]
+    fn a_typographic_apostrophe_matches_too() {
+        let page = "We can\u{2019}t access this corporate application";
+        assert!(!External::judge("https://app/", outcome(200, page)).reachable());
     }
 
     #[test]
