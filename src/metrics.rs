@@ -27,6 +27,7 @@ struct Families {
     flow_failing_step_info: GaugeVec,
     inventory_up: Gauge,
     inventory_last_success: Gauge,
+    inventory_refresh_interval: Gauge,
     group_info: GaugeVec,
     group_active_connectors: GaugeVec,
     connector_info: GaugeVec,
@@ -97,6 +98,10 @@ impl Families {
             inventory_last_success: gauge(
                 "appproxy_inventory_last_success_timestamp_seconds",
                 "Unix time of the last successful inventory refresh.",
+            )?,
+            inventory_refresh_interval: gauge(
+                "appproxy_inventory_refresh_interval_seconds",
+                "How often the inventory is refreshed (inventory.refresh_interval); alerts call it stale after three.",
             )?,
             group_info: gauges(
                 "appproxy_connector_group_info",
@@ -244,7 +249,7 @@ impl Families {
 
     /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
     /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 31] {
+    fn all(&self) -> [&dyn Collector; 32] {
         [
             &self.build_info,
             &self.reload_successful,
@@ -254,6 +259,7 @@ impl Families {
             &self.flow_failing_step_info,
             &self.inventory_up,
             &self.inventory_last_success,
+            &self.inventory_refresh_interval,
             &self.group_info,
             &self.group_active_connectors,
             &self.connector_info,
@@ -350,6 +356,8 @@ impl Families {
         self.inventory_up.set(if state.up { 1.0 } else { 0.0 });
         self.inventory_last_success
             .set(state.last_success.map_or(0.0, unix_seconds));
+        let refresh = exporter.config().settings.inventory.refresh_interval;
+        self.inventory_refresh_interval.set(refresh.as_secs_f64());
         for group in &state.inventory.groups {
             let is_default = group
                 .is_default
