@@ -50,7 +50,13 @@ pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
 }
 
 /// Spawns `command` (the exporter) and learns its port from the "listening" log line.
-pub fn launch(mut command: Command) -> Running {
+pub fn launch(command: Command) -> Running {
+    launch_until(command, "listening")
+}
+
+/// Spawns `command` and waits for a line of its standard error containing `marker`; the
+/// exporter's "listening" line also gives its address.
+pub fn launch_until(mut command: Command, marker: &str) -> Running {
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -76,15 +82,16 @@ pub fn launch(mut command: Command) -> Running {
         let line = running
             .log
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the exporter logged no listening address");
-        let address = line
-            .split("address=")
-            .nth(1)
-            .filter(|_| line.contains("listening"));
-        if let Some(rest) = address {
-            running.address = rest.split_whitespace().next().unwrap().parse().unwrap();
-            return running;
+            .unwrap_or_else(|_| panic!("no line with {marker:?} on standard error"));
+        if !line.contains(marker) {
+            continue;
         }
+        if let Some(rest) = line.split("address=").nth(1) {
+            if let Ok(address) = rest.split_whitespace().next().unwrap_or("").parse() {
+                running.address = address;
+            }
+        }
+        return running;
     }
 }
 
@@ -182,12 +189,30 @@ impl GraphServer {
         Self::spawn(args, dir)
     }
 
+    /// Starts the server for `tenant` inside a network namespace (reachable from there only).
+    pub fn start_in(netns: &Netns, tenant: &serde_json::Value, page_size: usize) -> GraphServer {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenant.json");
+        std::fs::write(&file, tenant.to_string()).unwrap();
+        let args = vec![
+            "--tenant".to_string(),
+            file.display().to_string(),
+            "--page-size".to_string(),
+            page_size.to_string(),
+        ];
+        Self::launch(netns.command("python3"), args, dir)
+    }
+
     fn spawn(args: Vec<String>, dir: tempfile::TempDir) -> GraphServer {
+        Self::launch(Command::new("python3"), args, dir)
+    }
+
+    fn launch(mut command: Command, args: Vec<String>, dir: tempfile::TempDir) -> GraphServer {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/graph_server/graph_server.py"
         );
-        let mut child = Command::new("python3")
+        let mut child = command
             .arg(script)
             .args(&args)
             .stdout(Stdio::piped())
