@@ -252,18 +252,17 @@ fn run_scenario(lab: &Lab, faulty: bool) -> (BTreeSet<String>, BTreeMap<String, 
     let dashboards = dashboard_exprs();
     // Wait until every alert expected in this scenario shows, or long enough for the healthy one.
     let deadline = Instant::now() + Duration::from_secs(if faulty { 40 } else { 12 });
-    let mut firing = BTreeSet::new();
-    loop {
-        firing = alerts
+    let firing: BTreeSet<String> = loop {
+        let firing: BTreeSet<String> = alerts
             .iter()
             .filter(|(_, expr)| !prometheus.query(&lab.netns, expr).is_empty())
             .map(|(name, _)| name.clone())
             .collect();
         if (faulty && firing.len() == alerts.len()) || Instant::now() >= deadline {
-            break;
+            break firing;
         }
         std::thread::sleep(Duration::from_secs(1));
-    }
+    };
     let mut answered = BTreeMap::new();
     for (board, title, expr) in &dashboards {
         let found: usize = [
