@@ -26,7 +26,7 @@ pub mod secret;
 mod serve;
 pub mod store;
 
-pub use serve::{ServeOptions, diagnose, serve};
+pub use serve::{ServeOptions, diagnose, serve, serve_until};
 
 /// What can stop the exporter; `main` maps each to an exit code.
 #[derive(Debug, thiserror::Error)]

@@ -50,3 +50,21 @@ pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
     };
     result.map_err(|e| crate::Error::Logging(e.to_string()))
 }
+
+/// Logs to the Windows event log (source `appproxy_exporter`), for the service.
+#[cfg(windows)]
+pub fn init_eventlog(level: LogLevel) -> crate::Result<()> {
+    let filter = match level {
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Error => LevelFilter::ERROR,
+    };
+    let layer = tracing_layer_win_eventlog::EventLogLayer::new("appproxy_exporter")
+        .map_err(|e| crate::Error::Logging(e.to_string()))?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init()
+        .map_err(|e| crate::Error::Logging(e.to_string()))
+}

@@ -8,8 +8,14 @@ use appproxy_exporter::inventory::graph::login::{LoginError, login};
 use appproxy_exporter::{Error, ServeOptions, config, logging};
 use clap::Parser;
 
+#[cfg(windows)]
+mod winsvc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Service)) {
+        return service(cli);
+    }
     if let Err(error) = logging::init(cli.log_level, cli.log_format) {
         eprintln!("{error}");
         return ExitCode::FAILURE;
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Service) => unreachable!("handled before logging is set up"),
         Some(Command::Serve) | None => {
             let options = ServeOptions {
                 listen_address: cli.listen_address,
@@ -77,4 +84,42 @@ fn exit(error: &Error) -> ExitCode {
         Error::Config(_) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
+}
+
+/// `service`: under the Service Control Manager, logging to the event log.
+#[cfg(windows)]
+fn service(cli: Cli) -> ExitCode {
+    if let Err(error) = logging::init_eventlog(cli.log_level) {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
+    let loaded = match config::load(cli.config_file.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            tracing::error!(%error, "the configuration is not valid");
+            return ExitCode::from(2);
+        }
+    };
+    let options = ServeOptions {
+        listen_address: cli.listen_address,
+        telemetry_path: cli.telemetry_path,
+    };
+    match winsvc::run(loaded, options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Started by hand rather than by the Service Control Manager, most likely.
+            eprintln!(
+                "cannot run as a Windows service ({error}); without `service` it runs in this console"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(windows))]
+fn service(_cli: Cli) -> ExitCode {
+    eprintln!(
+        "the service subcommand runs the exporter as a Windows service; elsewhere run it without a subcommand (systemd: deploy/systemd/)"
+    );
+    ExitCode::from(2)
 }

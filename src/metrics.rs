@@ -14,6 +14,7 @@ use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
 use crate::flow::Outcome;
+use crate::inventory::local::ServiceState;
 use crate::proxy::{FileProblem, Finding, ProxyState};
 
 /// The revision the binary was built from (see build.rs).
@@ -55,6 +56,7 @@ struct Families {
     backend_latency_ratio: GaugeVec,
     external_up: GaugeVec,
     external_status: GaugeVec,
+    service_running: GaugeVec,
 }
 
 fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
@@ -244,12 +246,17 @@ impl Families {
                 "The HTTP status of the last request to the app's external URL.",
                 &APP_LABELS,
             )?,
+            service_running: gauges(
+                "appproxy_connector_service_running",
+                "1 when the connector's Windows service (connector: WAPCSvc, updater: WAPCUpdaterSvc) runs on this host, 0 when it is stopped or not installed; Windows only.",
+                &["service"],
+            )?,
         })
     }
 
     /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
     /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 32] {
+    fn all(&self) -> [&dyn Collector; 33] {
         [
             &self.build_info,
             &self.reload_successful,
@@ -283,6 +290,7 @@ impl Families {
             &self.backend_latency_ratio,
             &self.external_up,
             &self.external_status,
+            &self.service_running,
         ]
     }
 
@@ -314,6 +322,7 @@ impl Families {
             &self.backend_latency_ratio,
             &self.external_up,
             &self.external_status,
+            &self.service_running,
         ] {
             vec.reset();
         }
@@ -406,6 +415,16 @@ impl Families {
         }
         self.fill_endpoints(&snapshot.endpoints);
         self.fill_proxy(&snapshot.proxy);
+        for (service, state) in snapshot.local_services.iter().flatten() {
+            let running = if *state == ServiceState::Running {
+                1.0
+            } else {
+                0.0
+            };
+            self.service_running
+                .with_label_values(&[*service])
+                .set(running);
+        }
         for walk in &snapshot.walks {
             if let Some(backend) = &walk.backend {
                 self.fill_backend(&walk.connector_group, &walk.app, backend);

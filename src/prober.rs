@@ -14,8 +14,9 @@ use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
 use crate::exporter::Exporter;
-use crate::flow::{self, Step, StepResults};
+use crate::flow::{self, Outcome, Step, StepResults};
 use crate::inventory::graph::RetryPolicy;
+use crate::inventory::local::{self, ServiceState};
 use crate::inventory::{Refresher, ThisHost};
 use crate::proxy::{self, Finding, ProxyState, Service};
 use crate::store::{AppWalk, InventoryState, Snapshot};
@@ -38,6 +39,7 @@ pub struct Prober {
 /// What a round found that is not per app.
 struct HostRound {
     inventory: InventoryState,
+    local_services: Option<Vec<(&'static str, ServiceState)>>,
     endpoints: EndpointsState,
     proxy: ProxyState,
     round_seconds: BTreeMap<&'static str, f64>,
@@ -107,7 +109,7 @@ impl Prober {
         let mut round_seconds = BTreeMap::new();
 
         let generation = self.exporter.generation();
-        let (inventory, (endpoints, proxy, network_seconds)) = tokio::join!(
+        let (inventory, (endpoints, proxy, local_services, network_seconds)) = tokio::join!(
             self.inventory.refresh(settings, generation),
             probe_network(settings)
         );
@@ -136,6 +138,7 @@ impl Prober {
         }
         self.last = Some(HostRound {
             inventory,
+            local_services,
             endpoints,
             proxy,
             round_seconds,
@@ -187,12 +190,26 @@ impl Prober {
             (Step::ProxyConsistency, last.proxy.consistency.clone()),
         ];
         let inventory = &last.inventory.inventory;
+        let host_is_connector = inventory
+            .groups
+            .iter()
+            .any(|g| g.has_member(&last.host.machine));
+        let local = last
+            .local_services
+            .as_deref()
+            .and_then(|states| local::judge(states, host_is_connector));
         let walks = inventory
             .apps_to_walk(&last.host.groups, &last.host.machine)
             .into_iter()
             .map(|app| {
                 let mut steps = StepResults::default();
                 inventory.judge(app, &last.host, &mut steps);
+                // The connector's services on this host: step 2 fails when they do not run.
+                if let (Some(Outcome::Pass), Some(failed @ Outcome::Fail { .. })) =
+                    (steps.get(Step::ConnectorInstalled), &local)
+                {
+                    steps.set(Step::ConnectorInstalled, failed.clone());
+                }
                 let key = AppKey {
                     connector_group: app.connector_group.clone().unwrap_or_default(),
                     app: app.name.clone(),
@@ -219,6 +236,7 @@ impl Prober {
             inventory: last.inventory.clone(),
             endpoints: last.endpoints.clone(),
             proxy: last.proxy.clone(),
+            local_services: last.local_services.clone(),
             walks,
             round_seconds: last.round_seconds.clone(),
         })
@@ -227,14 +245,23 @@ impl Prober {
 
 /// Steps 3-6: what the connector's files say about the proxy, every required endpoint by every
 /// route, and the proxies in use.
-async fn probe_network(settings: &Settings) -> (EndpointsState, ProxyState, f64) {
+async fn probe_network(
+    settings: &Settings,
+) -> (
+    EndpointsState,
+    ProxyState,
+    Option<Vec<(&'static str, ServiceState)>>,
+    f64,
+) {
     let started = Instant::now();
     let probes = &settings.probes;
     let connector = settings.connector.clone();
-    // Small files, but file I/O all the same: off the async workers.
-    let services = tokio::task::spawn_blocking(move || proxy::read(&connector))
-        .await
-        .unwrap_or_default();
+    // Small files and a Service Control Manager query, blocking all the same: off the async
+    // workers.
+    let (services, local_services) =
+        tokio::task::spawn_blocking(move || (proxy::read(&connector), local::services()))
+            .await
+            .unwrap_or_default();
     let candidate = proxy::candidate(&services, &settings.connector);
     let (list, note) = endpoints::catalog::endpoints(
         settings.cloud,
@@ -255,7 +282,12 @@ async fn probe_network(settings: &Settings) -> (EndpointsState, ProxyState, f64)
     );
     let endpoints = endpoints::judge(results, note);
     let proxy = proxy::judge(services, proxy_probes, &endpoints);
-    (endpoints, proxy, started.elapsed().as_secs_f64())
+    (
+        endpoints,
+        proxy,
+        local_services,
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 /// What steps 7-9 request: every walked app's internal URL, through the connector's proxy when

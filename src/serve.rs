@@ -18,7 +18,17 @@ pub struct ServeOptions {
     pub telemetry_path: String,
 }
 
+/// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(loaded: Loaded, options: ServeOptions) -> Result<()> {
+    serve_until(loaded, options, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes (the Windows service's stop request, for one).
+pub async fn serve_until(
+    loaded: Loaded,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     for warning in &loaded.warnings {
         tracing::warn!(msg = %warning);
     }
@@ -40,7 +50,7 @@ pub async fn serve(loaded: Loaded, options: ServeOptions) -> Result<()> {
     let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Server);
     prober.abort();

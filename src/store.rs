@@ -12,6 +12,7 @@ use crate::backend::AppBackend;
 use crate::endpoints::EndpointsState;
 use crate::flow::{Failure, StepResults};
 use crate::inventory::Inventory;
+use crate::inventory::local::ServiceState;
 use crate::proxy::ProxyState;
 
 /// One app's walk through the flowchart.
@@ -47,6 +48,8 @@ pub struct Snapshot {
     pub endpoints: EndpointsState,
     /// Steps 5-6, from this host.
     pub proxy: ProxyState,
+    /// The connector's Windows services on this host (step 2's local part); `None` elsewhere.
+    pub local_services: Option<Vec<(&'static str, ServiceState)>>,
     pub walks: Vec<AppWalk>,
     /// How long the last round of each kind of probe took, in seconds.
     pub round_seconds: BTreeMap<&'static str, f64>,

@@ -4,6 +4,7 @@
 //! static config today; Microsoft Graph discovery plugs in beside it.
 
 pub mod graph;
+pub mod local;
 mod refresh;
 mod static_source;
 
