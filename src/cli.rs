@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = telemetry_path)]
     pub telemetry_path: String,
 
+    /// TLS and basic auth, in the exporter-toolkit web config format; re-read when it changes.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
+
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
 

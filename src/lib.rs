@@ -42,6 +42,8 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error("{0}")]
+    WebConfig(String),
     #[error("setting up logging failed: {0}")]
     Logging(String),
 }

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
             let options = ServeOptions {
                 listen_address: cli.listen_address,
                 telemetry_path: cli.telemetry_path,
+                web_config_file: cli.web_config_file,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
 fn exit(error: &Error) -> ExitCode {
     eprintln!("{error}");
     match error {
-        Error::Config(_) => ExitCode::from(2),
+        Error::Config(_) | Error::WebConfig(_) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }
@@ -103,6 +104,7 @@ fn service(cli: Cli) -> ExitCode {
     let options = ServeOptions {
         listen_address: cli.listen_address,
         telemetry_path: cli.telemetry_path,
+        web_config_file: cli.web_config_file,
     };
     match winsvc::run(loaded, options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,8 @@ use crate::{Error, Result, http, metrics, prober};
 pub struct ServeOptions {
     pub listen_address: String,
     pub telemetry_path: String,
+    /// `--web.config.file`: TLS and basic auth, exporter-toolkit style.
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 /// Serves until SIGTERM or Ctrl-C.
@@ -35,7 +37,16 @@ pub async fn serve_until(
     tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
     let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
-    let app = http::router(Arc::clone(&exporter), registry, &options.telemetry_path);
+    let mut app = http::router(Arc::clone(&exporter), registry, &options.telemetry_path);
+    let web = match &options.web_config_file {
+        None => None,
+        Some(path) => {
+            let web =
+                Arc::new(http::webconfig::WebConfigFile::open(path).map_err(Error::WebConfig)?);
+            app = http::with_web_config(app, Arc::clone(&web));
+            Some(web)
+        }
+    };
 
     let address = listen_address(&options.listen_address);
     let listener = TcpListener::bind(&address)
@@ -45,7 +56,9 @@ pub async fn serve_until(
             source,
         })?;
     let local = listener.local_addr().map_err(Error::Server)?;
-    tracing::info!(address = %local, "listening");
+    let tls = web.as_ref().is_some_and(|w| w.current().tls.is_some());
+    tracing::info!(address = %local, tls, "listening");
+    let listener = http::listener::WebListener::new(listener, web).map_err(Error::Server)?;
 
     let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));

@@ -2,8 +2,10 @@
 //! `/config`. [`router`] builds the routes apart from any socket so tests can call it directly;
 //! every handler only reads state the prober keeps.
 
+pub mod listener;
 mod page;
 mod runbooks;
+pub mod webconfig;
 
 use std::sync::Arc;
 
@@ -45,6 +47,45 @@ pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str)
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Puts every route behind the web config's basic auth and adds its response headers.
+pub fn with_web_config(router: Router, web: Arc<webconfig::WebConfigFile>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(web, guard))
+}
+
+async fn guard(
+    State(web): State<Arc<webconfig::WebConfigFile>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let config = web.current();
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let mut response = if config.authorized(authorization) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::WWW_AUTHENTICATE, "Basic"),
+                (header::CONTENT_TYPE, TEXT),
+            ],
+            "Unauthorized\n",
+        )
+            .into_response()
+    };
+    for (name, value) in &config.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name.as_str()),
+            axum::http::HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
     let snapshot = state.exporter.store.latest();

@@ -1,0 +1,220 @@
+//! `--web.config.file` end to end: a real TLS client, basic auth with a bcrypt hash, client
+//! certificates, `promtool check web-config`, and a password change picked up without a restart.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn openssl(args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
+fn certificates(dir: &Path) {
+    let p = |name: &str| dir.join(name).display().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=appproxy test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={who}"),
+            "-keyout",
+            &p(&format!("{who}.key")),
+            "-out",
+            &p(&format!("{who}.csr")),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p(&format!("{who}.csr")),
+            "-CA",
+            &p("ca.crt"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p(&format!("{who}.ext")),
+            "-out",
+            &p(&format!("{who}.crt")),
+        ]);
+    }
+}
+
+fn web_config(dir: &Path, password: &str, client_auth: &str) -> std::path::PathBuf {
+    let hash = bcrypt::hash(password, 4).unwrap();
+    let path = dir.join("web.yml");
+    let ca = if client_auth == "NoClientCert" { "" } else { "  client_ca_file: ca.crt\n" };
+    std::fs::write(
+        &path,
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {client_auth}\n{ca}  min_version: TLS12\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\nbasic_auth_users:\n  prometheus: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn client(dir: &Path, identity: bool) -> reqwest::blocking::Client {
+    appproxy_exporter::install_crypto_provider();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.crt")).unwrap()).unwrap();
+    let mut builder = reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .no_proxy();
+    if identity {
+        let mut pem = std::fs::read(dir.join("client.crt")).unwrap();
+        pem.extend(std::fs::read(dir.join("client.key")).unwrap());
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+fn start(dir: &Path, web: &Path) -> common::Running {
+    let config = common::write_config(dir, common::THREE_APPS);
+    common::start(&[
+        &format!("--config.file={}", config.display()),
+        &format!("--web.config.file={}", web.display()),
+    ])
+}
+
+#[test]
+fn tls_and_basic_auth_let_only_the_right_client_in_and_pick_up_a_new_password() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let web = web_config(dir.path(), "s3cret", "NoClientCert");
+    let check = Command::new("promtool")
+        .args(["check", "web-config"])
+        .arg(&web)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let exporter = start(dir.path(), &web);
+    let url = format!("https://127.0.0.1:{}/metrics", exporter.address.port());
+    let https = client(dir.path(), false);
+    let ok = https
+        .get(&url)
+        .basic_auth("prometheus", Some("s3cret"))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
+    assert!(ok.text().unwrap().contains("appproxy_exporter_build_info"));
+    let wrong = https
+        .get(&url)
+        .basic_auth("prometheus", Some("guess"))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(wrong.headers()["www-authenticate"], "Basic");
+    assert_eq!(
+        https.get(&url).send().unwrap().status(),
+        401,
+        "no credentials"
+    );
+
+    // Plain HTTP on the TLS port gets no answer.
+    let (status, _) = std::panic::catch_unwind(|| common::get(exporter.address, "/metrics"))
+        .unwrap_or((0, String::new()));
+    assert_ne!(status, 200);
+
+    // A new password applies without a restart.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    web_config(dir.path(), "n3w-secret", "NoClientCert");
+    let fresh = client(dir.path(), false);
+    assert_eq!(
+        fresh
+            .get(&url)
+            .basic_auth("prometheus", Some("n3w-secret"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        fresh
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[test]
+fn a_client_certificate_can_be_required() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let web = web_config(dir.path(), "s3cret", "RequireAndVerifyClientCert");
+    let exporter = start(dir.path(), &web);
+    let url = format!("https://127.0.0.1:{}/-/healthy", exporter.address.port());
+    assert!(
+        client(dir.path(), false)
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .is_err(),
+        "no client certificate, no handshake"
+    );
+    let ok = client(dir.path(), true)
+        .get(&url)
+        .basic_auth("prometheus", Some("s3cret"))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[test]
+fn a_broken_web_config_stops_the_start_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: not-a-hash\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
+        .args([
+            "--web.listen-address=127.0.0.1:0",
+            &format!("--web.config.file={}", web.display()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("basic_auth_users.prometheus: not a bcrypt hash")
+    );
+}
