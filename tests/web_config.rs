@@ -75,7 +75,11 @@ fn certificates(dir: &Path) {
 fn web_config(dir: &Path, password: &str, client_auth: &str) -> std::path::PathBuf {
     let hash = bcrypt::hash(password, 4).unwrap();
     let path = dir.join("web.yml");
-    let ca = if client_auth == "NoClientCert" { "" } else { "  client_ca_file: ca.crt\n" };
+    let ca = if client_auth == "NoClientCert" {
+        ""
+    } else {
+        "  client_ca_file: ca.crt\n"
+    };
     std::fs::write(
         &path,
         format!(

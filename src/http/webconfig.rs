@@ -179,7 +179,10 @@ fn tls_config(tls: &RawTls, base: &Path) -> Result<ServerConfig, String> {
     let builder = match tls.client_auth_type.as_deref().unwrap_or("NoClientCert") {
         // As the exporter-toolkit says too: a CA that nothing uses is a mistake.
         "NoClientCert" if tls.client_ca_file.is_some() => {
-            return Err("client_ca_file is set but client_auth_type does not ask for client certificates".into());
+            return Err(
+                "client_ca_file is set but client_auth_type does not ask for client certificates"
+                    .into(),
+            );
         }
         "NoClientCert" => builder.with_no_client_auth(),
         kind @ ("RequireAndVerifyClientCert" | "VerifyClientCertIfGiven") => {
