@@ -120,3 +120,27 @@ mod tests {
         assert_eq!(group.region.as_deref(), Some("unknownFutureValue"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PAGE: &str = r#"{"@odata.context":"x","value":[{"id":"c1","machineName":"CONN-01","externalIp":"203.0.113.5","status":"active","version":"1.5.3829.0"}],"@odata.nextLink":"https://graph.microsoft.com/beta/x?$skiptoken=abc"}"#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Graph's answers are parsed or refused, never a panic: any text, and every truncation.
+        #[test]
+        fn any_graph_answer_parses_or_is_refused(text in "\\PC{0,300}", cut in 0usize..PAGE.len()) {
+            let _ = serde_json::from_str::<Page<Connector>>(&text);
+            let _ = serde_json::from_str::<Page<ConnectorGroup>>(&text);
+            let _ = serde_json::from_str::<Application>(&text);
+            let _ = serde_json::from_str::<ErrorBody>(&text);
+            let _ = serde_json::from_str::<TokenResponse>(&text);
+            let truncated = PAGE.get(..cut).unwrap_or(PAGE);
+            prop_assert!(serde_json::from_str::<Page<Connector>>(truncated).is_err() || cut == PAGE.len());
+        }
+    }
+}
