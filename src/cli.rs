@@ -22,16 +22,17 @@ pub struct Cli {
     #[arg(
         long = "web.listen-address",
         value_name = "ADDRESS",
-        default_value = ":9869"
+        default_value = ":9869",
+        global = true
     )]
     pub listen_address: String,
 
     /// Path under which metrics are served.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = telemetry_path)]
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = telemetry_path, global = true)]
     pub telemetry_path: String,
 
     /// TLS and basic auth, in the exporter-toolkit web config format; re-read when it changes.
-    #[arg(long = "web.config.file", value_name = "PATH")]
+    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
     pub web_config_file: Option<PathBuf>,
 
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
@@ -126,6 +127,19 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::CheckConfig)));
         assert_eq!(cli.config_file, Some(PathBuf::from("a.yml")));
         assert_eq!(cli.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn web_flags_may_follow_the_service_subcommand() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "service",
+            "--config.file=c.yml",
+            "--web.listen-address=:9869",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Service)));
+        assert_eq!(cli.listen_address, ":9869");
     }
 
     #[test]

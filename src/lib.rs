@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod secret;
 mod serve;
 pub mod store;
+mod text;
 
 pub use serve::{ServeOptions, diagnose, serve, serve_until};
 

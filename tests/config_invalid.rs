@@ -183,3 +183,18 @@ fn the_readme_configuration_example_is_valid() {
         panic!("{error}\n{text}");
     }
 }
+
+#[test]
+fn a_config_file_written_as_utf16_by_windows_powershell_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("utf16.yml");
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(
+        "probes:\r\n  interval: 30s\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+    std::fs::write(&path, bytes).unwrap();
+    let loaded = config::load(Some(&path)).unwrap();
+    assert_eq!(loaded.settings.probes.interval.as_secs(), 30);
+}

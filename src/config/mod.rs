@@ -81,9 +81,14 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         return Ok(Loaded::defaults());
     };
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         file: name.clone(),
         source,
+    })?;
+    // Windows PowerShell 5.1 writes UTF-16: accepted, like UTF-8 with a byte order mark.
+    let text = crate::text::decode(&bytes).map_err(|message| ConfigError::Read {
+        file: name.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
     })?;
     let (settings, warnings) = parse(&text, &name)?;
     Ok(Loaded {

@@ -43,23 +43,11 @@ impl fmt::Display for XmlProblem {
 
 /// Decodes a config file's bytes: UTF-8 with or without BOM, or UTF-16 with a BOM.
 pub fn decode(bytes: &[u8]) -> Result<String, XmlProblem> {
-    let problem = |message: &str| XmlProblem {
+    crate::text::decode(bytes).map_err(|message| XmlProblem {
         line: 1,
         column: 1,
         message: message.to_string(),
-    };
-    let utf16 = |bytes: &[u8], from: fn([u8; 2]) -> u16| {
-        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| from([c[0], c[1]])).collect();
-        String::from_utf16(&units).map_err(|_| problem("invalid UTF-16"))
-    };
-    match bytes {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8(rest.to_vec())
-            .map_err(|_| problem("invalid UTF-8 after the byte order mark")),
-        [0xFF, 0xFE, rest @ ..] => utf16(rest, u16::from_le_bytes),
-        [0xFE, 0xFF, rest @ ..] => utf16(rest, u16::from_be_bytes),
-        _ => String::from_utf8(bytes.to_vec())
-            .map_err(|_| problem("not UTF-8 (and no byte order mark for UTF-16)")),
-    }
+    })
 }
 
 /// Reads the proxy section of config text.
