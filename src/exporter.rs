@@ -69,6 +69,13 @@ impl Exporter {
         }))
     }
 
+    /// Renders `snapshot`'s metrics and makes both the latest. CPU work on large tenants:
+    /// the prober calls it off the async workers.
+    pub fn publish(&self, snapshot: crate::store::Snapshot) {
+        let text = crate::metrics::render_snapshot(&snapshot, self);
+        self.store.publish(snapshot, text);
+    }
+
     /// Changes whenever a reload applies a new configuration.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)

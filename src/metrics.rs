@@ -16,6 +16,7 @@ use crate::exporter::Exporter;
 use crate::flow::Outcome;
 use crate::inventory::local::ServiceState;
 use crate::proxy::{FileProblem, Finding, ProxyState};
+use crate::store::Snapshot;
 
 /// The revision the binary was built from (see build.rs).
 pub const REVISION: &str = env!("APPPROXY_REVISION");
@@ -294,45 +295,8 @@ impl Families {
         ]
     }
 
-    fn reset(&self) {
-        for vec in [
-            &self.flow_step_ok,
-            &self.flow_failing_step,
-            &self.flow_failing_step_info,
-            &self.group_info,
-            &self.group_active_connectors,
-            &self.connector_info,
-            &self.connector_active,
-            &self.app_info,
-            &self.round_duration,
-            &self.port_open,
-            &self.endpoint_up,
-            &self.endpoint_duration,
-            &self.endpoint_tls_intercepted,
-            &self.forward_proxy_info,
-            &self.forward_proxy_up,
-            &self.forward_proxy_status,
-            &self.forward_proxy_consistent,
-            &self.connector_config_valid,
-            &self.backend_up,
-            &self.backend_status,
-            &self.backend_failure_info,
-            &self.backend_phase_duration,
-            &self.backend_timeout,
-            &self.backend_latency_ratio,
-            &self.external_up,
-            &self.external_status,
-            &self.service_running,
-        ] {
-            vec.reset();
-        }
-    }
-
-    /// Refills every family from the exporter's current state; false while no probe round
-    /// has completed yet.
-    fn fill(&self, exporter: &Exporter) -> bool {
-        self.fill_exporter(exporter);
-        let snapshot = exporter.store.latest();
+    /// Fills the snapshot's families; false while no probe round has completed yet.
+    fn fill_snapshot(&self, snapshot: &Snapshot, exporter: &Exporter) -> bool {
         if !snapshot.complete {
             return false;
         }
@@ -572,51 +536,73 @@ fn unix_seconds(time: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Builds metrics from the exporter's latest snapshot on every scrape.
-struct SnapshotCollector {
+/// The exporter's own families (build info, reloads), built at scrape time: they change
+/// without a probe round.
+struct LiveCollector {
     exporter: Arc<Exporter>,
     families: Mutex<Families>,
     descs: Vec<Desc>,
 }
 
-impl Collector for SnapshotCollector {
+impl Collector for LiveCollector {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        // Scrapes take turns: each one resets and refills the same families.
         let families = match self.families.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        families.reset();
-        let complete = families.fill(&self.exporter);
-        // Before the first round nothing is known: no series beats a misleading 0.
-        let all = families.all();
-        let served = if complete {
-            all.len()
-        } else {
-            EXPORTER_FAMILIES
-        };
-        all[..served].iter().flat_map(|c| c.collect()).collect()
+        families.fill_exporter(&self.exporter);
+        families.all()[..EXPORTER_FAMILIES]
+            .iter()
+            .flat_map(|c| c.collect())
+            .collect()
     }
 }
 
-/// The registry `/metrics` serves: the snapshot collector, plus process metrics where the
-/// platform has them.
+/// The text of every family built from `snapshot`, and the backend histogram: rendered once
+/// per published snapshot, in the background, so a scrape only copies it out. Empty before
+/// the first round: no series beats a misleading 0.
+pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> String {
+    let families = match Families::new() {
+        Ok(families) => families,
+        Err(error) => {
+            tracing::error!(%error, "metric families could not be built");
+            return String::new();
+        }
+    };
+    if !families.fill_snapshot(snapshot, exporter) {
+        return String::new();
+    }
+    let mut out: Vec<MetricFamily> = families.all()[EXPORTER_FAMILIES..]
+        .iter()
+        .flat_map(|c| c.collect())
+        .collect();
+    out.extend(exporter.backend_histogram.collect());
+    // A family without a series is left out, as the registry does when it gathers.
+    out.retain(|family| !family.get_metric().is_empty());
+    prometheus::TextEncoder::new()
+        .encode_to_string(&out)
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "encoding metrics failed");
+            String::new()
+        })
+}
+
+/// The registry `/metrics` serves beside the rendered snapshot: the exporter's own families,
+/// Graph's request metrics, and process metrics where the platform has them.
 pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
     let families = Families::new()?;
-    let descs = families
-        .all()
+    let descs = families.all()[..EXPORTER_FAMILIES]
         .iter()
         .flat_map(|c| c.desc().into_iter().cloned())
         .collect();
     let registry = Registry::new();
     registry.register(Box::new(exporter.graph_metrics.requests.clone()))?;
     registry.register(Box::new(exporter.graph_metrics.duration.clone()))?;
-    registry.register(Box::new(exporter.backend_histogram.clone()))?;
-    registry.register(Box::new(SnapshotCollector {
+    registry.register(Box::new(LiveCollector {
         exporter,
         families: Mutex::new(families),
         descs,

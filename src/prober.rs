@@ -82,7 +82,7 @@ impl Prober {
                 .filter(|w| w.failure.is_some())
                 .count();
             tracing::debug!(apps = snapshot.walks.len(), failing, "probe round complete");
-            self.exporter.store.publish(snapshot);
+            self.publish(snapshot).await;
             let next =
                 tokio::time::Instant::now() + self.exporter.config().settings.probes.interval;
             loop {
@@ -93,11 +93,19 @@ impl Prober {
                         // Answers often come in bursts: publish once per burst.
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         if let Some(snapshot) = self.compose() {
-                            self.exporter.store.publish(snapshot);
+                            self.publish(snapshot).await;
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Renders and publishes off the async workers, so probes' timings stay true.
+    async fn publish(&self, snapshot: Snapshot) {
+        let exporter = Arc::clone(&self.exporter);
+        if let Err(error) = tokio::task::spawn_blocking(move || exporter.publish(snapshot)).await {
+            tracing::error!(%error, "publishing a snapshot failed");
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use serde::Serialize;
 
 use crate::backend::AppBackend;
@@ -55,10 +56,12 @@ pub struct Snapshot {
     pub round_seconds: BTreeMap<&'static str, f64>,
 }
 
-/// Holds the latest snapshot; cheap to read from any thread.
+/// Holds the latest snapshot and its rendered metrics; cheap to read from any thread.
 #[derive(Debug, Default)]
 pub struct Store {
     latest: RwLock<Arc<Snapshot>>,
+    /// The snapshot's families as exposition text, rendered when it was published.
+    exposition: RwLock<Bytes>,
 }
 
 impl Store {
@@ -70,11 +73,26 @@ impl Store {
         }
     }
 
-    pub fn publish(&self, snapshot: Snapshot) {
-        let snapshot = Arc::new(snapshot);
-        match self.latest.write() {
-            Ok(mut guard) => *guard = snapshot,
-            Err(poisoned) => *poisoned.into_inner() = snapshot,
+    /// The latest snapshot's metrics text (a cheap, shared copy).
+    pub fn exposition(&self) -> Bytes {
+        match self.exposition.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Makes `snapshot` and its rendered `exposition` the latest, together.
+    pub fn publish(&self, snapshot: Snapshot, exposition: String) {
+        let snapshot = Arc::new(snapshot);
+        let mut latest = self
+            .latest
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut text = self
+            .exposition
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *latest = snapshot;
+        *text = Bytes::from(exposition);
     }
 }

@@ -118,7 +118,7 @@ impl Harness {
     /// Runs one round, publishes it, and returns the scrape.
     async fn round(&mut self) -> String {
         let snapshot = self.prober.round().await;
-        self.exporter.store.publish(snapshot);
+        self.exporter.publish(snapshot);
         let registry = metrics::registry(Arc::clone(&self.exporter)).unwrap();
         let router = http::router(Arc::clone(&self.exporter), registry, "/metrics");
         let request = Request::get("/metrics").body(Body::empty()).unwrap();

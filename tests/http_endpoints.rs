@@ -49,7 +49,7 @@ async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Expo
     let path = write_config(dir, text);
     let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
     let snapshot = round(&exporter).await;
-    exporter.store.publish(snapshot);
+    exporter.publish(snapshot);
     exporter
 }
 
@@ -68,7 +68,7 @@ async fn ready_and_inventory_metrics_wait_for_the_first_round() {
         !metrics.contains("appproxy_inventory_up"),
         "no inventory verdict before a round: {metrics}"
     );
-    exporter.store.publish(round(&exporter).await);
+    exporter.publish(round(&exporter).await);
     assert_eq!(call(&exporter, "GET", "/-/ready").await.0, StatusCode::OK);
     let (_, metrics) = call(&exporter, "GET", "/metrics").await;
     assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
@@ -90,7 +90,7 @@ async fn reload_with_a_broken_file_answers_500_and_keeps_the_old_config() {
         "{body}"
     );
 
-    exporter.store.publish(round(&exporter).await);
+    exporter.publish(round(&exporter).await);
     let (_, metrics) = call(&exporter, "GET", "/metrics").await;
     assert_eq!(
         sample(&metrics, "appproxy_exporter_config_last_reload_successful"),
@@ -114,7 +114,7 @@ async fn reload_with_a_good_file_applies_it() {
     );
     let (status, _) = call(&exporter, "POST", "/-/reload").await;
     assert_eq!(status, StatusCode::OK);
-    exporter.store.publish(round(&exporter).await);
+    exporter.publish(round(&exporter).await);
     let (_, metrics) = call(&exporter, "GET", "/metrics").await;
     assert!(metrics.contains("app=\"renamed\""));
     assert!(!metrics.contains("app=\"orphan\""));

@@ -10,6 +10,7 @@ pub mod webconfig;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -100,8 +101,16 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // The snapshot's families were rendered when it was published; only the exporter's own
+    // and process metrics are encoded now.
+    let rendered = state.exporter.store.exposition();
     match crate::metrics::encode(&state.registry) {
-        Ok(body) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
+        Ok(live) => {
+            let chunks: [Result<Bytes, std::convert::Infallible>; 2] =
+                [Ok(rendered), Ok(Bytes::from(live))];
+            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+            ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+        }
         Err(error) => {
             tracing::error!(%error, "encoding metrics failed");
             let body = format!("encoding metrics failed: {error}\n");
