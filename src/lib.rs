@@ -15,6 +15,7 @@ pub mod config;
 pub mod diagnosis;
 pub mod endpoints;
 pub mod exporter;
+mod exposition;
 pub mod flow;
 pub mod http;
 pub mod inventory;

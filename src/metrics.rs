@@ -9,6 +9,8 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
+use crate::exposition::Family;
+
 use crate::backend::AppBackend;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
@@ -24,40 +26,40 @@ pub const REVISION: &str = env!("APPPROXY_REVISION");
 /// The families built from the snapshot. They are reset and refilled on every scrape, so a
 /// series disappears as soon as what it describes does.
 struct Families {
-    flow_step_ok: GaugeVec,
-    flow_failing_step: GaugeVec,
-    flow_failing_step_info: GaugeVec,
-    inventory_up: Gauge,
-    inventory_last_success: Gauge,
-    inventory_refresh_interval: Gauge,
-    group_info: GaugeVec,
-    group_active_connectors: GaugeVec,
-    connector_info: GaugeVec,
-    connector_active: GaugeVec,
-    app_info: GaugeVec,
+    flow_step_ok: Family,
+    flow_failing_step: Family,
+    flow_failing_step_info: Family,
+    inventory_up: Family,
+    inventory_last_success: Family,
+    inventory_refresh_interval: Family,
+    group_info: Family,
+    group_active_connectors: Family,
+    connector_info: Family,
+    connector_active: Family,
+    app_info: Family,
     build_info: GaugeVec,
     reload_successful: Gauge,
     reload_success_timestamp: Gauge,
-    round_duration: GaugeVec,
-    port_open: GaugeVec,
-    endpoint_up: GaugeVec,
-    endpoint_duration: GaugeVec,
-    endpoint_tls_intercepted: GaugeVec,
-    forward_proxy_info: GaugeVec,
-    forward_proxy_up: GaugeVec,
-    forward_proxy_status: GaugeVec,
+    round_duration: Family,
+    port_open: Family,
+    endpoint_up: Family,
+    endpoint_duration: Family,
+    endpoint_tls_intercepted: Family,
+    forward_proxy_info: Family,
+    forward_proxy_up: Family,
+    forward_proxy_status: Family,
     /// No labels; a vec so it can be absent when not evaluated.
-    forward_proxy_consistent: GaugeVec,
-    connector_config_valid: GaugeVec,
-    backend_up: GaugeVec,
-    backend_status: GaugeVec,
-    backend_failure_info: GaugeVec,
-    backend_phase_duration: GaugeVec,
-    backend_timeout: GaugeVec,
-    backend_latency_ratio: GaugeVec,
-    external_up: GaugeVec,
-    external_status: GaugeVec,
-    service_running: GaugeVec,
+    forward_proxy_consistent: Family,
+    connector_config_valid: Family,
+    backend_up: Family,
+    backend_status: Family,
+    backend_failure_info: Family,
+    backend_phase_duration: Family,
+    backend_timeout: Family,
+    backend_latency_ratio: Family,
+    external_up: Family,
+    external_status: Family,
+    service_running: Family,
 }
 
 fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
@@ -68,8 +70,6 @@ fn gauges(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVe
     GaugeVec::new(Opts::new(name, help), labels)
 }
 
-const EXPORTER_FAMILIES: usize = 3;
-
 const APP_LABELS: [&str; 2] = ["connector_group", "app"];
 
 const ENDPOINT_LABELS: [&str; 4] = ["host", "port", "purpose", "route"];
@@ -79,44 +79,47 @@ const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
 impl Families {
     fn new() -> prometheus::Result<Self> {
         Ok(Self {
-            flow_step_ok: gauges(
+            flow_step_ok: Family::new(
                 "appproxy_flow_step_ok",
                 "1 when the flowchart step passes for the app, 0 when it fails; absent where not evaluated.",
                 &STEP_LABELS,
-            )?,
-            flow_failing_step: gauges(
+            ),
+            flow_failing_step: Family::new(
                 "appproxy_flow_failing_step",
                 "The flowchart step (1-10) the app's walk stops at; 0 when every step passes.",
                 &["connector_group", "app"],
-            )?,
-            flow_failing_step_info: gauges(
+            ),
+            flow_failing_step_info: Family::new(
                 "appproxy_flow_failing_step_info",
                 "1 for the step the app's walk stops at, present only while the app fails.",
                 &STEP_LABELS,
-            )?,
-            inventory_up: gauge(
+            ),
+            inventory_up: Family::new(
                 "appproxy_inventory_up",
                 "1 when the last inventory refresh succeeded.",
-            )?,
-            inventory_last_success: gauge(
+                &[],
+            ),
+            inventory_last_success: Family::new(
                 "appproxy_inventory_last_success_timestamp_seconds",
                 "Unix time of the last successful inventory refresh.",
-            )?,
-            inventory_refresh_interval: gauge(
+                &[],
+            ),
+            inventory_refresh_interval: Family::new(
                 "appproxy_inventory_refresh_interval_seconds",
                 "How often the inventory is refreshed (inventory.refresh_interval); alerts call it stale after three.",
-            )?,
-            group_info: gauges(
+                &[],
+            ),
+            group_info: Family::new(
                 "appproxy_connector_group_info",
                 "Connector groups in the inventory.",
                 &["connector_group", "group_id", "region", "is_default"],
-            )?,
-            group_active_connectors: gauges(
+            ),
+            group_active_connectors: Family::new(
                 "appproxy_connector_group_active_connectors",
                 "Connectors of the group whose status is active.",
                 &["connector_group"],
-            )?,
-            connector_info: gauges(
+            ),
+            connector_info: Family::new(
                 "appproxy_connector_info",
                 "Connectors in the inventory.",
                 &[
@@ -126,13 +129,13 @@ impl Families {
                     "external_ip",
                     "version",
                 ],
-            )?,
-            connector_active: gauges(
+            ),
+            connector_active: Family::new(
                 "appproxy_connector_active",
                 "1 when the connector's status is active, 0 when inactive.",
                 &["connector_group", "machine_name"],
-            )?,
-            app_info: gauges(
+            ),
+            app_info: Family::new(
                 "appproxy_app_info",
                 "Applications published through App Proxy, as the inventory knows them.",
                 &[
@@ -143,7 +146,7 @@ impl Families {
                     "external_url",
                     "backend_timeout",
                 ],
-            )?,
+            ),
             build_info: gauges(
                 "appproxy_exporter_build_info",
                 "The exporter's version and source revision.",
@@ -157,111 +160,116 @@ impl Families {
                 "appproxy_exporter_config_last_reload_success_timestamp_seconds",
                 "Unix time of the last successful configuration load.",
             )?,
-            round_duration: gauges(
+            round_duration: Family::new(
                 "appproxy_probe_round_duration_seconds",
                 "How long the last probe round of each kind took.",
                 &["kind"],
-            )?,
-            port_open: gauges(
+            ),
+            port_open: Family::new(
                 "appproxy_port_open",
                 "The port test (step 3): 1 when outbound TCP on the port reaches the core service endpoints (443) or the certificate endpoints (80).",
                 &["port"],
-            )?,
-            endpoint_up: gauges(
+            ),
+            endpoint_up: Family::new(
                 "appproxy_endpoint_up",
                 "1 when the required endpoint resolves, connects and, on 443, presents a genuine TLS chain by this route.",
                 &ENDPOINT_LABELS,
-            )?,
-            endpoint_duration: gauges(
+            ),
+            endpoint_duration: Family::new(
                 "appproxy_endpoint_duration_seconds",
                 "How long each completed phase of the last endpoint probe took.",
                 &["host", "port", "purpose", "route", "phase"],
-            )?,
-            endpoint_tls_intercepted: gauges(
+            ),
+            endpoint_tls_intercepted: Family::new(
                 "appproxy_endpoint_tls_intercepted",
                 "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
                 &["host"],
-            )?,
-            forward_proxy_info: gauges(
+            ),
+            forward_proxy_info: Family::new(
                 "appproxy_forward_proxy_info",
                 "The forward proxy each service uses (proxy_url direct when none) and where that setting came from.",
                 &["service", "proxy_url", "source"],
-            )?,
-            forward_proxy_up: gauges(
+            ),
+            forward_proxy_up: Family::new(
                 "appproxy_forward_proxy_up",
                 "1 when the forward proxy is reachable and accepts CONNECT to a core service endpoint.",
                 &["proxy_url"],
-            )?,
-            forward_proxy_status: gauges(
+            ),
+            forward_proxy_status: Family::new(
                 "appproxy_forward_proxy_connect_status_code",
                 "The forward proxy's last answer to CONNECT (200, 407, 403, 502 ...).",
                 &["proxy_url"],
-            )?,
-            forward_proxy_consistent: gauges(
+            ),
+            forward_proxy_consistent: Family::new(
                 "appproxy_forward_proxy_consistent",
                 "1 when connector and updater use the same proxy and the connector's route is one that works.",
                 &[],
-            )?,
-            connector_config_valid: gauges(
+            ),
+            connector_config_valid: Family::new(
                 "appproxy_connector_config_valid",
                 "1 when the service's .exe.config could be read and parsed, 0 when it is unreadable or malformed (see the log for the position).",
                 &["service", "file"],
-            )?,
-            backend_up: gauges(
+            ),
+            backend_up: Family::new(
                 "appproxy_backend_up",
                 "1 when the app's internal URL loaded from this host (a 401/403 sign-in challenge counts as loaded).",
                 &APP_LABELS,
-            )?,
-            backend_status: gauges(
+            ),
+            backend_status: Family::new(
                 "appproxy_backend_http_status_code",
                 "The HTTP status of the last request to the app's internal URL.",
                 &APP_LABELS,
-            )?,
-            backend_failure_info: gauges(
+            ),
+            backend_failure_info: Family::new(
                 "appproxy_backend_failure_info",
                 "1 while requests to the internal URL fail, with the phase that failed (resolve, connect, timeout: the network; tls, http: the application).",
                 &["connector_group", "app", "phase"],
-            )?,
-            backend_phase_duration: gauges(
+            ),
+            backend_phase_duration: Family::new(
                 "appproxy_backend_phase_duration_seconds",
                 "How long each phase of the last request to the internal URL took.",
                 &["connector_group", "app", "phase"],
-            )?,
-            backend_timeout: gauges(
+            ),
+            backend_timeout: Family::new(
                 "appproxy_backend_timeout_seconds",
                 "The app's App Proxy backend timeout: 85 (Default) or 180 (Long) unless configured otherwise.",
                 &APP_LABELS,
-            )?,
-            backend_latency_ratio: gauges(
+            ),
+            backend_latency_ratio: Family::new(
                 "appproxy_backend_latency_ratio",
                 "The last request's latency divided by the app's backend timeout.",
                 &APP_LABELS,
-            )?,
-            external_up: gauges(
+            ),
+            external_up: Family::new(
                 "appproxy_external_up",
                 "Step 10: 1 when the app's external URL answers as App Proxy should (2xx, 3xx, 401, 403, and not its error page).",
                 &APP_LABELS,
-            )?,
-            external_status: gauges(
+            ),
+            external_status: Family::new(
                 "appproxy_external_http_status_code",
                 "The HTTP status of the last request to the app's external URL.",
                 &APP_LABELS,
-            )?,
-            service_running: gauges(
+            ),
+            service_running: Family::new(
                 "appproxy_connector_service_running",
                 "1 when the connector's Windows service (connector: WAPCSvc, updater: WAPCUpdaterSvc) runs on this host, 0 when it is stopped or not installed; Windows only.",
                 &["service"],
-            )?,
+            ),
         })
     }
 
-    /// Every family; the first [`EXPORTER_FAMILIES`] describe the exporter itself and are
-    /// served from the start, the rest only once a probe round has completed.
-    fn all(&self) -> [&dyn Collector; 33] {
+    /// The exporter's own families, served from the start and built at scrape time.
+    fn live(&self) -> [&dyn Collector; 3] {
         [
             &self.build_info,
             &self.reload_successful,
             &self.reload_success_timestamp,
+        ]
+    }
+
+    /// The snapshot's families, in the order they are written.
+    fn snapshot(&self) -> [&Family; 30] {
+        [
             &self.flow_step_ok,
             &self.flow_failing_step,
             &self.flow_failing_step_info,
@@ -555,10 +563,7 @@ impl Collector for LiveCollector {
             Err(poisoned) => poisoned.into_inner(),
         };
         families.fill_exporter(&self.exporter);
-        families.all()[..EXPORTER_FAMILIES]
-            .iter()
-            .flat_map(|c| c.collect())
-            .collect()
+        families.live().iter().flat_map(|c| c.collect()).collect()
     }
 }
 
@@ -576,26 +581,27 @@ pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> String {
     if !families.fill_snapshot(snapshot, exporter) {
         return String::new();
     }
-    let mut out: Vec<MetricFamily> = families.all()[EXPORTER_FAMILIES..]
-        .iter()
-        .flat_map(|c| c.collect())
-        .collect();
-    out.extend(exporter.backend_histogram.collect());
-    // A family without a series is left out, as the registry does when it gathers.
-    out.retain(|family| !family.get_metric().is_empty());
-    prometheus::TextEncoder::new()
-        .encode_to_string(&out)
-        .unwrap_or_else(|error| {
-            tracing::error!(%error, "encoding metrics failed");
-            String::new()
-        })
+    let mut text = String::with_capacity(1 << 16);
+    for family in families.snapshot() {
+        family.write(&mut text);
+    }
+    // The histogram is cumulative state of the `prometheus` crate; a family without a series
+    // is left out, as the registry does when it gathers.
+    let mut histogram = exporter.backend_histogram.collect();
+    histogram.retain(|family| !family.get_metric().is_empty());
+    match prometheus::TextEncoder::new().encode_to_string(&histogram) {
+        Ok(encoded) => text.push_str(&encoded),
+        Err(error) => tracing::error!(%error, "encoding the backend histogram failed"),
+    }
+    text
 }
 
 /// The registry `/metrics` serves beside the rendered snapshot: the exporter's own families,
 /// Graph's request metrics, and process metrics where the platform has them.
 pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
     let families = Families::new()?;
-    let descs = families.all()[..EXPORTER_FAMILIES]
+    let descs = families
+        .live()
         .iter()
         .flat_map(|c| c.desc().into_iter().cloned())
         .collect();
