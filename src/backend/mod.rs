@@ -274,8 +274,15 @@ fn failed(problem: &str) -> http::Outcome {
     }
 }
 
-/// Requests `target`'s internal URL once.
+/// Requests `target`'s internal URL once. The body's start is not kept: only step 10 reads
+/// it, and thousands of apps' pages would otherwise stay in memory.
 pub async fn request(target: &Target) -> http::Outcome {
+    let mut outcome = request_internal(target).await;
+    outcome.body_start = String::new();
+    outcome
+}
+
+async fn request_internal(target: &Target) -> http::Outcome {
     match &target.url {
         Ok(url) => http::get(url, target.verify, target.proxy.as_ref(), target.deadline()).await,
         Err(problem) => failed(problem),
