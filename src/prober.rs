@@ -75,6 +75,8 @@ impl Prober {
             self.exporter.backend_histogram.clone(),
         ));
         loop {
+            // Rounds start every interval, whatever a round takes (within the interval).
+            let started = tokio::time::Instant::now();
             let snapshot = self.round().await;
             let failing = snapshot
                 .walks
@@ -83,15 +85,15 @@ impl Prober {
                 .count();
             tracing::debug!(apps = snapshot.walks.len(), failing, "probe round complete");
             self.publish(snapshot).await;
-            let next =
-                tokio::time::Instant::now() + self.exporter.config().settings.probes.interval;
+            let next = started + self.exporter.config().settings.probes.interval;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(next) => break,
                     () = self.exporter.wake.notified() => break,
                     () = self.backends.changed.notified() => {
-                        // Answers often come in bursts: publish once per burst.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        // Answers come in bursts, and rendering a large tenant costs: publish at
+                        // most once a second.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                         if let Some(snapshot) = self.compose() {
                             self.publish(snapshot).await;
                         }
