@@ -20,14 +20,20 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogLevel {
+    fn filter(self) -> LevelFilter {
+        match self {
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Error => LevelFilter::ERROR,
+        }
+    }
+}
+
 /// Installs the global subscriber; call once, first thing.
 pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
-    let filter = match level {
-        LogLevel::Debug => LevelFilter::DEBUG,
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Warn => LevelFilter::WARN,
-        LogLevel::Error => LevelFilter::ERROR,
-    };
+    let filter = level.filter();
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Logfmt => registry
@@ -54,12 +60,7 @@ pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
 /// Logs to the Windows event log (source `appproxy_exporter`), for the service.
 #[cfg(windows)]
 pub fn init_eventlog(level: LogLevel) -> crate::Result<()> {
-    let filter = match level {
-        LogLevel::Debug => LevelFilter::DEBUG,
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Warn => LevelFilter::WARN,
-        LogLevel::Error => LevelFilter::ERROR,
-    };
+    let filter = level.filter();
     let layer = tracing_layer_win_eventlog::EventLogLayer::new("appproxy_exporter")
         .map_err(|e| crate::Error::Logging(e.to_string()))?;
     tracing_subscriber::registry()

@@ -33,9 +33,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Diagnose { app, output }) => {
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match runtime() {
                 Ok(runtime) => runtime,
-                Err(error) => return exit(&Error::Server(error)),
+                Err(code) => return code,
             };
             match runtime.block_on(appproxy_exporter::diagnose(loaded, app.as_deref(), output)) {
                 Ok(code) => ExitCode::from(code),
@@ -43,9 +43,9 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Login) => {
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match runtime() {
                 Ok(runtime) => runtime,
-                Err(error) => return exit(&Error::Server(error)),
+                Err(code) => return code,
             };
             let mut stdout = std::io::stdout();
             match runtime.block_on(login(&loaded.settings, &mut stdout)) {
@@ -67,9 +67,9 @@ fn main() -> ExitCode {
                 telemetry_path: cli.telemetry_path,
                 web_config_file: cli.web_config_file,
             };
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match runtime() {
                 Ok(runtime) => runtime,
-                Err(error) => return exit(&Error::Server(error)),
+                Err(code) => return code,
             };
             match runtime.block_on(appproxy_exporter::serve(loaded, options)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -124,4 +124,9 @@ fn service(_cli: Cli) -> ExitCode {
         "the service subcommand runs the exporter as a Windows service; elsewhere run it without a subcommand (systemd: deploy/systemd/)"
     );
     ExitCode::from(2)
+}
+
+/// The async runtime for the subcommands that need one.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|error| exit(&Error::Server(error)))
 }
