@@ -92,8 +92,9 @@ impl Prober {
                     () = self.exporter.wake.notified() => break,
                     () = self.backends.changed.notified() => {
                         // Answers come in bursts, and rendering a large tenant costs: publish at
-                        // most once a second.
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        // most once a second, but never hold up the next round for it.
+                        let soon = tokio::time::Instant::now() + Duration::from_secs(1);
+                        tokio::time::sleep_until(soon.min(next)).await;
                         if let Some(snapshot) = self.compose() {
                             self.publish(snapshot).await;
                         }

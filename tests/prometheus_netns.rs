@@ -79,7 +79,7 @@ fn config(dir: &Path, graph_url: &str, faulty: bool) -> String {
     format!(
         "tenant_id: t-id
 inventory:
-  refresh_interval: 1s
+  refresh_interval: 2s  # stale after three: 6 s, well above a loaded CI machine's round and scrape
   graph:
     client_id: c-id
     auth: client_secret
