@@ -144,16 +144,20 @@ fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
         .iter()
         .map(|&step| {
             let info = step.info();
-            let result = results
-                .get(step)
-                .map(|o| if o.passed() { State::Pass } else { State::Fail });
+            let result = results.get(step).and_then(|o| match o {
+                Outcome::Pass => Some(State::Pass),
+                Outcome::Fail { .. } => Some(State::Fail),
+                Outcome::NotEvaluated { .. } => None,
+            });
             let state = match (&failing, result) {
                 (Some(f), _) if step > f.step => State::NotReached,
                 (_, None) => State::NotEvaluated,
                 (_, Some(state)) => state,
             };
+            // A failure's evidence, or why no probe could judge the step.
             let evidence = match results.get(step) {
                 Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
+                Some(Outcome::NotEvaluated { reason }) => Some(reason.clone()),
                 _ => None,
             };
             let remedy = failing
@@ -261,6 +265,9 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
             "    {mark} {:>2} {:<26} {}{note}",
             s.step, s.step_name, s.title
         );
+        if let (State::NotEvaluated, Some(reason)) = (s.state, &s.evidence) {
+            let _ = writeln!(out, "         why:      {reason}");
+        }
         if s.state == State::Fail {
             if let Some(evidence) = &s.evidence {
                 let _ = writeln!(out, "         evidence: {evidence}");
@@ -326,6 +333,35 @@ mod tests {
         );
         assert!(text.contains("evidence: port 443 is closed"), "{text}");
         assert!(!text.contains('\x1b'), "no colours off a terminal");
+    }
+
+    #[test]
+    fn a_step_no_probe_could_judge_is_not_evaluated_and_says_why() {
+        let snapshot = Snapshot {
+            complete: true,
+            walks: vec![walk(&[
+                (Step::ConnectorGroupAssigned, Outcome::Pass),
+                (
+                    Step::InternalUrl,
+                    Outcome::not_evaluated("the internal URL is a wildcard"),
+                ),
+            ])],
+            ..Snapshot::default()
+        };
+        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let seven = &d.apps[0].steps[6];
+        assert_eq!(seven.state, State::NotEvaluated);
+        assert_eq!(seven.result, None, "not evaluated is never a pass");
+        assert_eq!(
+            seven.evidence.as_deref(),
+            Some("the internal URL is a wildcard")
+        );
+        assert!(d.healthy);
+        let text = render_text(&d, Colours(false));
+        assert!(
+            text.contains("why:      the internal URL is a wildcard"),
+            "{text}"
+        );
     }
 
     #[test]

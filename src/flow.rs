@@ -157,7 +157,9 @@ impl Step {
     }
 }
 
-/// A step's result. A step that was not evaluated has no outcome at all.
+/// A step's result. A step with no outcome at all was not evaluated for a reason nobody needs
+/// to read (not probed yet); one that no probe could judge says why with [`Outcome::NotEvaluated`].
+/// Neither is ever a pass: the walk goes past them, and they have no `appproxy_flow_step_ok`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
@@ -167,6 +169,10 @@ pub enum Outcome {
         /// What to change where, when the step knows better than its general remedy.
         #[serde(skip_serializing_if = "Option::is_none")]
         remedy: Option<String>,
+    },
+    NotEvaluated {
+        /// Why nothing could judge the step here (a wildcard URL, an app that is no web app).
+        reason: String,
     },
 }
 
@@ -186,8 +192,19 @@ impl Outcome {
         }
     }
 
+    pub fn not_evaluated(reason: impl Into<String>) -> Self {
+        Self::NotEvaluated {
+            reason: reason.into(),
+        }
+    }
+
     pub fn passed(&self) -> bool {
         matches!(self, Self::Pass)
+    }
+
+    /// Pass or fail: a probe judged the step.
+    pub fn evaluated(&self) -> bool {
+        !matches!(self, Self::NotEvaluated { .. })
     }
 }
 
@@ -231,7 +248,7 @@ pub fn walk(results: &StepResults) -> Option<Failure> {
                 .clone()
                 .unwrap_or_else(|| step.info().remedy.to_string()),
         }),
-        Some(Outcome::Pass) | None => None,
+        Some(Outcome::Pass | Outcome::NotEvaluated { .. }) | None => None,
     })
 }
 
@@ -341,6 +358,18 @@ mod tests {
             (Step::BackendTimeout, Outcome::fail("slow")),
         ]);
         assert_eq!(walk(&r).unwrap().step, Step::BackendTimeout);
+    }
+
+    #[test]
+    fn a_step_no_probe_could_judge_is_walked_past_never_failed() {
+        let r = results(&[
+            (Step::ConnectorGroupAssigned, Outcome::Pass),
+            (Step::InternalUrl, Outcome::not_evaluated("wildcard")),
+            (Step::BackendTimeout, Outcome::fail("slow")),
+        ]);
+        assert_eq!(walk(&r).unwrap().step, Step::BackendTimeout);
+        let r = results(&[(Step::InternalUrl, Outcome::not_evaluated("wildcard"))]);
+        assert_eq!(walk(&r), None);
     }
 
     #[test]

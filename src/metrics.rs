@@ -137,7 +137,7 @@ impl Families {
             ),
             app_info: Family::new(
                 "appproxy_app_info",
-                "Applications published through App Proxy, as the inventory knows them.",
+                "Applications of the connector groups, as the inventory knows them; application_type is Graph's (nonwebapp, quickaccessapp: Private Access apps, walked to step 2 only), empty for a web app.",
                 &[
                     "connector_group",
                     "app",
@@ -145,6 +145,7 @@ impl Families {
                     "internal_url",
                     "external_url",
                     "backend_timeout",
+                    "application_type",
                 ],
             ),
             build_info: gauges(
@@ -310,7 +311,7 @@ impl Families {
         }
         for walk in &snapshot.walks {
             let (group, app) = (walk.connector_group.as_str(), walk.app.as_str());
-            for (step, outcome) in walk.steps.iter() {
+            for (step, outcome) in walk.steps.iter().filter(|(_, o)| o.evaluated()) {
                 let number = step.number().to_string();
                 let ok = if matches!(outcome, Outcome::Pass) {
                     1.0
@@ -378,6 +379,7 @@ impl Families {
                 &app.internal_url,
                 external,
                 app.backend_timeout.as_str(),
+                &app.application_type,
             ];
             self.app_info.with_label_values(&labels).set(1.0);
         }

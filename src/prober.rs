@@ -3,13 +3,13 @@
 //! Each time either finishes, the walks are composed again and published as one snapshot.
 //! Nothing here is called from a scrape.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 
-use crate::backend::{self, AppKey, BackendStore, Scheduler, Target};
+use crate::backend::{self, AppKey, BackendStore, Scheduler, Target, wildcard};
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
@@ -17,7 +17,7 @@ use crate::exporter::Exporter;
 use crate::flow::{self, Outcome, Step, StepResults};
 use crate::inventory::graph::RetryPolicy;
 use crate::inventory::local::{self, ServiceState};
-use crate::inventory::{Refresher, ThisHost};
+use crate::inventory::{Publishing, Refresher, ThisHost};
 use crate::proxy::{self, Finding, ProxyState, Service};
 use crate::store::{AppWalk, InventoryState, Snapshot};
 
@@ -45,6 +45,8 @@ struct HostRound {
     round_seconds: BTreeMap<&'static str, f64>,
     host: ThisHost,
     targets: Vec<Target>,
+    /// Apps whose backend is not requested, with the reason (steps 7-10 not evaluated).
+    unprobed: HashMap<AppKey, String>,
 }
 
 impl Prober {
@@ -138,7 +140,7 @@ impl Prober {
         }
 
         let host = self.exporter.this_host();
-        let targets = backend_targets(&inventory, settings, &host, &proxy);
+        let (targets, unprobed) = backend_targets(&inventory, settings, &host, &proxy);
         if let Some(scheduler) = &mut self.scheduler {
             let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
             scheduler.sync(
@@ -155,6 +157,7 @@ impl Prober {
             round_seconds,
             host,
             targets,
+            unprobed,
         });
         self.compose().unwrap_or_default()
     }
@@ -226,11 +229,22 @@ impl Prober {
                     app: app.name.clone(),
                 };
                 let backend = self.backends.get(&key);
-                // Steps 3-6 are judged once for this host and shared by every app; 7-9 per app.
+                // Steps 3-6 are judged once for this host and shared by every app; 7-10 per app.
                 let per_app = backend::judge(backend.as_ref(), ratio);
                 for (step, outcome) in host_steps.iter().chain(per_app.iter()) {
                     if let Some(outcome) = outcome {
                         steps.set(*step, outcome.clone());
+                    }
+                }
+                // What no probe can judge says so: a Private Access app is walked to step 2
+                // only, a wildcard app without a concrete host has no page to load.
+                let (unjudged, reason) = match (&app.publishing, last.unprobed.get(&key)) {
+                    (Publishing::NotWebApp { reason }, _) => (&Step::ALL[2..], Some(reason)),
+                    (Publishing::WebApp, reason) => (&Step::ALL[6..], reason),
+                };
+                if let Some(reason) = reason {
+                    for step in unjudged {
+                        steps.set(*step, Outcome::not_evaluated(reason.as_str()));
                     }
                 }
                 AppWalk {
@@ -301,18 +315,16 @@ async fn probe_network(
     )
 }
 
-/// What steps 7-9 request: every walked app's internal URL, through the connector's proxy when
-/// it sends backend requests through one (`UseDefaultProxyForBackendRequests`).
+/// What steps 7-10 request: every walked web app's internal URL, through the connector's proxy
+/// when it sends backend requests through one (`UseDefaultProxyForBackendRequests`); and for
+/// every web app that cannot be requested, why.
 fn backend_targets(
     inventory: &InventoryState,
     settings: &Settings,
     host: &ThisHost,
     proxy: &ProxyState,
-) -> Vec<Target> {
+) -> (Vec<Target>, HashMap<AppKey, String>) {
     let backend = &settings.probes.backend;
-    if !backend.enabled {
-        return Vec::new();
-    }
     let through_proxy = settings
         .connector
         .use_default_proxy_for_backend_requests
@@ -331,27 +343,39 @@ fn backend_targets(
         None
     };
     let external = settings.probes.external.enabled;
-    inventory
+    let mut targets = Vec::new();
+    let mut unprobed = HashMap::new();
+    let apps = inventory
         .inventory
-        .apps_to_walk(&host.groups, &host.machine)
-        .into_iter()
-        .map(|app| {
-            let key = AppKey {
-                connector_group: app.connector_group.clone().unwrap_or_default(),
-                app: app.name.clone(),
-            };
-            let target = Target::new(
-                key,
-                &app.internal_url,
-                app.backend_certificate_validation,
-                app.backend_timeout,
-                backend,
-                backend_proxy.clone(),
-            );
-            match &app.external_url {
-                Some(url) if external => target.with_external(url, connector_proxy.clone()),
-                _ => target,
+        .apps_to_walk(&host.groups, &host.machine);
+    for app in apps.into_iter().filter(|a| a.publishing.is_web_app()) {
+        let key = AppKey {
+            connector_group: app.connector_group.clone().unwrap_or_default(),
+            app: app.name.clone(),
+        };
+        if !backend.enabled {
+            unprobed.insert(key, "probes.backend.enabled is false".to_string());
+            continue;
+        }
+        let urls = match wildcard::urls(app, &backend.wildcard_hosts) {
+            Ok(urls) => urls,
+            Err(reason) => {
+                unprobed.insert(key, reason);
+                continue;
             }
-        })
-        .collect()
+        };
+        let target = Target::new(
+            key,
+            &urls.internal,
+            app.backend_certificate_validation,
+            app.backend_timeout,
+            backend,
+            backend_proxy.clone(),
+        );
+        targets.push(match &urls.external {
+            Some(url) if external => target.with_external(url, connector_proxy.clone()),
+            _ => target,
+        });
+    }
+    (targets, unprobed)
 }

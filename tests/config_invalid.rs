@@ -54,6 +54,14 @@ const CASES: &[(&str, &str)] = &[
         ":2:11: connector.groups: `all` cannot be combined with group names: expected auto, [all], or a list of connector group names",
     ),
     (
+        "wildcard_host_not_a_host.yml",
+        ":5:15: probes.backend.wildcard_hosts[0].host: \"https://payroll.corp.example/\" is not a host name: use letters, digits, hyphens and dots only, such as payroll.corp.example (no wildcard, scheme, port or path)",
+    ),
+    (
+        "wildcard_host_named_twice.yml",
+        ":6:14: probes.backend.wildcard_hosts[1].app: \"hr-apps\" is named twice (first on line 4): one concrete host per app",
+    ),
+    (
         "port_out_of_range.yml",
         ":5:15: probes.endpoints.extra[0].port: 70000 is out of range: expected a port from 1 to 65535",
     ),

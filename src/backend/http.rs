@@ -154,13 +154,18 @@ async fn run(
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
     let https = url.scheme() == "https";
-    let network = |phase, failure: Failure| HttpFailure {
-        phase,
-        detail: failure.to_string(),
-    };
-
     let (connect_host, connect_port) =
         proxy.map_or((host.as_str(), port), |p| (p.host.as_str(), p.port));
+    // The evidence names what was dialled: the backend, or the proxy in front of it.
+    let network = |phase, failure: Failure| HttpFailure {
+        phase,
+        detail: match proxy {
+            None => format!("{host}:{port} {failure}"),
+            Some(_) => format!(
+                "{host}:{port} through the backend proxy {connect_host}:{connect_port}: {failure}"
+            ),
+        },
+    };
     let mut mark = Instant::now();
     let addresses = tcp::resolve(connect_host, connect_port)
         .await

@@ -8,6 +8,7 @@
 pub mod external;
 pub mod http;
 mod schedule;
+pub mod wildcard;
 
 pub use schedule::Scheduler;
 

@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 use super::duration::PromDuration;
 use super::values::{
     AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus, EndpointPurpose,
-    GraphAuth, GroupSelection, HttpUrl, Port, ProxySetting,
+    GraphAuth, GroupSelection, HostName, HttpUrl, Port, ProxySetting,
 };
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +136,15 @@ pub struct RawBackend {
     pub interval: Option<Spanned<PromDuration>>,
     pub timeouts: Option<RawTimeouts>,
     pub timeout_risk_ratio: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub wildcard_hosts: Vec<RawWildcardHost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWildcardHost {
+    pub app: Spanned<String>,
+    pub host: HostName,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::duration;
 use super::values::{
     AutoOr, BackendTimeout, Catalog, Cloud, ConnectorStatus, EndpointPurpose, GraphAuth,
-    GroupSelection, HttpUrl, ProxySetting,
+    GroupSelection, HostName, HttpUrl, ProxySetting,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +136,16 @@ pub struct BackendSettings {
     pub interval: Duration,
     pub timeouts: BackendTimeouts,
     pub timeout_risk_ratio: f64,
+    /// The concrete host to request for an app whose internal URL is a wildcard
+    /// (`https://*.corp.example/`); without one, steps 7-10 are not evaluated for that app.
+    pub wildcard_hosts: Vec<WildcardHost>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WildcardHost {
+    /// The app's name (its `app` label) or Graph id.
+    pub app: String,
+    pub host: HostName,
 }
 
 /// App Proxy's limits per backend timeout setting; configurable only so tests can scale them.
@@ -190,6 +200,7 @@ impl Default for Settings {
                         long: Duration::from_secs(180),
                     },
                     timeout_risk_ratio: 0.8,
+                    wildcard_hosts: Vec::new(),
                 },
             },
         }

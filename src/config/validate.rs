@@ -12,7 +12,7 @@ use super::raw::{RawBackend, RawConfig, RawEndpoint, RawGraph, RawProbes, RawSta
 use super::settings::{
     BackendSettings, BackendTimeouts, Endpoint, EndpointSettings, ExternalSettings, GraphSettings,
     InventorySettings, ProbeSettings, Settings, StaticApp, StaticConnector, StaticGroup,
-    StaticInventory,
+    StaticInventory, WildcardHost,
 };
 use super::values::{GraphAuth, HttpUrl};
 
@@ -314,10 +314,31 @@ fn backend_settings(
         Some(r) => r.value,
         None => defaults.timeout_risk_ratio,
     };
+    let mut named: HashMap<String, Location> = HashMap::new();
+    let mut wildcard_hosts = Vec::new();
+    for (index, entry) in raw.wildcard_hosts.into_iter().enumerate() {
+        let app = entry.app.value;
+        if let Some(first) = named.insert(app.clone(), entry.app.referenced) {
+            check.problem(
+                entry.app.referenced,
+                format!("probes.backend.wildcard_hosts[{index}].app"),
+                format!(
+                    "{app:?} is named twice (first on line {}): one concrete host per app",
+                    first.line()
+                ),
+            );
+            continue;
+        }
+        wildcard_hosts.push(WildcardHost {
+            app,
+            host: entry.host,
+        });
+    }
     BackendSettings {
         enabled: raw.enabled.unwrap_or(defaults.enabled),
         interval,
         timeouts,
         timeout_risk_ratio,
+        wildcard_hosts,
     }
 }

@@ -233,6 +233,40 @@ impl Serialize for HttpUrl {
     }
 }
 
+/// A DNS host name as a probe asks for it: letters, digits, hyphens and dots, no wildcard, no
+/// scheme, port or path (`payroll.corp.example`), at most 253 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostName(pub String);
+
+impl HostName {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let name = text.strip_suffix('.').unwrap_or(text);
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            let shown: String = text.chars().take(80).collect();
+            return Err(format!(
+                "{shown:?} is not a host name: use letters, digits, hyphens and dots only, such as payroll.corp.example (no wildcard, scheme, port or path)"
+            ));
+        }
+        Ok(Self(name.to_ascii_lowercase()))
+    }
+}
+
+impl<'de> Deserialize<'de> for HostName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `auto`, or a name or path the user gives (`machine_name`, `service_config`, `updater_config`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AutoOr<T> {

@@ -40,6 +40,7 @@ li.not-evaluated{border-style:dashed;border-color:#ccc}
 li.fail.not-reached{background:var(--fail-bg);color:#b71c1c;opacity:.7}
 .failure{margin-top:.7rem;padding:.6rem;background:var(--fail-bg);border-radius:4px;font-size:.9rem}
 .failure dt{font-weight:600;margin-top:.3rem}.failure dd{margin:0 0 .2rem}
+dl.not-evaluated{margin-top:.5rem;font-size:.85rem;color:var(--grey)}dl.not-evaluated dt{font-weight:600}dl.not-evaluated dd{margin:0 0 .2rem}
 .legend{font-size:.8rem;color:var(--grey);margin-top:1.5rem}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
 @media (max-width:40rem){main{padding:.5rem}ol.chart{grid-template-columns:1fr 1fr}}
@@ -160,6 +161,7 @@ fn render_card(html: &mut String, name: &str, app: Option<&AppDiagnosis>, steps:
         );
     }
     html.push_str("</ol>");
+    render_not_evaluated(html, steps);
     if let Some(s) = failing {
         let _ = write!(
             html,
@@ -178,6 +180,38 @@ fn render_card(html: &mut String, name: &str, app: Option<&AppDiagnosis>, steps:
         );
     }
     html.push_str("</article>\n");
+}
+
+/// Says why the grey steps that carry a reason could not be judged, once per reason
+/// ("steps 7-10: the internal URL is a wildcard ...").
+fn render_not_evaluated(html: &mut String, steps: &[StepView]) {
+    let mut reasons: Vec<(Vec<u8>, &str)> = Vec::new();
+    for s in steps.iter().filter(|s| s.state == State::NotEvaluated) {
+        let Some(reason) = s.evidence.as_deref() else {
+            continue;
+        };
+        match reasons.iter_mut().find(|(_, r)| *r == reason) {
+            Some((numbers, _)) => numbers.push(s.step),
+            None => reasons.push((vec![s.step], reason)),
+        }
+    }
+    if reasons.is_empty() {
+        return;
+    }
+    html.push_str(r#"<dl class="not-evaluated">"#);
+    for (numbers, reason) in reasons {
+        let contiguous = numbers.windows(2).all(|w| w[1] == w[0] + 1);
+        let label = match numbers.as_slice() {
+            [one] => format!("Step {one} not evaluated"),
+            [first, .., last] if contiguous => format!("Steps {first}-{last} not evaluated"),
+            _ => {
+                let list: Vec<String> = numbers.iter().map(u8::to_string).collect();
+                format!("Steps {} not evaluated", list.join(", "))
+            }
+        };
+        let _ = write!(html, "<dt>{label}</dt><dd>{}</dd>", escape(reason));
+    }
+    html.push_str("</dl>");
 }
 
 /// A name usable in an element id.

@@ -1,6 +1,6 @@
 //! Chainable builders for inventories in tests: `inventory().group(group("G").connector(...))`.
 
-use super::{App, Connector, ConnectorGroup, Inventory};
+use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
 use crate::config::values::{BackendTimeout, ConnectorStatus};
 
 pub struct InventoryBuilder(Inventory);
@@ -70,6 +70,9 @@ pub fn app(name: &str) -> App {
         external_url: None,
         backend_timeout: BackendTimeout::Default,
         backend_certificate_validation: true,
+        application_type: String::new(),
+        pre_authenticated: None,
+        publishing: Publishing::WebApp,
     }
 }
 

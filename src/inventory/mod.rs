@@ -60,6 +60,67 @@ pub struct App {
     pub external_url: Option<String>,
     pub backend_timeout: BackendTimeout,
     pub backend_certificate_validation: bool,
+    /// Graph's `onPremisesPublishing.applicationType` as given (`nonwebapp`, ...); empty when
+    /// Graph does not say (a web app: Graph documents no value for one) or for static apps.
+    pub application_type: String,
+    /// Graph's `externalAuthenticationType` is `aadPreAuthentication`; unknown for static apps.
+    pub pre_authenticated: Option<bool>,
+    pub publishing: Publishing,
+}
+
+/// Whether App Proxy publishes the app as a web app. Only those are walked past step 2: Private
+/// Access apps and the like use the same connectors (so they count for their group in steps 1
+/// and 2) but have no page for steps 7-10 to load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Publishing {
+    WebApp,
+    /// Not a web app published through App Proxy; `reason` says why, for the page and `diagnose`.
+    NotWebApp {
+        reason: String,
+    },
+}
+
+/// `applicationType` values that Graph documents, all of them Private Access apps (Graph's
+/// onPremisesPublishing resource: "The possible values are `quickaccessapp` and `nonwebapp`").
+const NOT_WEB_APPLICATION_TYPES: [&str; 2] = ["nonwebapp", "quickaccessapp"];
+
+impl Publishing {
+    /// From an app's `onPremisesPublishing` as Graph gives it (`None`: Graph gave none). An
+    /// `applicationType` Graph has not documented is ignored, as every unknown value is.
+    pub fn of(publishing: Option<&graph::OnPremisesPublishing>) -> Publishing {
+        let not_web = |reason: String| Publishing::NotWebApp { reason };
+        let Some(p) = publishing else {
+            return not_web("Graph has no onPremisesPublishing settings for this app: it is not published through App Proxy".into());
+        };
+        if let Some(kind) = p.application_type.as_deref().filter(|t| {
+            NOT_WEB_APPLICATION_TYPES
+                .iter()
+                .any(|n| t.eq_ignore_ascii_case(n))
+        }) {
+            return not_web(format!(
+                "a Private Access app (applicationType {kind}), not a web app published through App Proxy: it counts for its connector group (steps 1-2) and has no internal page to load"
+            ));
+        }
+        if p.is_on_prem_publishing_enabled == Some(false) {
+            return not_web(
+                "App Proxy publishing is off for this app (isOnPremPublishingEnabled false)".into(),
+            );
+        }
+        if p.internal_url
+            .as_deref()
+            .is_none_or(|u| u.trim().is_empty())
+        {
+            return not_web(
+                "the app has no internal URL in Graph, so there is no page to load".into(),
+            );
+        }
+        Publishing::WebApp
+    }
+
+    pub fn is_web_app(&self) -> bool {
+        matches!(self, Publishing::WebApp)
+    }
 }
 
 impl ConnectorGroup {

@@ -1,7 +1,7 @@
 //! The inventory written in the config file (`inventory.static`), for tenants where Graph is
 //! not available to the exporter, or to add what Graph does not know.
 
-use super::{App, Connector, ConnectorGroup, Inventory};
+use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
 use crate::config::StaticInventory;
 
 /// Turns the static section into an inventory; ids, regions and versions are unknown there.
@@ -38,6 +38,10 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
             external_url: a.external_url.as_ref().map(|u| u.redacted()),
             backend_timeout: a.backend_timeout,
             backend_certificate_validation: a.backend_certificate_validation,
+            application_type: String::new(),
+            pre_authenticated: None,
+            // The config names an internal URL for every static app: a web app.
+            publishing: Publishing::WebApp,
         })
         .collect();
     Inventory { groups, apps }

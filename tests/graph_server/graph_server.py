@@ -51,7 +51,11 @@ BOOKKEEPING_KEYS = ("memberOf", "connectorGroupId")
 
 STAT_ROUTES = ("connectorGroups", "connectorGroups/members", "connectorGroups/applications",
                "connectors", "connectors/memberOf", "applications", "applications/connectorGroup",
-               "token", "devicecode")
+               "$batch", "token", "devicecode")
+
+# JSON batching, "Batch size limitations": "JSON batch requests are currently limited to 20
+# individual requests" (learn.microsoft.com/graph/json-batching, ms.date 02/21/2025).
+BATCH_LIMIT = 20
 
 DEFAULT_FAULTS = {
     "token_expires_in": 3599,
@@ -167,7 +171,7 @@ class Tenant:
             if gid is not None:
                 if gid not in self.groups_by_id:
                     raise TenantError(f"application {aid!r} assigned to unknown group {gid!r}")
-                self.group_apps[gid].append(listed)
+                self.group_apps[gid].append(full)
             self.app_group[aid] = gid
 
         # case-insensitive id lookups (Graph ids are GUIDs, compared case-insensitively)
@@ -357,8 +361,16 @@ class State:
 
     # -- stats ---------------------------------------------------------------------
     def reset_stats(self) -> None:
-        self.stats = {"requests": 0, "by_route": {r: 0 for r in STAT_ROUTES},
+        self.stats = {"requests": 0, "inner_requests": 0, "by_route": {r: 0 for r in STAT_ROUTES},
                       "by_status": {}, "tokens_issued": 0}
+
+    def count_inner(self, route: str, status: int) -> None:
+        """A request inside a batch: counted by route and status, not as an HTTP request."""
+        with self.lock:
+            self.stats["inner_requests"] += 1
+            self.stats["by_route"][route] = self.stats["by_route"].get(route, 0) + 1
+            k = str(status)
+            self.stats["by_status"][k] = self.stats["by_status"].get(k, 0) + 1
 
     def count(self, route: str, status: int) -> None:
         with self.lock:
@@ -443,6 +455,11 @@ class GraphError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_body(err: "GraphError", request_id: str, client_request_id: str) -> dict:
+    return {"error": {"code": err.code, "message": err.message, "innerError": {
+        "date": utc_now_iso(), "request-id": request_id, "client-request-id": client_request_id}}}
 
 
 class StsError(Exception):
@@ -533,7 +550,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._control(body)
         lower = path.lower()
         if lower == GRAPH_PREFIX or lower.startswith(GRAPH_PREFIX + "/"):
-            return self._graph(path, parts.query, query)
+            return self._graph(path, parts.query, query, body)
         segs = [s for s in path.split("/") if s]
         if len(segs) == 4 and segs[1].lower() == "oauth2" and segs[2].lower() == "v2.0" \
                 and segs[3].lower() in ("token", "devicecode"):
@@ -572,11 +589,12 @@ class Handler(BaseHTTPRequestHandler):
             return "applications/connectorGroup" if len(segs) >= 3 and segs[2] == "connectorgroup" else "applications"
         return "other"
 
-    def _graph(self, path: str, raw_query: str, query: dict):
+    def _graph(self, path: str, raw_query: str, query: dict, body: bytes):
         st = self.st
         raw_segs = [s for s in path.split("/") if s][1:]  # drop "beta"
         segs = [s.lower() for s in raw_segs]
-        self._stat_route = self._graph_route_name(segs)
+        is_batch = segs == ["$batch"]
+        self._stat_route = "$batch" if is_batch else self._graph_route_name(segs)
         request_id = str(uuid.uuid4())
         client_request_id = self.headers.get("client-request-id") or request_id
         common = {"request-id": request_id, "client-request-id": client_request_id,
@@ -585,7 +603,7 @@ class Handler(BaseHTTPRequestHandler):
             delay = st.fault("delay_ms")
             if delay:
                 time.sleep(float(delay) / 1000.0)
-            if self.command != "GET":
+            if self.command != ("POST" if is_batch else "GET"):
                 raise GraphError(405, "Request_BadRequest",
                                  f"The HTTP method '{self.command}' is not supported by this test server.")
             if st.fault("unauthorized"):
@@ -601,6 +619,24 @@ class Handler(BaseHTTPRequestHandler):
             if problem:
                 raise GraphError(401, "InvalidAuthenticationToken", problem,
                                  {"WWW-Authenticate": WWW_AUTHENTICATE})
+            if is_batch:
+                return self._send(200, self._batch(body), "application/json", common)
+            status, headers, data = self._answer(path, raw_segs, segs, raw_query, query, request_id,
+                                                 client_request_id)
+            headers = {**common, **headers}
+            content_type = headers.pop("Content-Type")
+            return self._send(status, data, content_type, headers)
+        except Exception as exc:  # noqa: BLE001 - turn anything into a Graph error body
+            err = exc if isinstance(exc, GraphError) else GraphError(500, "generalException", f"test server bug: {exc!r}")
+            hdrs = dict(common)
+            hdrs.update(err.headers)
+            self._json(err.status, error_body(err, request_id, client_request_id), "application/json", hdrs)
+
+    def _answer(self, path: str, raw_segs: list[str], segs: list[str], raw_query: str, query: dict,
+                request_id: str, client_request_id: str) -> tuple[int, dict, bytes]:
+        """One authenticated GET, alone or inside a batch: (status, headers, body)."""
+        st = self.st
+        try:
             forbidden = st.fault("forbidden")
             if forbidden:
                 raise GraphError(403, str(forbidden) if forbidden is not True else "Authorization_RequestDenied",
@@ -623,15 +659,91 @@ class Handler(BaseHTTPRequestHandler):
             body = self._graph_resource(path, raw_segs, segs, raw_query, query)
             if st.path_fault("malformed", path):
                 cut = max(1, len(body) // 2)
-                return self._send(200, body[:cut], "application/json", common)
-            return self._send(200, body, ODATA_JSON, common)
-        except Exception as exc:  # noqa: BLE001 - turn anything into a Graph error body
-            err = exc if isinstance(exc, GraphError) else GraphError(500, "generalException", f"test server bug: {exc!r}")
-            hdrs = dict(common)
-            hdrs.update(err.headers)
-            self._json(err.status, {"error": {"code": err.code, "message": err.message, "innerError": {
-                "date": utc_now_iso(), "request-id": request_id, "client-request-id": client_request_id}}},
-                "application/json", hdrs)
+                return 200, {"Content-Type": "application/json"}, body[:cut]
+            return 200, {"Content-Type": ODATA_JSON}, body
+        except GraphError as err:
+            body = json.dumps(error_body(err, request_id, client_request_id)).encode("utf-8")
+            return err.status, {"Content-Type": "application/json", **err.headers}, body
+
+    def _batch(self, body: bytes) -> bytes:
+        """`POST /$batch` as Microsoft Graph's JSON batching documents it
+        (learn.microsoft.com/graph/json-batching, ms.date 02/21/2025; example answer in
+        fixtures/json-batching-response.json): at most 20 requests, each with a unique string
+        `id`, a `method` and a `url` relative to the version; each answered with `id`, `status`,
+        `headers` and `body` (JSON as an object, anything else base64), "in a different order
+        than the requests" possibly; throttling is judged per request (an inner 429 with its
+        own `Retry-After`)."""
+        st = self.st
+        try:
+            doc = json.loads(body or b"null")
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Unable to deserialize the batch request body as JSON.")
+        requests = doc.get("requests") if isinstance(doc, dict) else None
+        if not isinstance(requests, list) or not requests:
+            raise GraphError(400, "BadRequest", "Invalid batch payload format: 'requests' is missing or empty.")
+        if len(requests) > BATCH_LIMIT:
+            raise GraphError(400, "BadRequest",
+                             f"Invalid batch payload format: the number of requests exceeds the limit of {BATCH_LIMIT}.")
+        ids = set()
+        for r in requests:
+            if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not r["id"] \
+                    or not isinstance(r.get("method"), str) or not isinstance(r.get("url"), str):
+                raise GraphError(400, "BadRequest",
+                                 "Invalid batch payload format: every request needs the string properties id, method and url.")
+            if r["id"] in ids:
+                raise GraphError(400, "BadRequest", f"Batch request ids must be unique: '{r['id']}' repeats.")
+            ids.add(r["id"])
+        responses = []
+        for r in requests:
+            inner_request_id = str(uuid.uuid4())
+            url = r["url"] if r["url"].startswith("/") else "/" + r["url"]
+            parts = urlsplit(url)
+            path = GRAPH_PREFIX + parts.path
+            raw_segs = [s for s in path.split("/") if s][1:]
+            segs = [s.lower() for s in raw_segs]
+            route = self._graph_route_name(segs)
+            if r["method"].upper() != "GET":
+                err = GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+                status, headers = err.status, {"Content-Type": "application/json"}
+                data = json.dumps(error_body(err, inner_request_id, inner_request_id)).encode("utf-8")
+            else:
+                status, headers, data = self._answer(path, raw_segs, segs, parts.query,
+                                                     parse_qs(parts.query, keep_blank_values=True),
+                                                     inner_request_id, inner_request_id)
+            st.count_inner(route, status)
+            try:
+                inner_body = json.loads(data)
+            except ValueError:
+                inner_body = base64.b64encode(data).decode("ascii")
+            headers = {"Cache-Control": "no-cache", "x-ms-resource-unit": "1", **headers}
+            responses.append({"id": r["id"], "status": status, "headers": headers, "body": inner_body})
+        # "Individual responses might appear in a different order than the requests."
+        if st.fault("batch_in_order") is not True:
+            responses.reverse()
+        responses = self._batch_fault(responses)
+        return json.dumps({"responses": responses}).encode("utf-8")
+
+    def _batch_fault(self, responses: list[dict]) -> list[dict]:
+        """Answers no Graph should give, for the client's refusal tests."""
+        kind = self.st.fault("batch_bad")
+        if not kind or not responses:
+            return responses
+        first = dict(responses[0])
+        if kind == "missing_id":
+            first.pop("id")
+            return [first] + responses[1:]
+        if kind == "duplicate_id":
+            return responses[:-1] + [dict(responses[-1], id=first["id"])] if len(responses) > 1 \
+                else responses + [first]
+        if kind == "unknown_id":
+            return [dict(first, id="not-a-request")] + responses[1:]
+        if kind == "non_json_body":
+            return [dict(first, body=base64.b64encode(b"<html>oops</html>").decode("ascii"))] + responses[1:]
+        if kind == "extra_answer":
+            return responses + [dict(first, id=str(uuid.uuid4()))]
+        if kind == "dropped_answer":
+            return responses[1:]
+        raise GraphError(500, "generalException", f"test server: unknown batch_bad {kind!r}")
 
     def _not_found(self, ident: str):
         raise GraphError(404, "Request_ResourceNotFound",
@@ -678,7 +790,7 @@ class Handler(BaseHTTPRequestHandler):
                     return self._list(path, raw_query, query, t.group_members[gid],
                                       f"{meta}{prof}/connectorGroups('{gid}')/members", None)
                 if n == 5 and segs[4] == "applications":
-                    return self._list(path, raw_query, query, t.group_apps[gid],
+                    return self._list(path, raw_query, query, self._group_app_list(gid),
                                       f"{meta}{prof}/connectorGroups('{gid}')/applications", None)
                 self._bad_segment(raw_segs[-1])
             self._bad_segment(raw_segs[2])
@@ -692,12 +804,12 @@ class Handler(BaseHTTPRequestHandler):
                 app = t.apps_by_id[aid]
                 select = ",".join(query.get("$select", []))
                 if select:
+                    # Graph returns only the selected properties, named in @odata.context (the
+                    # $select example of application-get, fixtures/application-get-select-by-appid-v1.json);
+                    # `id` only when selected. A selected property the object lacks comes as null.
                     fields = [f.strip() for f in select.split(",") if f.strip()]
-                    obj = {"id": app["id"]}
-                    for f in fields:
-                        # Graph returns selected properties even when unset (as null)
-                        obj[f] = app.get(f)
-                    ctx = f"{meta}applications({','.join(['id'] + [f for f in fields if f != 'id'])})/$entity"
+                    obj = {f: app.get(f) for f in fields}
+                    ctx = f"{meta}applications({','.join(fields)})/$entity"
                 else:
                     obj, ctx = app, f"{meta}applications/$entity"
                 return self._single(obj, ctx, None)
@@ -710,6 +822,17 @@ class Handler(BaseHTTPRequestHandler):
             self._bad_segment(raw_segs[-1])
         self._bad_segment(raw_segs[0] if raw_segs else "beta")
         raise AssertionError("unreachable")
+
+    def _group_app_list(self, gid: str) -> list[dict]:
+        """A group's applications. `documented` (the default): as the example of
+        connectorgroup-list-applications shows them, `id` and `onPremisesPublishing` only
+        (fixtures/connectorgroup-list-applications.json). `reported`: as tenants are reported to
+        answer, the application's list properties without `onPremisesPublishing`."""
+        apps = self.st.tenant.group_apps[gid]
+        if self.st.fault("applications_list") == "reported":
+            return [{"@odata.type": "#microsoft.graph.application",
+                     **{k: v for k, v in a.items() if k != "onPremisesPublishing"}} for a in apps]
+        return [{k: a[k] for k in ("id", "onPremisesPublishing") if k in a} for a in apps]
 
     def _single(self, obj: dict, context: str, kind: str | None) -> bytes:
         if self.st.fault("unknown_fields"):

@@ -126,7 +126,8 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
     SECRET = "s3cret"
     FAULT_KEYS = ["forbidden", "unauthorized", "throttle", "server_error", "malformed", "empty_pages",
                   "repeat_next_link", "unknown_fields", "delay_ms", "token_expires_in",
-                  "device_code_pending_polls", "device_code_interval"]
+                  "device_code_pending_polls", "device_code_interval", "applications_list",
+                  "batch_bad", "batch_in_order"]
 
     @classmethod
     def setUpClass(cls):
@@ -228,22 +229,100 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
         for p in empties:
             self.assertIn("@odata.nextLink", p)
 
-    def test_group_application_list_lacks_publishing_but_select_has_it(self):
+    def test_group_application_list_is_in_the_documented_shape(self):
+        # connectorgroup-list-applications: each item has `id` and `onPremisesPublishing` only.
         tok = self.token()
         apps, pages = self.collect(PROFILE + "/connectorGroups/g1/applications", tok)
         self.assertEqual(len(pages), 3)
         self.assertEqual(sorted(a["id"] for a in apps), [f"a{i}" for i in range(1, 6)])
         for a in apps:
+            self.assertEqual(set(a), {"id", "onPremisesPublishing"})
+        grp = self.get_json("/beta/applications/a1/connectorGroup", tok)
+        self.assertEqual(grp["id"], "g1")
+
+    def test_group_application_list_as_reported_lacks_publishing(self):
+        self.control(applications_list="reported")
+        tok = self.token()
+        apps, _ = self.collect(PROFILE + "/connectorGroups/g1/applications", tok)
+        for a in apps:
             self.assertNotIn("onPremisesPublishing", a)
             self.assertNotIn("connectorGroupId", a)
             self.assertEqual(a["@odata.type"], "#microsoft.graph.application")
+            self.assertTrue(a["displayName"].startswith("intranet"))
+
+    def test_select_returns_only_the_selected_properties(self):
+        tok = self.token()
         app = self.get_json("/beta/applications/a1?$select=onPremisesPublishing", tok)
-        self.assertEqual(set(app) - {"@odata.context"}, {"id", "onPremisesPublishing"})
+        self.assertEqual(set(app), {"@odata.context", "onPremisesPublishing"})
+        self.assertTrue(app["@odata.context"].endswith("#applications(onPremisesPublishing)/$entity"))
         self.assertEqual(app["onPremisesPublishing"]["internalUrl"], "https://intranet1.corp.example/")
+        both = self.get_json("/beta/applications/a1?$select=displayName,onPremisesPublishing", tok)
+        self.assertEqual(set(both), {"@odata.context", "displayName", "onPremisesPublishing"})
+        unset = self.get_json("/beta/applications/a6?$select=onPremisesPublishing", tok)
+        self.assertEqual(unset["onPremisesPublishing"], None)
         full = self.get_json("/beta/applications/a1", tok)
         self.assertEqual(full["displayName"], "intranet1")
-        grp = self.get_json("/beta/applications/a1/connectorGroup", tok)
-        self.assertEqual(grp["id"], "g1")
+        self.assertEqual(full["id"], "a1")
+
+    # -- JSON batching ---------------------------------------------------------------
+    def batch(self, tok, requests, expect=200):
+        status, _, body = http("POST", self.base + "/beta/$batch", data={"requests": requests},
+                               headers={"Authorization": f"Bearer {tok}"})
+        self.assertEqual(status, expect, body)
+        return json.loads(body)
+
+    def test_batch_answers_every_request_by_id_in_any_order(self):
+        tok = self.token()
+        answer = self.batch(tok, [
+            {"id": "1", "method": "GET", "url": "/applications/a1?$select=displayName,onPremisesPublishing"},
+            {"id": "2", "method": "GET", "url": "applications/nope?$select=onPremisesPublishing"},
+            {"id": "3", "method": "GET", "url": "/onPremisesPublishingProfiles/applicationProxy/connectors"},
+        ])
+        by_id = {r["id"]: r for r in answer["responses"]}
+        self.assertEqual(set(by_id), {"1", "2", "3"})
+        self.assertEqual([r["id"] for r in answer["responses"]], ["3", "2", "1"])
+        self.assertEqual(by_id["1"]["status"], 200)
+        self.assertEqual(set(by_id["1"]["body"]), {"@odata.context", "displayName", "onPremisesPublishing"})
+        self.assertEqual(by_id["2"]["status"], 404)
+        self.assertEqual(by_id["2"]["body"]["error"]["code"], "Request_ResourceNotFound")
+        self.assertEqual(len(by_id["3"]["body"]["value"]), 2)
+        for r in answer["responses"]:
+            self.assertIn("Content-Type", r["headers"])
+
+    def test_batch_throttles_each_request_on_its_own(self):
+        tok = self.token()
+        self.control(throttle={"path_contains": "/applications/a2", "times": 1, "retry_after": 3})
+        answer = self.batch(tok, [
+            {"id": "a", "method": "GET", "url": "/applications/a1?$select=onPremisesPublishing"},
+            {"id": "b", "method": "GET", "url": "/applications/a2?$select=onPremisesPublishing"},
+        ])
+        by_id = {r["id"]: r for r in answer["responses"]}
+        self.assertEqual(by_id["a"]["status"], 200)
+        self.assertEqual(by_id["b"]["status"], 429)
+        self.assertEqual(by_id["b"]["headers"]["Retry-After"], "3")
+
+    def test_batch_refuses_more_than_20_requests_and_repeated_ids(self):
+        tok = self.token()
+        many = [{"id": str(i), "method": "GET", "url": "/applications/a1"} for i in range(21)]
+        self.assertEqual(self.batch(tok, many, expect=400)["error"]["code"], "BadRequest")
+        twice = [{"id": "1", "method": "GET", "url": "/applications/a1"}] * 2
+        self.assertEqual(self.batch(tok, twice, expect=400)["error"]["code"], "BadRequest")
+        status, _, _ = http("POST", self.base + "/beta/$batch", data={"requests": []})
+        self.assertEqual(status, 401)
+
+    def test_batch_faults_break_the_answer_as_named(self):
+        tok = self.token()
+        reqs = [{"id": str(i), "method": "GET", "url": f"/applications/a{i}"} for i in (1, 2)]
+        for kind, check in [
+            ("missing_id", lambda rs: any("id" not in r for r in rs)),
+            ("duplicate_id", lambda rs: len({r["id"] for r in rs}) < len(rs)),
+            ("unknown_id", lambda rs: any(r["id"] == "not-a-request" for r in rs)),
+            ("non_json_body", lambda rs: any(isinstance(r["body"], str) for r in rs)),
+            ("extra_answer", lambda rs: len(rs) == 3),
+            ("dropped_answer", lambda rs: len(rs) == 1),
+        ]:
+            self.control(batch_bad=kind)
+            self.assertTrue(check(self.batch(tok, reqs)["responses"]), kind)
 
     def test_not_found_bodies(self):
         tok = self.token()
@@ -539,10 +618,13 @@ class GenerateTest(ServerMixin, unittest.TestCase):
             apps += self.collect(f"{PROFILE}/connectorGroups/{g['id']}/applications", tok)[0]
             members += self.collect(f"{PROFILE}/connectorGroups/{g['id']}/members", tok)[0]
         self.assertEqual(len(apps), 20)
-        self.assertEqual(sorted(a["displayName"] for a in apps), [f"app-{i:05d}" for i in range(1, 21)])
+        self.assertEqual(sorted(a["onPremisesPublishing"]["internalUrl"] for a in apps),
+                         [f"https://app-{i:05d}.corp.example/" for i in range(1, 21)])
         self.assertEqual(sorted(c["machineName"] for c in members), [f"CONN-{i:04d}" for i in range(1, 5)])
-        a2 = next(a for a in apps if a["displayName"] == "app-00002")
-        opp = self.get_json(f"/beta/applications/{a2['id']}?$select=onPremisesPublishing", tok)["onPremisesPublishing"]
+        a2 = self.get_json("/beta/applications/30000000-0000-0000-0000-000000000002?$select=displayName", tok)
+        self.assertEqual(a2["displayName"], "app-00002")
+        opp = self.get_json("/beta/applications/30000000-0000-0000-0000-000000000002?$select=onPremisesPublishing",
+                            tok)["onPremisesPublishing"]
         self.assertEqual(opp["internalUrl"], "https://app-00002.corp.example/")
         self.assertEqual(opp["externalUrl"], "https://app-00002-contoso.msappproxy.net/")
         self.assertEqual(opp["applicationServerTimeout"], "long")

@@ -1,11 +1,13 @@
 //! Requests to Microsoft Graph: bearer token, OData paging followed whole (with a guard against
 //! a link that repeats or leaves the Graph host), 429 answered by waiting `Retry-After`, 5xx and
-//! transport failures retried with exponential backoff and jitter, all bounded. Every request is
-//! counted in `appproxy_graph_requests_total{endpoint,code}`.
+//! transport failures retried with exponential backoff and jitter, all bounded. Many objects are
+//! read with JSON batching (`POST /$batch`), each inner answer judged on its own. Every request,
+//! and every request inside a batch, is counted in `appproxy_graph_requests_total{endpoint,code}`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, stream};
 use prometheus::{Histogram, IntCounterVec};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
@@ -13,7 +15,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::auth::{AuthError, TokenProvider};
-use super::model::{ErrorBody, Page};
+use super::model::{BatchItem, BatchResponse, ErrorBody, Page};
 
 /// The Graph request counter and duration histogram; cumulative, so they live for the whole
 /// process and are registered once.
@@ -46,6 +48,11 @@ impl GraphMetrics {
     pub fn observe(&self, endpoint: &str, code: &str, started: Instant) {
         self.requests.with_label_values(&[endpoint, code]).inc();
         self.duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// A request answered inside a batch: counted, but its time is the batch's.
+    fn count(&self, endpoint: &str, code: &str) {
+        self.requests.with_label_values(&[endpoint, code]).inc();
     }
 }
 
@@ -83,6 +90,11 @@ pub enum GraphError {
     Malformed {
         endpoint: &'static str,
         detail: String,
+    },
+    #[error("Graph's batch answer for {endpoint} cannot be used: {problem}")]
+    BadBatch {
+        endpoint: &'static str,
+        problem: String,
     },
     #[error("Graph's @odata.nextLink for {endpoint} {problem}; stopped following it")]
     BadNextLink {
@@ -127,6 +139,12 @@ impl RetryPolicy {
 
 /// A guard against endless paging: no tenant has this many pages of one list.
 const MAX_PAGES: usize = 10_000;
+
+/// Graph takes at most 20 requests in one batch (JSON batching, "Batch size limitations").
+pub const BATCH_SIZE: usize = 20;
+
+/// Batches in flight at once: up to 80 inner requests, well inside Graph's throttling limits.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 pub struct GraphClient {
     http: reqwest::Client,
@@ -215,22 +233,218 @@ impl GraphClient {
         })
     }
 
-    /// GET with the retry policy: 429 waits `Retry-After`, 5xx and transport errors back off,
-    /// one 401 renews the token; 403 and other answers fail at once.
+    /// GET with the retry policy (see [`GraphClient::send`]), parsed as `T`.
     async fn get<T: DeserializeOwned>(
         &self,
         endpoint: &'static str,
         url: Url,
     ) -> Result<T, GraphError> {
+        let body = self.send(endpoint, url, None).await?;
+        parse(endpoint, &body)
+    }
+
+    /// Reads many objects by their paths (relative to `/beta`, each with its query) in JSON
+    /// batches of at most [`BATCH_SIZE`]. Each inner answer is judged on its own: a 2xx is
+    /// parsed; a 404 means the object is gone (`None`, with a log line: it was deleted since it
+    /// was listed); a 429 waits its `Retry-After` and a 5xx backs off, and those are asked again
+    /// in a later batch, as often as the retry policy allows; anything else fails the read.
+    /// An answer that does not match its batch (ids missing, repeated or unknown, more answers
+    /// than requests, a body that is not JSON) fails the read: nothing is guessed.
+    pub async fn batch<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        paths: &[String],
+    ) -> Result<Vec<Option<T>>, GraphError> {
+        let url = self.url("$batch", "$batch")?;
+        let mut results: Vec<Option<Option<T>>> = paths.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..paths.len()).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let chunks: Vec<Vec<usize>> =
+                pending.chunks(BATCH_SIZE).map(<[usize]>::to_vec).collect();
+            let url = &url;
+            // Owned chunks: borrowed ones make this future too hard to prove `Send` for `spawn`.
+            let answers: Vec<Vec<(usize, Inner<T>)>> = stream::iter(chunks)
+                .map(|chunk: Vec<usize>| async move {
+                    self.one_batch(endpoint, url, paths, &chunk).await
+                })
+                .buffer_unordered(BATCHES_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            let mut again = Vec::new();
+            let mut wait = Duration::ZERO;
+            for (index, inner) in answers.into_iter().flatten() {
+                match inner {
+                    Inner::Done(value) => results[index] = Some(value),
+                    Inner::Retry {
+                        status,
+                        retry_after,
+                        error,
+                    } => {
+                        if attempt >= self.retry.attempts {
+                            return Err(error.into_error(endpoint, status, attempt));
+                        }
+                        let pause = retry_after.map_or_else(
+                            || self.retry.backoff(attempt - 1),
+                            |after| after.min(self.retry.max_retry_after),
+                        );
+                        wait = wait.max(pause);
+                        again.push(index);
+                    }
+                }
+            }
+            if !again.is_empty() {
+                tracing::debug!(
+                    endpoint,
+                    requests = again.len(),
+                    wait_seconds = wait.as_secs_f64(),
+                    "Graph asked to retry requests inside a batch"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            again.sort_unstable();
+            pending = again;
+        }
+        Ok(results.into_iter().map(Option::flatten).collect())
+    }
+
+    /// One `POST /$batch` of the requests at `chunk` (indexes into `paths`), checked against
+    /// what was asked.
+    async fn one_batch<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: &Url,
+        paths: &[String],
+        chunk: &[usize],
+    ) -> Result<Vec<(usize, Inner<T>)>, GraphError> {
+        let requests: Vec<serde_json::Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(id, &index)| {
+                serde_json::json!({
+                    "id": id.to_string(),
+                    "method": "GET",
+                    "url": format!("/{}", paths[index].trim_start_matches('/')),
+                })
+            })
+            .collect();
+        let body = serde_json::json!({ "requests": requests });
+        let answer = self.send("$batch", url.clone(), Some(&body)).await?;
+        let answer: BatchResponse = parse("$batch", &answer)?;
+        let bad = |problem: String| GraphError::BadBatch { endpoint, problem };
+        if answer.responses.len() > chunk.len() {
+            return Err(bad(format!(
+                "{} answers to {} requests",
+                answer.responses.len(),
+                chunk.len()
+            )));
+        }
+        let mut answered = vec![false; chunk.len()];
+        let mut out = Vec::with_capacity(chunk.len());
+        for item in answer.responses {
+            let Some(id) = item.id.as_deref() else {
+                return Err(bad("an answer has no id".into()));
+            };
+            let Some(slot) = id.parse::<usize>().ok().filter(|&i| i < chunk.len()) else {
+                return Err(bad(format!(
+                    "an answer has the id {id:?}, which no request had"
+                )));
+            };
+            if std::mem::replace(&mut answered[slot], true) {
+                return Err(bad(format!("two answers have the id {id:?}")));
+            }
+            let index = chunk[slot];
+            out.push((index, self.judge_inner(endpoint, &paths[index], item)?));
+        }
+        if let Some(slot) = answered.iter().position(|a| !a) {
+            return Err(bad(format!("request {slot} has no answer")));
+        }
+        Ok(out)
+    }
+
+    /// One answer inside a batch.
+    fn judge_inner<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        item: BatchItem,
+    ) -> Result<Inner<T>, GraphError> {
+        let Some(status) = item.status.and_then(|s| StatusCode::from_u16(s).ok()) else {
+            return Err(GraphError::BadBatch {
+                endpoint,
+                problem: format!("the answer to {path} has no valid status"),
+            });
+        };
+        self.metrics.count(endpoint, status.as_str());
+        if status.is_success() {
+            if !item.body.is_object() {
+                return Err(GraphError::BadBatch {
+                    endpoint,
+                    problem: format!("the answer to {path} is not a JSON object"),
+                });
+            }
+            return serde_json::from_value(item.body)
+                .map(|value| Inner::Done(Some(value)))
+                .map_err(|e| GraphError::Malformed {
+                    endpoint,
+                    detail: e.to_string(),
+                });
+        }
+        let (code, message) = match serde_json::from_value::<ErrorBody>(item.body) {
+            Ok(ErrorBody { error }) => (error.code, error.message),
+            Err(_) => (
+                "unknown".into(),
+                "the answer carried no Graph error body".into(),
+            ),
+        };
+        let error = InnerError { code, message };
+        match status {
+            StatusCode::NOT_FOUND => {
+                tracing::info!(
+                    endpoint,
+                    request = path,
+                    code = %error.code,
+                    "Graph no longer knows an object it listed (404); leaving it out of the inventory"
+                );
+                Ok(Inner::Done(None))
+            }
+            StatusCode::TOO_MANY_REQUESTS => Ok(Inner::Retry {
+                status,
+                retry_after: header_retry_after(&item.headers),
+                error,
+            }),
+            s if s.is_server_error() => Ok(Inner::Retry {
+                status,
+                retry_after: header_retry_after(&item.headers),
+                error,
+            }),
+            _ => Err(error.into_error(endpoint, status, 1)),
+        }
+    }
+
+    /// One request with the retry policy: 429 waits `Retry-After`, 5xx and transport errors
+    /// back off, one 401 renews the token; 403 and other answers fail at once. A GET without
+    /// `body`, a POST of it as JSON with it.
+    async fn send(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<u8>, GraphError> {
         let mut renewed_token = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let token = self.tokens.token().await?;
             let started = Instant::now();
-            let sent = self
-                .http
-                .get(url.clone())
+            let request = match body {
+                None => self.http.get(url.clone()),
+                Some(body) => self.http.post(url.clone()).json(body),
+            };
+            let sent = request
                 .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
                 .send()
                 .await;
@@ -256,10 +470,10 @@ impl GraphClient {
             };
             let status = response.status();
             let retry_after = retry_after(&response);
-            let body = response.bytes().await;
+            let answer = response.bytes().await;
             self.metrics.observe(endpoint, status.as_str(), started);
-            let body = match body {
-                Ok(body) => body,
+            let answer = match answer {
+                Ok(answer) => answer,
                 Err(error) if attempt < self.retry.attempts => {
                     tracing::debug!(endpoint, error = %describe(&error), "reading a Graph answer failed; retrying");
                     tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
@@ -274,32 +488,15 @@ impl GraphClient {
                 }
             };
             if status.is_success() {
-                return serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
-                    endpoint,
-                    detail: e.to_string(),
-                });
+                return Ok(Vec::from(answer));
             }
-            let (code, message) = error_of(&body);
+            let (code, message) = error_of(&answer);
             match status {
                 StatusCode::UNAUTHORIZED if !renewed_token => {
                     // The token may have been revoked or expired early: one fresh one.
                     renewed_token = true;
                     self.tokens.invalidate().await;
                     attempt -= 1;
-                }
-                StatusCode::UNAUTHORIZED => {
-                    return Err(GraphError::Unauthorized {
-                        endpoint,
-                        code,
-                        message,
-                    });
-                }
-                StatusCode::FORBIDDEN => {
-                    return Err(GraphError::Forbidden {
-                        endpoint,
-                        code,
-                        message,
-                    });
                 }
                 StatusCode::TOO_MANY_REQUESTS if attempt < self.retry.attempts => {
                     let wait = retry_after.map_or_else(
@@ -317,23 +514,88 @@ impl GraphClient {
                     tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
                 }
                 _ => {
-                    return Err(GraphError::Status {
-                        endpoint,
-                        status: status.as_u16(),
-                        code,
-                        message,
-                        attempts: attempt,
-                    });
+                    return Err(InnerError { code, message }.into_error(endpoint, status, attempt));
                 }
             }
         }
     }
 }
 
-/// `Retry-After` in seconds (the form Graph uses).
+/// What became of one request inside a batch.
+enum Inner<T> {
+    /// Read (`Some`), or gone (`None`: 404).
+    Done(Option<T>),
+    /// Throttled or failed on the server's side: ask again.
+    Retry {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        error: InnerError,
+    },
+}
+
+/// Graph's error code and message for one answer.
+struct InnerError {
+    code: String,
+    message: String,
+}
+
+impl InnerError {
+    fn into_error(self, endpoint: &'static str, status: StatusCode, attempts: u32) -> GraphError {
+        let Self { code, message } = self;
+        match status {
+            StatusCode::UNAUTHORIZED => GraphError::Unauthorized {
+                endpoint,
+                code,
+                message,
+            },
+            StatusCode::FORBIDDEN => GraphError::Forbidden {
+                endpoint,
+                code,
+                message,
+            },
+            _ => GraphError::Status {
+                endpoint,
+                status: status.as_u16(),
+                code,
+                message,
+                attempts,
+            },
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, GraphError> {
+    serde_json::from_slice(body).map_err(|e| GraphError::Malformed {
+        endpoint,
+        detail: e.to_string(),
+    })
+}
+
+/// `Retry-After` of an answer inside a batch (`headers` is a JSON object there; any letter case).
+fn header_retry_after(
+    headers: &std::collections::HashMap<String, serde_json::Value>,
+) -> Option<Duration> {
+    let value = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, value)| value)?;
+    match value {
+        serde_json::Value::String(text) => seconds(text),
+        serde_json::Value::Number(n) => seconds(&n.to_string()),
+        _ => None,
+    }
+}
+
+/// `Retry-After` of an answer.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    seconds(response.headers().get(RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// `Retry-After` in seconds, the form Graph uses, whole or not: Graph's throttling page shows
+/// `Retry-After: 2.128`. Capped at a day so a wild value cannot overflow.
+fn seconds(text: &str) -> Option<Duration> {
+    let seconds = text.trim().parse::<f64>().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }
 
 /// Graph's error code and message, or placeholders when the body is not Graph's error JSON.
@@ -380,6 +642,18 @@ mod tests {
             );
         }
         assert!(policy.backoff(0) < Duration::from_millis(751));
+    }
+
+    #[test]
+    fn retry_after_is_read_in_whole_and_fractional_seconds_and_nonsense_ignored() {
+        assert_eq!(seconds("10"), Some(Duration::from_secs(10)));
+        assert_eq!(seconds(" 2.128 "), Some(Duration::from_millis(2128)));
+        for bad in ["", "-1", "soon", "NaN", "inf"] {
+            assert_eq!(seconds(bad), None, "{bad:?}");
+        }
+        let headers =
+            std::collections::HashMap::from([("retry-after".to_string(), serde_json::json!(3))]);
+        assert_eq!(header_retry_after(&headers), Some(Duration::from_secs(3)));
     }
 
     #[test]

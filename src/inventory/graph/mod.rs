@@ -14,8 +14,9 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 pub use client::{GraphError, GraphMetrics, RetryPolicy};
+pub use model::OnPremisesPublishing;
 
-use super::{App, Connector, ConnectorGroup, Inventory};
+use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
 use crate::config::values::{BackendTimeout, ConnectorStatus};
 use crate::config::{GraphSettings, Settings};
 use auth::{AuthError, TokenProvider};
@@ -56,49 +57,81 @@ impl GraphSource {
             .await?;
         let groups: Vec<_> = groups
             .into_iter()
-            .filter(|g| g.is_application_proxy())
+            .filter(|g| g.is_application_proxy() && g.id.is_some())
             .collect();
         let connectors: Vec<model::Connector> = client
             .list("connectors", &format!("{PROFILE}/connectors"))
             .await?;
 
         // Members and applications of every group, a bounded number at a time.
-        let per_group: Vec<(Vec<model::Connector>, Vec<model::Application>)> =
-            stream::iter(groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>())
-                // Owned ids: borrowed ones make this future too hard to prove `Send` for `spawn`.
-                .map(|id: String| async move {
-                    let members_path = format!("{PROFILE}/connectorGroups/{id}/members");
-                    let apps_path = format!("{PROFILE}/connectorGroups/{id}/applications");
-                    tokio::try_join!(
-                        client.list("connectorGroups/members", &members_path),
-                        client.list("connectorGroups/applications", &apps_path)
-                    )
-                })
-                .buffered(CONCURRENCY)
-                .try_collect()
-                .await?;
+        let per_group: Vec<(Vec<model::Connector>, Vec<model::Application>)> = stream::iter(
+            groups
+                .iter()
+                .filter_map(|g| g.id.clone())
+                .collect::<Vec<_>>(),
+        )
+        // Owned ids: borrowed ones make this future too hard to prove `Send` for `spawn`.
+        .map(|id: String| async move {
+            let id = segment(&id);
+            let members_path = format!("{PROFILE}/connectorGroups/{id}/members");
+            let apps_path = format!("{PROFILE}/connectorGroups/{id}/applications");
+            tokio::try_join!(
+                client.list("connectorGroups/members", &members_path),
+                client.list("connectorGroups/applications", &apps_path)
+            )
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
 
-        // List calls leave `onPremisesPublishing` out: read it per app.
-        let app_ids: HashSet<String> = per_group
-            .iter()
-            .flat_map(|(_, apps)| apps.iter().map(|a| a.id.clone()))
-            .collect();
-        let publishing: HashMap<String, model::OnPremisesPublishing> = stream::iter(app_ids)
-            .map(|id: String| async move {
-                let app: model::Application = client
-                    .one(
-                        "applications",
-                        &format!("applications/{id}?$select=onPremisesPublishing"),
-                    )
-                    .await?;
-                Ok::<_, GraphError>((id, app.on_premises_publishing.unwrap_or_default()))
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-
-        Ok(assemble(&groups, &connectors, per_group, &publishing))
+        let details = self.details(&per_group).await?;
+        Ok(assemble(&groups, &connectors, per_group, &details))
     }
+
+    /// Each listed app's name and publishing settings, read in batches where the list did not
+    /// carry both. Graph documents the group's application list with `onPremisesPublishing` and
+    /// without `displayName`; tenants are reported to leave `onPremisesPublishing` out of it.
+    async fn details(
+        &self,
+        per_group: &[(Vec<model::Connector>, Vec<model::Application>)],
+    ) -> Result<HashMap<String, model::Application>, GraphError> {
+        let mut ids: Vec<&str> = per_group
+            .iter()
+            .flat_map(|(_, apps)| apps)
+            .filter(|a| a.display_name.is_none() || a.on_premises_publishing.is_none())
+            .filter_map(|a| a.id.as_deref())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let paths: Vec<String> = ids
+            .iter()
+            .map(|id| format!("applications/{}?$select={APP_SELECT}", segment(id)))
+            .collect();
+        let read: Vec<Option<model::Application>> =
+            self.client.batch("applications", &paths).await?;
+        Ok(ids
+            .into_iter()
+            .zip(read)
+            .filter_map(|(id, app)| Some((id.to_string(), app?)))
+            .collect())
+    }
+}
+
+/// What the per-app read asks for. Graph returns only these (no `id`: it is not selected).
+const APP_SELECT: &str = "displayName,onPremisesPublishing";
+
+/// An id as one path segment: Graph's ids are GUIDs, but nothing a server sends reaches a URL
+/// unescaped.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// An HTTP client for Graph and the sign-in endpoint. Proxies come from the usual
@@ -111,52 +144,89 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Builds the inventory from Graph's objects.
+/// Builds the inventory from Graph's objects. An app the per-app read no longer found (404:
+/// deleted since it was listed) is left out; one without an id cannot be read and is left out too.
 fn assemble(
     groups: &[model::ConnectorGroup],
     connectors: &[model::Connector],
     per_group: Vec<(Vec<model::Connector>, Vec<model::Application>)>,
-    publishing: &HashMap<String, model::OnPremisesPublishing>,
+    details: &HashMap<String, model::Application>,
 ) -> Inventory {
-    let by_id: HashMap<&str, &model::Connector> =
-        connectors.iter().map(|c| (c.id.as_str(), c)).collect();
+    let by_id: HashMap<&str, &model::Connector> = connectors
+        .iter()
+        .filter_map(|c| Some((c.id.as_deref()?, c)))
+        .collect();
     let mut inventory = Inventory::default();
     let mut app_names = UniqueNames::default();
     for (group, (members, apps)) in groups.iter().zip(per_group) {
-        let name = group.name.clone().unwrap_or_else(|| group.id.clone());
+        let id = group.id.clone().unwrap_or_default();
+        let name = group.name.clone().unwrap_or_else(|| id.clone());
         let connectors = members
             .iter()
             // The full list may know more about a member than the membership list does.
-            .map(|m| connector(by_id.get(m.id.as_str()).copied().unwrap_or(m)))
+            .map(|m| {
+                let full = m.id.as_deref().and_then(|id| by_id.get(id));
+                connector(full.copied().unwrap_or(m))
+            })
             .collect();
         inventory.groups.push(ConnectorGroup {
             name: name.clone(),
-            id: group.id.clone(),
+            id,
             region: group.region.clone().unwrap_or_default(),
             is_default: group.is_default,
             connectors,
         });
-        for app in apps {
-            let publishing = publishing.get(&app.id).cloned().unwrap_or_default();
-            let display = app.display_name.clone().unwrap_or_else(|| app.id.clone());
+        for listed in apps {
+            let Some(id) = listed.id.clone() else {
+                continue;
+            };
+            let read = details.get(&id);
+            let complete = listed.display_name.is_some() && listed.on_premises_publishing.is_some();
+            if read.is_none() && !complete {
+                continue;
+            }
+            let display = read
+                .and_then(|a| a.display_name.clone())
+                .or(listed.display_name)
+                .unwrap_or_else(|| id.clone());
+            let publishing = read
+                .and_then(|a| a.on_premises_publishing.clone())
+                .or(listed.on_premises_publishing);
             inventory.apps.push(App {
-                name: app_names.claim(&display, &app.id),
-                id: app.id.clone(),
+                name: app_names.claim(&display, &id),
+                id,
                 connector_group: Some(name.clone()),
-                internal_url: publishing.internal_url.unwrap_or_default(),
-                external_url: publishing.external_url,
-                backend_timeout: publishing
-                    .application_server_timeout
-                    .as_deref()
-                    .and_then(BackendTimeout::parse)
-                    .unwrap_or_default(),
-                backend_certificate_validation: publishing
-                    .is_backend_certificate_validation_enabled
-                    .unwrap_or(true),
+                ..app(publishing)
             });
         }
     }
     inventory
+}
+
+/// An app's settings from its `onPremisesPublishing` (absent: none at all, so no web app).
+fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
+    let publishing_kind = Publishing::of(publishing.as_ref());
+    let p = publishing.unwrap_or_default();
+    App {
+        name: String::new(),
+        id: String::new(),
+        connector_group: None,
+        internal_url: p.internal_url.unwrap_or_default(),
+        external_url: p.external_url.filter(|u| !u.is_empty()),
+        backend_timeout: p
+            .application_server_timeout
+            .as_deref()
+            .and_then(BackendTimeout::parse)
+            .unwrap_or_default(),
+        // Graph: true for new apps, false for existing ones; unknown is taken as on.
+        backend_certificate_validation: p.is_backend_certificate_validation_enabled.unwrap_or(true),
+        application_type: p.application_type.unwrap_or_default(),
+        pre_authenticated: p
+            .external_authentication_type
+            .as_deref()
+            .map(|t| t.eq_ignore_ascii_case("aadPreAuthentication")),
+        publishing: publishing_kind,
+    }
 }
 
 fn connector(c: &model::Connector) -> Connector {
@@ -166,7 +236,7 @@ fn connector(c: &model::Connector) -> Connector {
         .is_some_and(|s| s.eq_ignore_ascii_case("active"));
     Connector {
         machine_name: c.machine_name.clone().unwrap_or_default(),
-        id: c.id.clone(),
+        id: c.id.clone().unwrap_or_default(),
         external_ip: c.external_ip.clone().unwrap_or_default(),
         version: c.version.clone().unwrap_or_default(),
         status: if active {
@@ -198,10 +268,14 @@ impl UniqueNames {
 /// and that app-only access may not be supported at all.
 pub fn advice(error: &GraphError) -> Option<&'static str> {
     match error {
+        // As documented today (docs/graph.md, "Permissions"): the connector and connector
+        // group pages list delegated Directory.ReadWrite.All only and application permissions
+        // as not supported; the role note names the least privileged roles.
         GraphError::Forbidden { .. } => Some(
-            "reading App Proxy connectors needs Directory.Read.All (delegated, by a user with the Application Administrator role) or Directory.ReadWrite.All; \
-             Microsoft documents application permissions as not supported for these endpoints, so if app-only access is refused, \
-             set inventory.graph.auth to device_code and run `appproxy_exporter login`",
+            "Microsoft Graph documents the App Proxy connector and connector group APIs with delegated Directory.ReadWrite.All only, \
+             for a user holding the Application Administrator or Global Secure Access Administrator role; application (app-only) permissions are documented as not supported. \
+             Set inventory.graph.auth to device_code, grant the app registration the delegated Directory.ReadWrite.All permission with admin consent, \
+             and run `appproxy_exporter login` as such a user (docs/graph.md, Permissions)",
         ),
         GraphError::Unauthorized { .. } => Some(
             "the access token was refused: check tenant_id, client_id and that the app registration exists in this tenant; with device_code, run `appproxy_exporter login` again",
@@ -230,7 +304,7 @@ mod tests {
     #[test]
     fn connector_status_other_than_active_counts_as_inactive() {
         let mut c = model::Connector {
-            id: "c".into(),
+            id: Some("c".into()),
             machine_name: Some("CONN-01".into()),
             external_ip: None,
             status: Some("Active".into()),

@@ -2,7 +2,9 @@
 //! (`tests/graph_server/`): paging, throttling, refusals, malformed answers, every way of
 //! signing in, and this host's own connector.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod publishing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,9 +121,21 @@ impl Harness {
     async fn round(&mut self) -> String {
         let snapshot = self.prober.round().await;
         self.exporter.publish(snapshot);
+        self.get("/metrics").await
+    }
+
+    /// One round that also requests every app's backend, then the scrape.
+    async fn round_with_backends(&mut self) -> String {
+        let snapshot = self.prober.round_once().await;
+        self.exporter.publish(snapshot);
+        self.get("/metrics").await
+    }
+
+    /// A page of the exporter's web interface, as published last.
+    async fn get(&self, path: &str) -> String {
         let registry = metrics::registry(Arc::clone(&self.exporter)).unwrap();
         let router = http::router(Arc::clone(&self.exporter), registry, "/metrics");
-        let request = Request::get("/metrics").body(Body::empty()).unwrap();
+        let request = Request::get(path).body(Body::empty()).unwrap();
         let response = router.oneshot(request).await.unwrap();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8_lossy(&body).into_owned()
@@ -165,7 +179,7 @@ async fn every_group_connector_and_app_is_listed_across_pages_with_the_right_ver
         Some(1.0)
     );
     assert!(
-        !m.contains("Private Access"),
+        !m.contains(r#"connector_group="Private Access""#),
         "groups of other types are skipped"
     );
     assert_eq!(
@@ -200,7 +214,7 @@ async fn every_group_connector_and_app_is_listed_across_pages_with_the_right_ver
     assert_eq!(
         sample(
             &m,
-            r#"appproxy_app_info{app="intranet",app_id="a1000000-0000-0000-0000-000000000001",backend_timeout="long",connector_group="Default",external_url="https://intranet-contoso.msappproxy.net/",internal_url="https://intranet.corp.example/"}"#
+            r#"appproxy_app_info{app="intranet",app_id="a1000000-0000-0000-0000-000000000001",application_type="",backend_timeout="long",connector_group="Default",external_url="https://intranet-contoso.msappproxy.net/",internal_url="https://intranet.corp.example/"}"#
         ),
         Some(1.0),
         "onPremisesPublishing read per app, timeout in any letter case"
@@ -221,7 +235,12 @@ async fn every_group_connector_and_app_is_listed_across_pages_with_the_right_ver
     assert_eq!(
         graph_requests(&m, "applications", "200"),
         4.0,
-        "one per App Proxy app"
+        "one per App Proxy app, inside a batch"
+    );
+    assert_eq!(
+        graph_requests(&m, "$batch", "200"),
+        1.0,
+        "four apps fit one batch"
     );
 }
 
@@ -582,7 +601,9 @@ fn a_refused_graph_is_logged_once_and_no_secret_or_token_is_ever_shown() {
         errors[0]
     );
     assert!(
-        errors[0].contains("Directory.Read.All") && errors[0].contains("appproxy_exporter login"),
+        errors[0].contains("delegated Directory.ReadWrite.All")
+            && errors[0].contains("Application Administrator")
+            && errors[0].contains("appproxy_exporter login"),
         "{}",
         errors[0]
     );
