@@ -266,3 +266,72 @@ probes:
         "TLS through the CONNECT tunnel, validated"
     );
 }
+
+/// The connector's bypass rules decide which backend requests skip its proxy, as .NET decides:
+/// here the proxy cannot reach the backends (its account is blocked), so only the hosts the
+/// rules name, and a name without a dot under `bypassonlocal`, load.
+#[test]
+fn backend_requests_skip_the_proxy_for_the_hosts_its_bypass_rules_name() {
+    let lab = Lab::up(&json!({
+        "hosts": {"fast.backend.test": "127.0.0.51", "intranet": "127.0.0.62", "other.backend.test": "127.0.0.63"},
+        "servers": [
+            {"ip": "127.0.0.51", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.62", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.63", "port": 80, "kind": "http"}
+        ],
+        "proxy": {"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80]}
+    }));
+    // tinyproxy runs as nobody: it cannot reach the backends; this test's exporter (root) can.
+    lab.firewall(&[
+        "-p tcp -d 127.0.0.48/28 -m owner --uid-owner nobody -j REJECT --reject-with tcp-reset",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let connector_file = dir.path().join("connector.exe.config");
+    std::fs::write(
+        &connector_file,
+        r#"<configuration><system.net><defaultProxy>
+  <proxy proxyaddress="http://127.0.0.1:3128" bypassonlocal="true"/>
+  <bypasslist><add address="FAST\.backend\.test"/></bypasslist>
+</defaultProxy></system.net></configuration>"#,
+    )
+    .unwrap();
+    let text = format!(
+        "inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors: [{{machine_name: CONN-01, status: active}}]
+    apps:
+      - {{name: listed, connector_group: Default, internal_url: \"http://fast.backend.test/\"}}
+      - {{name: local, connector_group: Default, internal_url: \"http://intranet/\"}}
+      - {{name: proxied, connector_group: Default, internal_url: \"http://other.backend.test/\"}}
+connector:
+  service_config: {file}
+  updater_config: {file}
+  machine_config: /nonexistent/machine.config
+  winhttp_proxy: direct
+  use_default_proxy_for_backend_requests: true
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  backend:
+    interval: 300ms
+",
+        file = connector_file.display()
+    );
+    let exporter = lab.start(&write_config(dir.path(), &text));
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        ["listed", "local", "proxied"]
+            .iter()
+            .all(|app| value(m, "appproxy_backend_up", app).is_some())
+    });
+    assert_eq!(value(&m, "appproxy_backend_up", "listed"), Some(1.0), "{m}");
+    assert_eq!(value(&m, "appproxy_backend_up", "local"), Some(1.0), "{m}");
+    assert_eq!(
+        value(&m, "appproxy_backend_up", "proxied"),
+        Some(0.0),
+        "a host no rule names goes through the proxy, which cannot reach it: {m}"
+    );
+}

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use url::Url;
 
-use crate::endpoints::probe::{self as tcp, Failure};
 use crate::endpoints::tls::TlsSetup;
+use crate::net::{self, Failure};
 use crate::proxy::ProxyAddress;
 
 /// The phases timed (`appproxy_backend_phase_duration_seconds{phase}`).
@@ -167,15 +167,16 @@ async fn run(
         },
     };
     let mut mark = Instant::now();
-    let addresses = tcp::resolve(connect_host, connect_port)
+    let addresses = net::resolve(connect_host, connect_port)
         .await
         .map_err(|f| network(FailurePhase::Resolve, f))?;
     lap(outcome, Phase::Resolve, &mut mark);
-    let mut stream = tcp::connect(&addresses)
+    let mut stream = net::connect(&addresses)
         .await
-        .map_err(|f| network(FailurePhase::Connect, f))?;
+        .map_err(|f| network(FailurePhase::Connect, f))?
+        .stream;
     if proxy.is_some() && https {
-        let status = tcp::connect_tunnel(&mut stream, &host, port)
+        let status = net::tunnel::connect(&mut stream, &host, port)
             .await
             .map_err(|f| network(FailurePhase::Connect, f))?;
         if status != 200 {

@@ -233,6 +233,22 @@ def check_loopback(ip, what):
     return str(addr)
 
 
+def check_host_addresses(value, what):
+    """A hosts entry: one IPv4 loopback address, or a list of them that may also hold ::1
+    (a dual-stack name, for the Happy Eyeballs tests)."""
+    if isinstance(value, str):
+        return [check_loopback(value, what)]
+    if not isinstance(value, list) or not value:
+        raise LabError("%s must be an address or a non-empty list of addresses" % what)
+    out = []
+    for ip in value:
+        if ip == "::1":
+            out.append(ip)
+        else:
+            out.append(check_loopback(ip, what))
+    return out
+
+
 def check_port(port, what):
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise LabError("%s: invalid port %r" % (what, port))
@@ -250,7 +266,7 @@ def normalize_spec(spec):
     if not isinstance(raw_hosts, dict):
         raise LabError("spec.hosts must be an object name -> ip")
     for name, ip in raw_hosts.items():
-        hosts[check_dns_name(name, "hosts")] = check_loopback(ip, "hosts[%s]" % name)
+        hosts[check_dns_name(name, "hosts")] = check_host_addresses(ip, "hosts[%s]" % name)
 
     servers = []
     seen = set()
@@ -273,7 +289,12 @@ def normalize_spec(spec):
             if s.get("issuer") not in ISSUERS:
                 raise LabError("%s: issuer must be one of %s" % (what, ", ".join(ISSUERS)))
             out["issuer"] = s["issuer"]
-            out["cn"] = check_dns_name(s.get("cn"), what + ".cn")
+            # A wildcard certificate (`*.servicebus.test`) covers one label under its domain only.
+            cn = s.get("cn")
+            if isinstance(cn, str) and cn.startswith("*."):
+                out["cn"] = "*." + check_dns_name(cn[2:], what + ".cn")
+            else:
+                out["cn"] = check_dns_name(cn, what + ".cn")
         if kind in ("http", "tls"):
             status = s.get("status", 200)
             if not isinstance(status, int) or not 100 <= status <= 599:
@@ -777,12 +798,14 @@ def _up(name, spec, state):
             if attempt == 4:
                 raise
     hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-    hosts += ["%s %s" % (ip, host) for host, ip in spec["hosts"].items()]
+    # One line per address; a dual-stack name gets ::1 first, as the resolver orders it.
+    hosts += ["%s %s" % (ip, host) for host, ips in spec["hosts"].items() for ip in ips]
     _write(os.path.join(etc, "hosts"), "\n".join(hosts) + "\n")
     _write(os.path.join(etc, "resolv.conf"),
            "nameserver %s\noptions timeout:1 attempts:1\n" % DEAD_RESOLVER)
 
-    ips = set(spec["hosts"].values()) | {s["ip"] for s in spec["servers"]}
+    ips = {ip for ips in spec["hosts"].values() for ip in ips if ip != "::1"}
+    ips |= {s["ip"] for s in spec["servers"]}
     if spec["proxy"]:
         ips.add(spec["proxy"]["ip"])
     for ip in sorted(ips):
@@ -884,13 +907,20 @@ def cmd_firewall(args):
     if not isinstance(rules, list) or not all(isinstance(r, (str, list)) for r in rules):
         raise LabError("--rules must be a JSON list of rule strings")
     ipt = ["ip", "netns", "exec", name, "iptables", "-w"]
+    ip6t = ["ip", "netns", "exec", name, "ip6tables", "-w"]
     run(ipt + ["-F", "OUTPUT"])
+    run(ip6t + ["-F", "OUTPUT"])
     for rule in rules:
         argv = shlex.split(rule) if isinstance(rule, str) else [str(a) for a in rule]
+        # A rule that starts with "ip6" is for IPv6 (ip6tables).
+        tool = ipt
+        if argv and argv[0] == "ip6":
+            tool, argv = ip6t, argv[1:]
         try:
-            run(ipt + ["-A", "OUTPUT"] + argv)
+            run(tool + ["-A", "OUTPUT"] + argv)
         except LabError:
             run(ipt + ["-F", "OUTPUT"], check=False)
+            run(ip6t + ["-F", "OUTPUT"], check=False)
             raise
     emit({"ok": True})
     return 0

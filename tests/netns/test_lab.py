@@ -278,6 +278,19 @@ class LabTest(unittest.TestCase):
         self.assertTrue(tcp["ok"], tcp)
         self.assertEqual(closed["error"], "ConnectionRefusedError")
 
+    def test_a_dual_stack_name_and_an_ipv6_rule(self):
+        spec = dict(SPEC, hosts=dict(SPEC["hosts"], **{"dual.test": ["::1", "127.0.0.11"]}))
+        name, _ = self.up(spec)
+        self.assertIn("::1 dual.test\n127.0.0.11 dual.test", self.probe(name, {"op": "hosts_file"})[0]["text"])
+        self.firewall(name, ["ip6 -p tcp -d ::1 --dport 443 -j DROP"])
+        v6, v4 = self.probe(name, {"op": "connect", "host": "::1", "port": 443, "timeout": 1},
+                            {"op": "connect", "host": "127.0.0.11", "port": 443, "timeout": 2})
+        self.assertEqual(v6["error"], "TimeoutError", v6)
+        self.assertTrue(v4["ok"], v4)
+        self.firewall(name, [])
+        rules = lab("exec", "--name", name, "--", "ip6tables", "-S", "OUTPUT").stdout
+        self.assertEqual(rules.strip(), "-P OUTPUT ACCEPT")
+
     def test_firewall_drop_reject_and_clear(self):
         name, _ = self.up()
         ops = ({"op": "connect", "host": "127.0.0.11", "port": 443, "timeout": 2},
