@@ -229,11 +229,18 @@ impl Prober {
                     app: app.name.clone(),
                 };
                 let backend = self.backends.get(&key);
-                // Steps 3-6 are judged once for this host and shared by every app; 7-10 per app.
-                let per_app = backend::judge(backend.as_ref(), ratio);
-                for (step, outcome) in host_steps.iter().chain(per_app.iter()) {
+                // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
+                // app, and an app's own answers may fail an earlier step for it alone (its
+                // backend proxy's refusal, App Proxy's page saying no connector answered).
+                for (step, outcome) in &host_steps {
                     if let Some(outcome) = outcome {
                         steps.set(*step, outcome.clone());
+                    }
+                }
+                for (step, outcome) in backend::judge(backend.as_ref(), ratio) {
+                    let earlier = step < Step::InternalUrl;
+                    if !earlier || !outcome.passed() {
+                        steps.set(step, outcome);
                     }
                 }
                 // What no probe can judge says so: a Private Access app is walked to step 2
@@ -380,6 +387,10 @@ fn backend_targets(
             backend,
             proxy,
         );
+        let target = Target {
+            pre_authenticated: app.pre_authenticated,
+            ..target
+        };
         targets.push(match &urls.external {
             Some(url) if external => target.with_external(url, connector_proxy.clone()),
             _ => target,

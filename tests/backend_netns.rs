@@ -123,7 +123,8 @@ const EXPECTED: &[(&str, f64)] = &[
     ("dropped", 8.0),
     ("trickle", 0.0),
     ("huge", 0.0),
-    ("hang", 8.0),
+    // Connected, and no answer: App Proxy's "Backend Timeout", not a network failure.
+    ("hang", 9.0),
 ];
 
 #[test]
@@ -165,10 +166,18 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         value(&m, "appproxy_backend_up", "selfsigned-lax"),
         Some(1.0)
     );
-    // Step 8: the network's failures, told apart.
+    // Step 8: the network's failures, told apart; step 9: connected, never answered.
     assert_eq!(failure_phase(&m, "missing", "resolve"), Some(1.0));
-    assert_eq!(failure_phase(&m, "dropped", "timeout"), Some(1.0));
+    assert_eq!(failure_phase(&m, "dropped", "connect"), Some(1.0));
     assert_eq!(failure_phase(&m, "hang", "timeout"), Some(1.0));
+    assert_eq!(
+        sample(
+            &m,
+            r#"appproxy_flow_step_ok{app="hang",connector_group="Default",step="8",step_name="internal_network"}"#
+        ),
+        Some(1.0),
+        "the network is fine"
+    );
     // Step 9: the same backend, judged by each app's own timeout.
     assert_eq!(
         value(&m, "appproxy_backend_timeout_seconds", "slow-default"),
@@ -184,9 +193,10 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         "a latency past the timeout is measured, not cut short: {slower}"
     );
     assert_eq!(value(&m, "appproxy_backend_up", "slower"), Some(1.0));
-    // Trickled headers are timed to the end; a huge body is read only up to its bound.
-    let transfer = sample(&m, r#"appproxy_backend_phase_duration_seconds{app="trickle",connector_group="Default",phase="transfer"}"#).unwrap();
-    assert!(transfer > 1.0, "{transfer}");
+    // Trickled headers count until the head is whole (the latency App Proxy's timeout
+    // measures); a huge body is read only up to its bound, timed apart.
+    let processing = sample(&m, r#"appproxy_backend_phase_duration_seconds{app="trickle",connector_group="Default",phase="processing"}"#).unwrap();
+    assert!(processing > 1.0, "{processing}");
     assert!(value(&m, "appproxy_backend_latency_ratio", "huge").unwrap() < 0.5);
     assert!(m.contains(r#"appproxy_backend_request_duration_seconds_bucket{app="slow-default",connector_group="Default",le="1.6"}"#), "buckets at the scaled 0.8 fraction");
 
@@ -195,7 +205,8 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         "HTTP 503",
         "TLS handshake failed",
         "does not resolve",
-        "no response within",
+        "no answer within",
+        "App Proxy shows such an app as &quot;Backend Timeout&quot;",
         "Set the app&#39;s Backend Application Timeout to Long",
     ] {
         assert!(page.contains(words), "missing {words:?} in the page");

@@ -7,7 +7,6 @@
 
 pub mod catalog;
 pub mod probe;
-pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

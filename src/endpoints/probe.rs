@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 pub use crate::net::{Failure, Family, Phase};
 
-use super::tls::{TlsSetup, TlsVerdict};
 use crate::config::Endpoint;
-use crate::net;
+use crate::net::tls::{TlsSetup, TlsVerdict};
+use crate::net::{self, Io};
 
 /// How a probe leaves this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,19 +99,17 @@ async fn run(
     .await?;
     let connected = timed(result, Phase::Connect, deadline, net::connect(&addresses)).await?;
     result.family = Some(connected.family());
-    let mut stream = connected.stream;
+    let mut stream: Io = Box::new(connected.stream);
     if let Route::Proxy { .. } = route {
-        let status = timed(
+        let answer = timed(
             result,
             Phase::ProxyConnect,
             deadline,
-            net::tunnel::connect(&mut stream, &endpoint.host, endpoint.port),
+            net::tunnel::open(stream, &endpoint.host, endpoint.port),
         )
         .await?;
-        result.proxy_status = Some(status);
-        if status != 200 {
-            return Err(Failure::ProxyStatus(status));
-        }
+        result.proxy_status = Some(answer.status);
+        stream = answer.tunnel.ok_or(Failure::ProxyStatus(answer.status))?;
     }
     result.connected = true;
     // A stand-in host's certificate need not name it: DNS and TCP are its whole check.

@@ -4,11 +4,63 @@
 //! reaches into another step family for it.
 
 pub mod dial;
+pub mod tls;
 pub mod tunnel;
 
 use std::fmt;
 
 pub use dial::{Connected, Family, connect, resolve};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// What the exporter identifies itself as to proxies and backends.
+pub const USER_AGENT: &str = concat!("appproxy_exporter/", env!("CARGO_PKG_VERSION"));
+
+/// A byte stream to a peer: a TCP connection, a tunnel through a proxy, TLS over either.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+pub type Io = Box<dyn Stream>;
+
+/// The task that drives a hyper connection beside its requests; dropping it stops the task
+/// (and closes the connection, unless it was handed over).
+pub(crate) struct Driver(tokio::task::JoinHandle<()>);
+
+impl Driver {
+    pub(crate) fn spawn<F>(connection: F) -> Driver
+    where
+        F: std::future::Future + Send + 'static,
+    {
+        Driver(tokio::spawn(async move {
+            let _ = connection.await;
+        }))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a hyper error says about the peer: not HTTP, closed early, or the network's `io` error.
+pub(crate) fn hyper_failure(error: &hyper::Error, not_http: Failure) -> Failure {
+    if error.is_parse() || error.is_parse_status() {
+        return not_http;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return dial::classify(io);
+        }
+        source = cause.source();
+    }
+    if error.is_incomplete_message() || error.is_closed() {
+        return Failure::Refused;
+    }
+    Failure::Unreachable(error.to_string())
+}
 
 /// A phase of a dial, as the `phase` label of the endpoint probes names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -307,6 +307,12 @@ def normalize_spec(spec):
                 if not isinstance(value, (int, float)) or value < 0:
                     raise LabError("%s: %s must be a number of seconds >= 0" % (what, key))
                 out[key] = value
+            # Interim 1xx answers sent before the final one (a 103 Early Hints, say).
+            informational = s.get("informational", [])
+            if not isinstance(informational, list) or not all(
+                    isinstance(c, int) and 100 <= c <= 199 for c in informational):
+                raise LabError("%s: informational must be a list of 1xx codes" % what)
+            out["informational"] = informational
             headers = s.get("headers", {})
             if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
                 raise LabError("%s: headers must be an object of strings" % what)
@@ -319,6 +325,12 @@ def normalize_spec(spec):
             if body_bytes is not None and (not isinstance(body_bytes, int) or body_bytes < 0):
                 raise LabError("%s: body_bytes must be a whole number >= 0" % what)
             out["body_bytes"] = body_bytes
+        if kind == "tls":
+            # "1.1": a backend that speaks only TLS 1.0 and 1.1 (old ciphers allowed).
+            max_tls = s.get("max_tls")
+            if max_tls not in (None, "1.1"):
+                raise LabError("%s: max_tls must be \"1.1\" or absent" % what)
+            out["max_tls"] = max_tls
         if kind == "tcp":
             mode = s.get("mode", "hold")
             if mode not in ("hold", "close"):
@@ -342,7 +354,11 @@ def normalize_spec(spec):
             user, sep, password = auth.partition(":") if isinstance(auth, str) else ("", "", "")
             if not sep or not CREDENTIAL_RE.match(user) or not CREDENTIAL_RE.match(password):
                 raise LabError("proxy.basic_auth must be 'user:pass' without spaces or quotes")
+        filters = proxy.get("filter", [])
+        if not isinstance(filters, list) or not all(isinstance(f, str) and f and "\n" not in f for f in filters):
+            raise LabError("proxy.filter must be a list of host patterns")
         proxy = {
+            "filter": filters,
             "ip": check_loopback(proxy.get("ip", "127.0.0.1"), "proxy"),
             "port": check_port(proxy.get("port", 3128), "proxy"),
             "connect_ports": [check_port(p, "proxy.connect_ports") for p in ports],
@@ -473,6 +489,11 @@ def tinyproxy_conf(d, proxy):
         "DisableViaHeader Yes",
     ]
     lines += ["ConnectPort %d" % p for p in proxy["connect_ports"]]
+    if proxy.get("filter"):
+        # tinyproxy answers 403 "Filtered" for these hosts (extended regular expressions).
+        filter_file = os.path.join(d, "tinyproxy.filter")
+        _write(filter_file, "\n".join(proxy["filter"]) + "\n")
+        lines += ['Filter "%s"' % filter_file, "FilterType ere"]
     if proxy["basic_auth"]:
         user, _, password = proxy["basic_auth"].partition(":")
         lines.append("BasicAuth %s %s" % (user, password))
@@ -662,6 +683,14 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         self.close_connection = True
         try:
+            for code in spec.get("informational", []):
+                try:
+                    phrase = http.HTTPStatus(code).phrase
+                except ValueError:
+                    phrase = "Informational"
+                self.wfile.write(("HTTP/1.1 %d %s\r\nLink: </lab.css>; rel=preload\r\n\r\n"
+                                  % (code, phrase)).encode())
+                self.wfile.flush()
             if spec.get("trickle"):
                 for i in range(len(head)):
                     self.wfile.write(head[i:i + 1])
@@ -708,6 +737,10 @@ def build_server(s, d):
         return _Server(s, _HTTPHandler)
     pem, key = leaf_paths(d, s["issuer"], s["cn"])
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if s.get("max_tls") == "1.1":
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     ctx.load_cert_chain(pem, key)
     return _Server(s, _HTTPHandler, ssl_ctx=ctx)
 
