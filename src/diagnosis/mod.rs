@@ -72,17 +72,20 @@ pub struct StepView {
     pub runbook: String,
 }
 
-/// The runbook of a step, as the exporter serves it.
-pub fn runbook_path(step: Step) -> String {
-    format!("/runbooks/{}", step.name())
+/// The runbook of a step, as the exporter serves it; `runbooks` is where the runbooks are
+/// (`/runbooks`, or an absolute URL under `--web.external-url`).
+pub fn runbook_url(runbooks: &str, step: Step) -> String {
+    format!("{runbooks}/{}", step.name())
 }
 
-/// Builds the document from a snapshot, for every app or only `app`.
+/// Builds the document from a snapshot, for every app or only `app`; `runbooks` as in
+/// [`runbook_url`].
 pub fn build(
     snapshot: &Snapshot,
     machine_name: String,
     config: String,
     app: Option<&str>,
+    runbooks: &str,
 ) -> Diagnosis {
     let host_results = host_results(snapshot);
     let host_steps = views(
@@ -94,6 +97,7 @@ pub fn build(
             Step::ProxyConsistency,
         ]
         .as_slice(),
+        runbooks,
         |step| notes::pass_note(step, snapshot, "", None),
     );
     let apps: Vec<AppDiagnosis> = snapshot
@@ -105,7 +109,7 @@ pub fn build(
             app: walk.app.clone(),
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
-            steps: views(&walk.steps, &Step::ALL, |step| {
+            steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
                 notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_ref())
             }),
         })
@@ -142,10 +146,12 @@ fn host_results(snapshot: &Snapshot) -> StepResults {
     results
 }
 
-/// Each step's state along the walk of `results`; `note` gives a passing step's evidence.
+/// Each step's state along the walk of `results`; `note` gives a passing step's evidence,
+/// `runbooks` where the runbooks are.
 fn views(
     results: &StepResults,
     steps: &[Step],
+    runbooks: &str,
     note: impl Fn(Step) -> Option<String>,
 ) -> Vec<StepView> {
     let failing = crate::flow::walk(results);
@@ -183,7 +189,7 @@ fn views(
                 evidence,
                 remedy,
                 doc_url: info.doc_url,
-                runbook: runbook_path(step),
+                runbook: runbook_url(runbooks, step),
             }
         })
         .collect()
@@ -300,11 +306,13 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
                 let _ = writeln!(out, "         remedy:   {remedy}");
             }
             let _ = writeln!(out, "         docs:     {}", s.doc_url);
-            let _ = writeln!(
-                out,
-                "         runbook:  {} on the exporter's web address",
-                s.runbook
-            );
+            // A path (no --web.external-url) is relative to wherever the exporter is served.
+            let whereabouts = if s.runbook.starts_with('/') {
+                " on the exporter's web address"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "         runbook:  {}{whereabouts}", s.runbook);
         }
     }
 }
@@ -339,8 +347,18 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "https://mon.example/appproxy/runbooks",
+        );
         let steps = &d.apps[0].steps;
+        assert_eq!(
+            steps[2].runbook,
+            "https://mon.example/appproxy/runbooks/port_test"
+        );
         assert_eq!(steps[0].state, State::Pass);
         assert_eq!(steps[1].state, State::NotEvaluated);
         assert_eq!(steps[2].state, State::Fail);
@@ -372,7 +390,13 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
         let seven = &d.apps[0].steps[6];
         assert_eq!(seven.state, State::NotEvaluated);
         assert_eq!(seven.result, None, "not evaluated is never a pass");
@@ -399,7 +423,13 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
         assert_eq!(
             d.apps[0].steps[0].evidence.as_deref(),
             Some("assigned to Default")
@@ -422,7 +452,13 @@ mod tests {
             ],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "h".into(), "c".into(), Some("other"));
+        let d = build(
+            &snapshot,
+            "h".into(),
+            "c".into(),
+            Some("other"),
+            "/runbooks",
+        );
         assert_eq!(d.apps.len(), 1);
         assert!(d.healthy);
     }
