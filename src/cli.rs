@@ -75,6 +75,11 @@ pub struct WebFlags {
     #[arg(long = "web.max-requests", value_name = "N")]
     pub max_requests: Option<usize>,
 
+    /// Most connections open at once (default 512); past it, new ones wait in the kernel's
+    /// queue until one closes. 0 means no limit.
+    #[arg(long = "web.max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
+
     /// Path under which metrics are served (default /metrics).
     #[arg(long = "web.telemetry-path", value_name = "PATH", value_parser = telemetry_path)]
     pub telemetry_path: Option<String>,
@@ -103,6 +108,7 @@ impl WebFlags {
                 .clone()
                 .or_else(|| outer.route_prefix.clone()),
             max_requests: self.max_requests.or(outer.max_requests),
+            max_connections: self.max_connections.or(outer.max_connections),
             telemetry_path: self
                 .telemetry_path
                 .clone()
@@ -199,6 +205,7 @@ impl Cli {
                 max_requests: web.max_requests.unwrap_or(40),
             },
             web_config_file: web.web_config_file.clone(),
+            max_connections: web.max_connections.unwrap_or(512),
         }
     }
 }
@@ -235,9 +242,17 @@ fn telemetry_path(text: &str) -> Result<String, String> {
     if !text.starts_with('/') || text.len() < 2 {
         return Err("must start with / and name a path, such as /metrics".into());
     }
-    if reserved.contains(&text) || text.contains(['{', '}', '*', '?', '#', ' ']) {
+    // A segment starting with `:` is a capture in axum's old syntax, which it refuses with a
+    // panic: no `:` at all.
+    if reserved.contains(&text) {
+        return Err(format!("{text} is another endpoint of the exporter"));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#' | ':') || c.is_whitespace())
+    {
         return Err(format!(
-            "{text:?} is taken by another endpoint or is not a plain path"
+            "{c:?} is not allowed: use letters, digits and / - _ . ~ only, such as /metrics"
         ));
     }
     Ok(text.to_string())

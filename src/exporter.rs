@@ -107,7 +107,7 @@ impl Exporter {
         match result {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
-                    tracing::warn!(msg = %warning);
+                    tracing::warn!("{warning}");
                 }
                 tracing::info!(config = %loaded, "configuration reloaded");
                 match self.loaded.write() {

@@ -37,11 +37,13 @@ impl Family {
         }
     }
 
-    /// The series with these label values, in the order the family's labels were given.
+    /// The series with these label values, in the order the family's labels were given. A
+    /// value longer than [`LABEL_LIMIT`] bytes is cut there and marked, so a 10 MB string in a
+    /// connector's file or a tenant's name cannot ride on every scrape.
     pub fn with_label_values<V: AsRef<str>>(&self, values: &[V]) -> Series<'_> {
         Series {
             family: self,
-            values: values.iter().map(|v| v.as_ref().to_string()).collect(),
+            values: values.iter().map(|v| capped(v.as_ref())).collect(),
         }
     }
 
@@ -85,6 +87,23 @@ impl Family {
     }
 }
 
+/// The longest label value written, in bytes (URLs and names are far shorter).
+pub const LABEL_LIMIT: usize = 512;
+
+/// What marks a value that was cut.
+pub const CUT_MARKER: &str = "…[cut]";
+
+fn capped(value: &str) -> String {
+    if value.len() <= LABEL_LIMIT {
+        return value.to_string();
+    }
+    let mut end = LABEL_LIMIT;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT_MARKER}", &value[..end])
+}
+
 fn write_value(out: &mut String, value: f64) {
     if value.is_nan() {
         out.push_str("NaN");
@@ -108,6 +127,16 @@ fn escape_help(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_label_value_is_cut_and_marked() {
+        let family = Family::new("x", "help", &["proxy_url"]);
+        family.with_label_values(&["h".repeat(10_000_000)]).set(1.0);
+        let mut out = String::new();
+        family.write(&mut out);
+        assert!(out.len() < 1000, "{} bytes", out.len());
+        assert!(out.contains(&format!("{}{CUT_MARKER}\"", "h".repeat(LABEL_LIMIT))));
+    }
 
     #[test]
     fn writes_sorted_labels_escaped_values_and_skips_empty_families() {

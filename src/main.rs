@@ -73,7 +73,10 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
             };
-            match runtime.block_on(appproxy_exporter::serve(loaded, options)) {
+            let served = runtime.block_on(appproxy_exporter::serve(loaded, options));
+            // A read still hanging on a share must not hold up the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => exit(&error),
             }

@@ -484,7 +484,7 @@ impl Families {
                         .with_label_values(&[service.label(), &file])
                         .set(0.0);
                 }
-                Finding::NotInstalled => {}
+                Finding::NotInstalled | Finding::Unread { .. } => {}
             }
         }
         for probe in &state.probes {

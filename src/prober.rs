@@ -34,6 +34,8 @@ pub struct Prober {
     scheduler: Option<Scheduler>,
     /// The last round's host-level results, composed again with each backend answer.
     last: Option<HostRound>,
+    /// The read of the connector's files still running past its round, if one is.
+    host_read: Option<BlockingRead<HostFacts>>,
 }
 
 /// What a round found that is not per app.
@@ -66,6 +68,7 @@ impl Prober {
             backends: Arc::new(BackendStore::default()),
             scheduler: None,
             last: None,
+            host_read: None,
         }
     }
 
@@ -124,7 +127,7 @@ impl Prober {
         let generation = self.exporter.generation();
         let (inventory, (endpoints, proxy, local_services, network_seconds)) = tokio::join!(
             self.inventory.refresh(settings, generation),
-            probe_network(settings)
+            probe_network(settings, generation, &mut self.host_read)
         );
         if let Some(seconds) = self.inventory.last_refresh_seconds {
             round_seconds.insert("inventory", seconds);
@@ -279,6 +282,8 @@ impl Prober {
 /// route, and the proxies in use.
 async fn probe_network(
     settings: &Settings,
+    generation: u64,
+    host_read: &mut Option<BlockingRead<HostFacts>>,
 ) -> (
     EndpointsState,
     ProxyState,
@@ -287,13 +292,7 @@ async fn probe_network(
 ) {
     let started = Instant::now();
     let probes = &settings.probes;
-    let connector = settings.connector.clone();
-    // Small files and a Service Control Manager query, blocking all the same: off the async
-    // workers.
-    let (services, local_services) =
-        tokio::task::spawn_blocking(move || (proxy::read(&connector), local::services()))
-            .await
-            .unwrap_or_default();
+    let (services, local_services) = read_host(settings, generation, host_read).await;
     let candidate = proxy::candidate(&services, &settings.connector);
     let (list, note) = endpoints::catalog::endpoints(
         settings.cloud,
@@ -320,6 +319,81 @@ async fn probe_network(
         local_services,
         started.elapsed().as_secs_f64(),
     )
+}
+
+/// How long the connector's files and services may take to read before a round goes on
+/// without them.
+const HOST_READ_LIMIT: Duration = Duration::from_secs(10);
+
+type HostFacts = (
+    Vec<(Service, Finding)>,
+    Option<Vec<(&'static str, ServiceState)>>,
+);
+
+/// Reads the connector's `.exe.config` files and services, waiting at most
+/// [`HOST_READ_LIMIT`]: past that, steps 5 and 6 are not evaluated and say why.
+async fn read_host(
+    settings: &Settings,
+    generation: u64,
+    pending: &mut Option<BlockingRead<HostFacts>>,
+) -> HostFacts {
+    let connector = settings.connector.clone();
+    let read = move || (proxy::read(&connector), local::services());
+    match wait_for_read(pending, generation, HOST_READ_LIMIT, read).await {
+        Ok(facts) => facts,
+        Err(waited) => {
+            let why = format!(
+                "config files were still being read after {} s (a network share that does not answer?); the read goes on, and the next round uses it if it finishes",
+                waited.as_secs()
+            );
+            let unread = |service| (service, Finding::Unread { why: why.clone() });
+            (
+                vec![unread(Service::Connector), unread(Service::Updater)],
+                None,
+            )
+        }
+    }
+}
+
+/// A read that blocks (files that may live on a share, the Service Control Manager), running
+/// on a thread of its own.
+pub struct BlockingRead<T> {
+    /// The config generation it was started for.
+    generation: u64,
+    started: Instant,
+    task: tokio::task::JoinHandle<T>,
+}
+
+/// Runs `read` on a blocking thread and waits for it at most `limit`; `Err` is how long it
+/// has run. Nothing can stop a read that hangs: its thread is left to it, and later calls wait
+/// on that same read instead of blocking another thread, until it finishes or a reload (a new
+/// `generation`) abandons it.
+async fn wait_for_read<T: Default + Send + 'static>(
+    pending: &mut Option<BlockingRead<T>>,
+    generation: u64,
+    limit: Duration,
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Duration> {
+    let mut running = match pending.take() {
+        Some(running) if running.generation == generation => running,
+        _ => BlockingRead {
+            generation,
+            started: Instant::now(),
+            task: tokio::task::spawn_blocking(read),
+        },
+    };
+    match tokio::time::timeout(limit, &mut running.task).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "reading the connector's files failed");
+            Ok(T::default())
+        }
+        Err(_) => {
+            let waited = running.started.elapsed();
+            *pending = Some(running);
+            Err(waited)
+        }
+    }
 }
 
 /// What steps 7-10 request: every walked web app's internal URL, through the connector's proxy
@@ -397,4 +471,49 @@ fn backend_targets(
         });
     }
     (targets, unprobed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    /// A read that hangs (a share that does not answer) holds up no round, blocks one thread
+    /// only however many rounds pass, and is abandoned by a reload.
+    #[tokio::test]
+    async fn a_hung_read_holds_up_no_round_and_blocks_one_thread() {
+        let started = Arc::new(AtomicUsize::new(0));
+        let (release, blocked) = mpsc::channel::<()>();
+        let mut pending = None;
+        let hung = {
+            let started = Arc::clone(&started);
+            move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                blocked.recv().ok();
+                7
+            }
+        };
+        let limit = Duration::from_millis(50);
+        assert!(wait_for_read(&mut pending, 1, limit, hung).await.is_err());
+        for _ in 0..3 {
+            let again = || unreachable!("a second read while the first hangs");
+            assert!(wait_for_read(&mut pending, 1, limit, again).await.is_err());
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        // It finishes: the next round uses its answer.
+        release.send(()).unwrap();
+        let never = || unreachable!("the first read's answer is used");
+        assert_eq!(
+            wait_for_read(&mut pending, 1, Duration::from_secs(5), never).await,
+            Ok(7)
+        );
+        assert!(pending.is_none());
+
+        // A reload abandons a hung read and reads afresh.
+        let (_keep, blocked) = mpsc::channel::<()>();
+        let hung = move || blocked.recv().map_or(0, |()| 1);
+        assert!(wait_for_read(&mut pending, 2, limit, hung).await.is_err());
+        assert_eq!(wait_for_read(&mut pending, 3, limit, || 9).await, Ok(9));
+    }
 }

@@ -22,6 +22,8 @@ pub struct ServeOptions {
     pub web: http::WebOptions,
     /// `--web.config.file`: TLS and basic auth, exporter-toolkit style.
     pub web_config_file: Option<std::path::PathBuf>,
+    /// `--web.max-connections`: connections open at once; 0 means no limit.
+    pub max_connections: usize,
 }
 
 /// Serves until SIGTERM or Ctrl-C.
@@ -36,8 +38,9 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     for warning in &loaded.warnings {
-        tracing::warn!(msg = %warning);
+        tracing::warn!("{warning}");
     }
+    http::server::raise_file_limit();
     tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
     let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
@@ -63,18 +66,16 @@ pub async fn serve_until(
         let prefix = options.web.paths.route_prefix();
         tracing::info!(address = %local, tls, route_prefix = prefix, "listening");
     }
-    let listener = http::listener::WebListener::new(listeners, web).map_err(Error::Server)?;
+    let listener = http::listener::WebListener::new(listeners, web, options.max_connections)
+        .map_err(Error::Server)?;
 
     let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Server);
+    http::server::serve(listener, app, shutdown).await;
     prober.abort();
     reloader.abort();
     tracing::info!("stopped");
-    result
+    Ok(())
 }
 
 /// `diagnose`: one synchronous round, every backend requested once, then the walk printed.

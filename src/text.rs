@@ -1,6 +1,54 @@
-//! Text files written on Windows: UTF-8 with or without a byte order mark, or UTF-16 with one
-//! (what Windows PowerShell 5.1's `>` and `Out-File` write). Used for the config file and the
-//! connector's `.exe.config` files.
+//! Reading the files the exporter is given, and their text. Every file is read the same way:
+//! only a regular file (a FIFO or a device would block or never end), and at most a size it
+//! has no reason to exceed. Text may be written on Windows: UTF-8 with or without a byte order
+//! mark, or UTF-16 with one (what Windows PowerShell 5.1's `>` and `Out-File` write).
+
+use std::io::{self, Read};
+use std::path::Path;
+
+/// The most the config file, the web config and the connector's `.exe.config` may hold.
+pub const CONFIG_LIMIT: u64 = 1 << 20;
+/// The most a certificate, key, secret or token file may hold.
+pub const SECRET_LIMIT: u64 = 256 << 10;
+
+/// Reads a regular file of at most `limit` bytes; anything else is an error that says so.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a device or a directory is not read)",
+        ));
+    }
+    if metadata.len() > limit {
+        return Err(too_large(limit));
+    }
+    let mut bytes = Vec::new();
+    // The file may grow between the two looks: the cap holds whatever it does.
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+fn too_large(limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "larger than {} KiB, more than such a file holds",
+            limit / 1024
+        ),
+    )
+}
+
+/// [`read_bounded`], decoded as text.
+pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
+    let bytes = read_bounded(path, limit)?;
+    decode(&bytes).map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))
+}
 
 /// Decodes a text file's bytes, or says why it cannot.
 pub fn decode(bytes: &[u8]) -> Result<String, &'static str> {
@@ -22,6 +70,27 @@ pub fn decode(bytes: &[u8]) -> Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, "ok").unwrap();
+        assert_eq!(read_bounded(&small, 10).unwrap(), b"ok");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 11]).unwrap();
+        let error = read_bounded(&big, 10).unwrap_err().to_string();
+        assert!(error.contains("larger than"), "{error}");
+        let error = read_bounded(dir.path(), 10).unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        #[cfg(unix)]
+        {
+            let error = read_bounded(Path::new("/dev/zero"), 10)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("not a regular file"), "{error}");
+        }
+    }
 
     #[test]
     fn every_windows_encoding_decodes() {

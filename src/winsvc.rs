@@ -78,6 +78,8 @@ fn run_service() -> Result<(), Box<dyn std::error::Error>> {
         let _ = stop_rx.await;
         tracing::info!("stop requested by the Service Control Manager");
     }));
+    // A read still hanging on a share must not hold up the stop.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     let exit = if result.is_ok() { 0 } else { 1 };
     if let Err(error) = &result {
         tracing::error!(%error, "the exporter stopped with an error");

@@ -10,6 +10,10 @@ const DIR: &str = "tests/fixtures/config/invalid";
 /// (fixture, message after the file name)
 const CASES: &[(&str, &str)] = &[
     (
+        "alias_bomb.yml",
+        ":5:1: the YAML is larger or more complex than a configuration has reason to be: 200 aliases (*name) expanding 1 anchors (&name); the limit guards against YAML bombs",
+    ),
+    (
         "app_without_internal_url.yml",
         ":5:9: inventory.static.apps[0]: missing field `internal_url`",
     ),
@@ -31,7 +35,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "duplicate_key.yml",
-        ":2:1: duplicate mapping key: cloud: each key may appear once",
+        ":2:1: the key cloud appears twice here: each key may appear once",
     ),
     (
         "duration_without_unit.yml",
@@ -40,6 +44,22 @@ const CASES: &[(&str, &str)] = &[
     (
         "empty.yml",
         ": the config file is empty; run without --config.file to use the built-in defaults",
+    ),
+    (
+        "endpoint_host_bracketed.yml",
+        ":4:15: probes.endpoints.extra[0].host: \"[2001:db8::10]\" is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)",
+    ),
+    (
+        "endpoint_host_empty.yml",
+        ":4:15: probes.endpoints.extra[0].host: \"\" is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)",
+    ),
+    (
+        "endpoint_host_url.yml",
+        ":4:15: probes.endpoints.extra[0].host: \"https://login.microsoftonline.com/\" is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)",
+    ),
+    (
+        "endpoint_host_with_port.yml",
+        ":4:15: probes.endpoints.extra[0].host: \"proxy.corp.example:8080\" is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)",
     ),
     (
         "graph_without_client_id.yml",
@@ -80,6 +100,10 @@ const CASES: &[(&str, &str)] = &[
     (
         "timeout_longer_than_interval.yml",
         ":3:12: probes.timeout: 1m is longer than probes.interval (30s): a probe round could never finish in time",
+    ),
+    (
+        "two_documents.yml",
+        ":3:1: a second YAML document (after `---`): the file holds one",
     ),
     (
         "unclosed_flow_sequence.yml",

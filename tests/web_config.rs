@@ -222,3 +222,148 @@ fn a_broken_web_config_stops_the_start_with_exit_code_2() {
             .contains("basic_auth_users.prometheus: not a bcrypt hash")
     );
 }
+
+/// A TLS client that finishes the handshake and then sends nothing is closed after the
+/// header timeout (10 s), like a plain one: it once held its descriptor for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_tls_connection_is_closed_after_the_header_timeout() {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::AsyncReadExt;
+    appproxy_exporter::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let web = web_config(dir.path(), "s3cret", "NoClientCert");
+    let exporter = start(dir.path(), &web);
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(exporter.address)
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("the handshake");
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 64];
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(20), tls.read(&mut buffer)).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "closed without an answer: {read:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(15),
+        "open for {waited:?}"
+    );
+}
+
+/// A flood of wrong passwords (each a bcrypt check at cost 10, slow on purpose) must not hold
+/// up a client with the right one: its answer comes from the cache, never behind the
+/// flood's checks. Compared with the flood's own answers, not with a clock, so a slow
+/// machine does not change the verdict. Once, every request waited on every bcrypt check.
+#[test]
+fn a_flood_of_wrong_passwords_does_not_hold_up_the_right_one() {
+    use std::time::{Duration, Instant};
+    appproxy_exporter::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 10).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    let exporter = start(dir.path(), &web);
+    let url = format!("http://{}/-/healthy", exporter.address);
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let good = || {
+        let started = Instant::now();
+        let status = http
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        started.elapsed()
+    };
+    good(); // the one bcrypt check the right password costs; cached from here on
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..4)
+        .map(|worker| {
+            let (url, stop) = (url.clone(), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .unwrap();
+                let mut took = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 1;
+                    let started = Instant::now();
+                    let answer = http
+                        .get(&url)
+                        .basic_auth("prometheus", Some(format!("guess-{worker}-{n}")))
+                        .send()
+                        .unwrap();
+                    assert_eq!(answer.status(), 401);
+                    took.push(started.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut right: Vec<Duration> = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            good()
+        })
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut wrong: Vec<Duration> = flood.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    right.sort();
+    wrong.sort();
+    let (right, wrong) = (right[right.len() / 2], wrong[wrong.len() / 2]);
+    eprintln!("median answer during the flood: right password {right:?}, wrong ones {wrong:?}");
+    // Four flooders share one bcrypt turn, so a wrong answer takes about four checks; the right
+    // one must take well under one check (it took one or more when it waited behind them).
+    assert!(
+        right * 8 < wrong,
+        "the right password took {right:?} (median) during a flood whose wrong ones took {wrong:?}"
+    );
+}
+
+/// Emptying the web config while the exporter runs (a write in progress, or a mistake) must
+/// not turn basic auth off: the running settings stay, and the log says so.
+#[test]
+fn emptying_the_web_config_at_runtime_keeps_basic_auth_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    let exporter = start(dir.path(), &web);
+    assert_eq!(common::get(exporter.address, "/metrics").0, 401);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&web, "").unwrap();
+    assert_eq!(
+        common::get(exporter.address, "/metrics").0,
+        401,
+        "still locked"
+    );
+    let said = exporter
+        .log
+        .iter()
+        .take(50)
+        .find(|line| line.contains("not applied"));
+    assert!(
+        said.as_ref().is_some_and(|l| l.contains("empty")),
+        "the log says the change is not applied: {said:?}"
+    );
+}

@@ -81,9 +81,11 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         return Ok(Loaded::defaults());
     };
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-        file: name.clone(),
-        source,
+    let bytes = crate::text::read_bounded(path, crate::text::CONFIG_LIMIT).map_err(|source| {
+        ConfigError::Read {
+            file: name.clone(),
+            source,
+        }
     })?;
     // Windows PowerShell 5.1 writes UTF-16: accepted, like UTF-8 with a byte order mark.
     let text = crate::text::decode(&bytes).map_err(|message| ConfigError::Read {
@@ -136,7 +138,7 @@ fn deserialize(text: &str) -> Result<raw::RawConfig, Problem> {
             line,
             column,
             path: path.as_deref().and_then(clean_path),
-            message: bare_message(&error.to_string()),
+            message: yaml_message(&error),
         }
     })
 }
@@ -151,17 +153,56 @@ fn clean_path(path: &str) -> Option<String> {
     (!cleaned.is_empty()).then(|| cleaned.join(".").replace(".[", "["))
 }
 
-/// The YAML crate appends " at line L, column C" to its message; we print the position first,
-/// the compiler way, so that suffix is dropped here.
-/// Its advice on duplicate keys speaks to programmers ("set DuplicateKeyPolicy"), so that goes too.
-fn bare_message(message: &str) -> String {
-    let message = match message.rfind(" at line ") {
-        Some(at) if message[at..].contains(", column ") => &message[..at],
-        _ => message,
-    };
-    match message.find(", set DuplicateKeyPolicy") {
-        Some(at) => format!("{}: each key may appear once", &message[..at]),
-        None => message.to_string(),
+/// The YAML library's message, told for the person who wrote the file. Its own words speak to
+/// programmers where it hits a limit (a debug dump of which), meets a second document ("use
+/// from_str_multiple") or a repeated key ("set DuplicateKeyPolicy"); and it appends
+/// " at line L, column C", which we print first, the compiler way.
+pub(crate) fn yaml_message(error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error;
+    let mut inner = error;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    match inner {
+        Error::Budget { breach, .. } => format!(
+            "the YAML is larger or more complex than a configuration has reason to be: {}; the limit guards against YAML bombs",
+            limit_breached(breach)
+        ),
+        Error::MultipleDocuments { .. } => {
+            "a second YAML document (after `---`): the file holds one".to_string()
+        }
+        Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("the key {key} appears twice here: each key may appear once")
+        }
+        Error::DuplicateMappingKey { key: None, .. } => {
+            "a key appears twice here: each key may appear once".to_string()
+        }
+        _ => {
+            let message = inner.to_string();
+            match message.rfind(" at line ") {
+                Some(at) if message[at..].contains(", column ") => message[..at].to_string(),
+                _ => message,
+            }
+        }
+    }
+}
+
+fn limit_breached(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Aliases { aliases } => format!("more than {} aliases (*name)", aliases - 1),
+        B::Anchors { anchors } => format!("more than {} anchors (&name)", anchors - 1),
+        B::Depth { depth } => format!("nested more than {} deep", depth - 1),
+        B::Nodes { nodes } => format!("more than {} values", nodes - 1),
+        B::Events { events } => format!("more than {} parser events", events - 1),
+        B::ScalarBytes { .. } => "more text in values than it allows".to_string(),
+        B::Documents { documents } => format!("{documents} documents"),
+        B::MergeKeys { merge_keys } => format!("more than {} merge keys (<<)", merge_keys - 1),
+        B::AliasAnchorRatio { aliases, anchors } => {
+            format!("{aliases} aliases (*name) expanding {anchors} anchors (&name)")
+        }
+        B::SequenceUnbalanced => "a list or map closed that was never opened".to_string(),
+        _ => "one of its size limits".to_string(),
     }
 }
 

@@ -9,8 +9,8 @@ use serde_saphyr::Spanned;
 
 use super::duration::PromDuration;
 use super::values::{
-    AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus, EndpointPurpose,
-    GraphAuth, GroupSelection, HostName, HttpUrl, Port, ProxySetting,
+    AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus, EndpointHost,
+    EndpointPurpose, GraphAuth, GroupSelection, HostName, HttpUrl, Port, ProxySetting,
 };
 
 #[derive(Debug, Deserialize)]
@@ -119,7 +119,7 @@ pub struct RawEndpoints {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
-    pub host: String,
+    pub host: EndpointHost,
     pub port: Port,
     pub purpose: EndpointPurpose,
 }

@@ -248,7 +248,7 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
         None => defaults.endpoints,
         Some(e) => {
             let endpoint = |r: RawEndpoint| Endpoint {
-                host: r.host,
+                host: r.host.0,
                 port: r.port.0,
                 purpose: r.purpose,
                 reachable_only: None,

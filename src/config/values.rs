@@ -267,6 +267,32 @@ impl<'de> Deserialize<'de> for HostName {
     }
 }
 
+/// An endpoint's host: a DNS name as [`HostName`] takes it, or an IP address (IPv6 without
+/// brackets, as a resolver gives it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointHost(pub String);
+
+impl EndpointHost {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+            return Ok(Self(ip.to_string()));
+        }
+        HostName::parse(text).map(|name| Self(name.0)).map_err(|_| {
+            let shown: String = text.chars().take(80).collect();
+            format!(
+                "{shown:?} is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)"
+            )
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for EndpointHost {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `auto`, or a name or path the user gives (`machine_name`, `service_config`, `updater_config`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AutoOr<T> {
@@ -385,6 +411,31 @@ mod tests {
             Some(BackendTimeout::Default)
         );
         assert_eq!(BackendTimeout::parse("longer"), None);
+    }
+
+    #[test]
+    fn an_endpoint_host_is_a_name_or_an_address_alone() {
+        for (text, host) in [
+            ("login.microsoftonline.com", "login.microsoftonline.com"),
+            ("Proxy.Corp.Example.", "proxy.corp.example"),
+            ("192.0.2.10", "192.0.2.10"),
+            ("2001:DB8::10", "2001:db8::10"),
+        ] {
+            assert_eq!(
+                EndpointHost::parse(text),
+                Ok(EndpointHost(host.into())),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "[::1]",
+            "https://x.example/",
+            "x.example:443",
+            "*.msappproxy.net",
+        ] {
+            assert!(EndpointHost::parse(text).is_err(), "{text}");
+        }
     }
 
     #[test]

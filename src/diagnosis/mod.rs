@@ -226,7 +226,8 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
     let _ = writeln!(
         out,
         "host {}, configuration {}",
-        d.host.machine_name, d.host.config
+        shown(&d.host.machine_name),
+        shown(&d.host.config)
     );
     if d.apps.is_empty() {
         let _ = writeln!(
@@ -241,7 +242,7 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
             let name = if app.connector_group.is_empty() {
                 "(no connector group)"
             } else {
-                &app.connector_group
+                &shown(&app.connector_group)
             };
             let _ = writeln!(out, "\nConnector group {name}");
             group = Some(&app.connector_group);
@@ -250,7 +251,7 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
             (Some(n), Some(name)) => colours.paint("1;31", &format!("fails at step {n} ({name})")),
             _ => colours.paint("1;32", "every evaluated step passes"),
         };
-        let _ = writeln!(out, "  App {}: {verdict}", app.app);
+        let _ = writeln!(out, "  App {}: {verdict}", shown(&app.app));
         render_steps(&mut out, &app.steps, colours);
     }
     let summary = if d.healthy {
@@ -283,27 +284,27 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
         );
         match (s.state, s.result, &s.evidence) {
             (State::NotEvaluated, _, Some(reason)) => {
-                let _ = writeln!(out, "         why:      {reason}");
+                let _ = writeln!(out, "         why:      {}", shown(reason));
             }
             (State::Pass, _, Some(seen)) => {
                 let _ = writeln!(
                     out,
                     "{}",
-                    colours.paint("2", &format!("         seen:     {seen}"))
+                    colours.paint("2", &format!("         seen:     {}", shown(seen)))
                 );
             }
             // Past the failing step, what fails too: fixing the first may not be the end.
             (State::NotReached, Some(State::Fail), Some(evidence)) => {
-                let _ = writeln!(out, "         also fails: {evidence}");
+                let _ = writeln!(out, "         also fails: {}", shown(evidence));
             }
             _ => {}
         }
         if s.state == State::Fail {
             if let Some(evidence) = &s.evidence {
-                let _ = writeln!(out, "         evidence: {evidence}");
+                let _ = writeln!(out, "         evidence: {}", shown(evidence));
             }
             if let Some(remedy) = &s.remedy {
-                let _ = writeln!(out, "         remedy:   {remedy}");
+                let _ = writeln!(out, "         remedy:   {}", shown(remedy));
             }
             let _ = writeln!(out, "         docs:     {}", s.doc_url);
             // A path (no --web.external-url) is relative to wherever the exporter is served.
@@ -315,6 +316,24 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
             let _ = writeln!(out, "         runbook:  {}{whereabouts}", s.runbook);
         }
     }
+}
+
+/// Text from outside (names from the tenant, answers of servers) as a terminal can show it:
+/// control characters escaped, so none can move the cursor, recolour the screen or forge a line.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 #[cfg(test)]
@@ -375,6 +394,45 @@ mod tests {
         );
         assert!(text.contains("evidence: port 443 is closed"), "{text}");
         assert!(!text.contains('\x1b'), "no colours off a terminal");
+    }
+
+    /// App and group names come from the tenant, evidence from servers: none may drive the
+    /// terminal (an escape sequence) or forge a line of the report (a newline).
+    #[test]
+    fn names_and_evidence_cannot_drive_the_terminal() {
+        let mut bad = walk(&[
+            (Step::ConnectorGroupAssigned, Outcome::Pass),
+            (Step::PortTest, Outcome::fail("closed\n    ✓  3 port_test")),
+        ]);
+        bad.app = "pay\x1b[2J\x1b[32mroll".into();
+        bad.connector_group = "Group\r\nConnector group Fake".into();
+        let snapshot = Snapshot {
+            complete: true,
+            walks: vec![bad],
+            ..Snapshot::default()
+        };
+        let d = build(
+            &snapshot,
+            "CONN\x07".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
+        let text = render_text(&d, Colours(false));
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("App pay\\u{1b}[2J\\u{1b}[32mroll:"), "{text}");
+        assert!(
+            text.contains("Connector group Group\\r\\nConnector group Fake\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("evidence: closed\\n    ✓  3 port_test\n"),
+            "{text}"
+        );
+        assert!(text.contains("host CONN\\u{7},"), "{text}");
     }
 
     #[test]

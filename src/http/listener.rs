@@ -1,6 +1,8 @@
 //! The listening sockets (one per `--web.listen-address`, or those systemd passes): plain TCP,
 //! or TLS per the web config in force when each connection arrives. Handshakes run in their own
-//! tasks, so a slow client never holds up the others.
+//! tasks, so a slow client never holds up the others. At most `--web.max-connections`
+//! connections are open at once: past that, no more are accepted until one closes (they wait
+//! in the kernel's queue), so a flood of idle sockets cannot use up the process's descriptors.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,15 +13,20 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::webconfig::WebConfigFile;
 
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection, plain or TLS.
-pub enum Conn {
+/// A connection, plain or TLS, holding its place under the connection limit until dropped.
+pub struct Conn {
+    stream: Stream,
+    _place: OwnedSemaphorePermit,
+}
+
+enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
@@ -30,9 +37,9 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -43,23 +50,23 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -72,9 +79,11 @@ pub struct WebListener {
 
 impl WebListener {
     /// `listeners` must not be empty; the first one's address is the server's `local_addr`.
+    /// At most `max_connections` connections are open at once (0: no limit).
     pub fn new(
         listeners: Vec<TcpListener>,
         web: Option<Arc<WebConfigFile>>,
+        max_connections: usize,
     ) -> io::Result<WebListener> {
         let local = match listeners.first() {
             Some(first) => first.local_addr()?,
@@ -85,20 +94,47 @@ impl WebListener {
                 ));
             }
         };
+        let places = Arc::new(Semaphore::new(match max_connections {
+            0 => Semaphore::MAX_PERMITS,
+            n => n,
+        }));
         let (tx, ready) = mpsc::channel(64);
         for listener in listeners {
-            tokio::spawn(accept_loop(listener, web.clone(), tx.clone()));
+            tokio::spawn(accept_loop(
+                listener,
+                web.clone(),
+                Arc::clone(&places),
+                tx.clone(),
+            ));
         }
         Ok(WebListener { ready, local })
+    }
+
+    /// The next connection ready to serve (TLS handshake done); waits forever when the accept
+    /// loops have ended.
+    pub async fn next(&mut self) -> (Conn, SocketAddr) {
+        match self.ready.recv().await {
+            Some(ready) => ready,
+            None => std::future::pending().await,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     web: Option<Arc<WebConfigFile>>,
+    places: Arc<Semaphore>,
     tx: mpsc::Sender<(Conn, SocketAddr)>,
 ) {
     loop {
+        // A place first: at the limit, connections wait in the kernel's queue, not here.
+        let Ok(place) = Arc::clone(&places).acquire_owned().await else {
+            return;
+        };
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -115,14 +151,22 @@ async fn accept_loop(
         let tx = tx.clone();
         match tls {
             None => {
-                let _ = tx.send((Conn::Plain(tcp), peer)).await;
+                let conn = Conn {
+                    stream: Stream::Plain(tcp),
+                    _place: place,
+                };
+                let _ = tx.send((conn, peer)).await;
             }
             Some(config) => {
                 tokio::spawn(async move {
                     let acceptor = tokio_rustls::TlsAcceptor::from(config);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let _ = tx.send((Conn::Tls(Box::new(stream)), peer)).await;
+                            let conn = Conn {
+                                stream: Stream::Tls(Box::new(stream)),
+                                _place: place,
+                            };
+                            let _ = tx.send((conn, peer)).await;
                         }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake refused"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -130,22 +174,5 @@ async fn accept_loop(
                 });
             }
         }
-    }
-}
-
-impl axum::serve::Listener for WebListener {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Conn, SocketAddr) {
-        match self.ready.recv().await {
-            Some(ready) => ready,
-            // The accept loop ended: nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
     }
 }

@@ -6,6 +6,7 @@ pub mod listener;
 mod page;
 pub mod paths;
 mod runbooks;
+pub mod server;
 pub mod webconfig;
 
 use std::sync::Arc;
@@ -140,7 +141,7 @@ async fn guard(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let mut response = if config.authorized(authorization) {
+    let mut response = if web.auth.authorized(&config, authorization).await {
         next.run(request).await
     } else {
         (
@@ -154,12 +155,7 @@ async fn guard(
             .into_response()
     };
     for (name, value) in &config.headers {
-        if let (Ok(name), Ok(value)) = (
-            axum::http::HeaderName::try_from(name.as_str()),
-            axum::http::HeaderValue::try_from(value.as_str()),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
+        response.headers_mut().insert(name.clone(), value.clone());
     }
     response
 }

@@ -94,7 +94,7 @@ pub fn parse_route_prefix(text: &str) -> Result<String, String> {
 fn check_path(path: &str) -> Result<(), String> {
     if let Some(bad) = path
         .chars()
-        .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#' | '%' | ' ') || c.is_control())
+        .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#' | '%' | ' ' | ':') || c.is_control())
     {
         return Err(format!("the path may not contain {bad:?}"));
     }

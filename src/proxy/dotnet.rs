@@ -6,6 +6,9 @@ use std::fmt;
 
 use quick_xml::events::{BytesStart, Event};
 
+/// The longest attribute value read (`proxyaddress`, a `<bypasslist>` address).
+const MAX_ATTRIBUTE: usize = 2048;
+
 /// What a config file says about the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxySection {
@@ -123,6 +126,15 @@ fn handle(
                 let value = attribute
                     .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                     .map_err(|e| problem_at(text, position, &e.to_string()))?;
+                // A URL or a flag: anything longer is not one, and would ride on every log
+                // line and label that names it.
+                if value.len() > MAX_ATTRIBUTE {
+                    let message = format!(
+                        "{key}=\"...\" is {} bytes long; at most {MAX_ATTRIBUTE} are read",
+                        value.len()
+                    );
+                    return Err(problem_at(text, position, &message));
+                }
                 return Ok(Some(value.trim().to_string()));
             }
         }

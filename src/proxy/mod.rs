@@ -216,7 +216,7 @@ fn judge_forward_proxy(
         return Some(Outcome::fail_with_remedy(format!("{who}: {what}"), remedy));
     }
     // Nothing failed; but a pass needs every proxy in use to have been tried.
-    if let Some(reason) = run_time_choice(connector, updater) {
+    if let Some(reason) = unknown_choice(connector, updater) {
         return Some(Outcome::not_evaluated(reason));
     }
     if !unprobed.is_empty() {
@@ -233,11 +233,13 @@ fn judge_forward_proxy(
 
 const NOT_INSTALLED: &str = "neither the connector nor its updater is installed on this host (no .exe.config at the standard paths): set connector.service_config and updater_config to their files, or connector.proxy for a host without a connector";
 
-/// Why a service's proxy cannot be evaluated: WPAD or a script picks it at run time.
-fn run_time_choice(connector: Option<&Finding>, updater: Option<&Finding>) -> Option<String> {
+/// Why a service's proxy cannot be evaluated: WPAD or a script picks it at run time, or its
+/// files could not be read in time.
+fn unknown_choice(connector: Option<&Finding>, updater: Option<&Finding>) -> Option<String> {
     [(Service::Connector, connector), (Service::Updater, updater)]
         .into_iter()
         .find_map(|(service, finding)| match finding {
+            Some(Finding::Unread { why }) => Some(format!("the {}'s {why}", service.label())),
             Some(Finding::Automatic { file, how }) => Some(format!(
                 "the {}'s proxy is chosen at run time by {how}{}; which proxy that picks cannot be evaluated from here: set it explicitly with <defaultProxy><proxy proxyaddress=\"http://PROXY:PORT\"/></defaultProxy>, or <defaultProxy enabled=\"false\"/> for direct, in its .exe.config",
                 service.label(),
@@ -255,7 +257,7 @@ fn judge_consistency(
     updater: Option<&Finding>,
     endpoints: &EndpointsState,
 ) -> (Option<Outcome>, Option<bool>) {
-    if let Some(reason) = run_time_choice(connector, updater) {
+    if let Some(reason) = unknown_choice(connector, updater) {
         return (Some(Outcome::not_evaluated(reason)), None);
     }
     let Some(Finding::Known {

@@ -176,6 +176,10 @@ pub enum Finding {
         how: String,
     },
     Broken(FileProblem),
+    /// The read of the service's files did not finish (a hung network share): `why` says so.
+    Unread {
+        why: String,
+    },
 }
 
 /// Resolves one service's proxy per the settings.
@@ -263,9 +267,11 @@ fn static_choice(proxy: Option<ProxyAddress>, origin: &str) -> Finding {
 }
 
 fn read_section(path: &Path) -> Result<ProxySection, FileProblem> {
-    let bytes = std::fs::read(path).map_err(|e| FileProblem::Unreadable {
-        path: path.to_path_buf(),
-        error: e.to_string(),
+    let bytes = crate::text::read_bounded(path, crate::text::CONFIG_LIMIT).map_err(|e| {
+        FileProblem::Unreadable {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        }
     })?;
     let malformed = |problem| FileProblem::Malformed {
         path: path.to_path_buf(),

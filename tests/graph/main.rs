@@ -672,3 +672,103 @@ fn the_client_secret_can_come_from_the_environment() {
     );
     assert!(metrics.contains(r#"app="intranet""#));
 }
+
+/// A listener that only counts who connects: where a followed redirect would have sent the
+/// client secret or the bearer token.
+struct Trap {
+    url: String,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Trap {
+    fn start() -> Trap {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Trap { url, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The binary against `server` until its token endpoint has answered `code` twice: the scrape,
+/// and every line it logged.
+fn run_until_token(server: &GraphServer, secret: Option<&str>, code: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = graph_config(
+        dir.path(),
+        server,
+        "probes:\n  interval: 100ms\n  timeout: 100ms\n  endpoints:\n    catalog: none\n  backend:\n    enabled: false\n",
+    );
+    if let Some(secret) = secret {
+        std::fs::write(dir.path().join("client_secret"), format!("{secret}\n")).unwrap();
+    }
+    let config = common::write_config(dir.path(), &text);
+    let mut exporter = common::start(&[
+        "--log.level=debug",
+        &format!("--config.file={}", config.display()),
+    ]);
+    let metrics = common::wait_for(exporter.address, "/metrics", |_, body| {
+        graph_requests(body, "token", code) >= 2.0
+    });
+    let _ = exporter.child.kill();
+    let _ = exporter.child.wait();
+    let log: Vec<String> = exporter.log.iter().collect();
+    (metrics, log.join("\n"))
+}
+
+#[test]
+fn a_sign_in_redirect_is_not_followed_so_the_secret_goes_nowhere_else() {
+    let server = GraphServer::start(&tenant(), 100);
+    let trap = Trap::start();
+    server.faults(json!({"redirect_token": format!("{}/steal", trap.url)}));
+    let (metrics, log) = run_until_token(&server, None, "307");
+    assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(0.0));
+    assert!(log.contains("which is not followed"), "{log}");
+    assert_eq!(
+        trap.hits(),
+        0,
+        "the sign-in form went to the redirect's host"
+    );
+}
+
+#[test]
+fn a_sign_in_error_that_repeats_the_secret_is_logged_without_it() {
+    let server = GraphServer::start(&tenant(), 100);
+    server.faults(json!({"echo_secret": true}));
+    let (metrics, log) = run_until_token(&server, Some("wrong-and-echoed"), "401");
+    assert!(log.contains("AADSTS7000215"), "the error is logged: {log}");
+    assert!(log.contains("<redacted>"), "{log}");
+    assert!(
+        !format!("{metrics}{log}").contains("wrong-and-echoed"),
+        "the secret leaked: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graph_redirect_is_not_followed_nor_taken_as_inventory() {
+    let server = GraphServer::start(&tenant(), 100);
+    let trap = Trap::start();
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, ""));
+    let good = harness.round().await;
+    assert_eq!(sample(&good, "appproxy_inventory_up"), Some(1.0));
+    server.faults(json!({"redirect_graph": trap.url}));
+    let m = harness.round().await;
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(0.0));
+    assert_eq!(
+        trap.hits(),
+        0,
+        "the bearer token went to the redirect's host"
+    );
+    // The last good inventory stays: the apps are still walked.
+    assert!(failing_step(&m, "Default", "intranet").is_some(), "{m}");
+}

@@ -595,6 +595,11 @@ class Handler(BaseHTTPRequestHandler):
         segs = [s.lower() for s in raw_segs]
         is_batch = segs == ["$batch"]
         self._stat_route = "$batch" if is_batch else self._graph_route_name(segs)
+        # Fault: Graph redirects elsewhere (a 302 to another host, path and query kept).
+        location = st.fault("redirect_graph")
+        if location:
+            target = location.rstrip("/") + path + (f"?{raw_query}" if raw_query else "")
+            return self._send(302, b"", "text/plain", {"Location": target})
         request_id = str(uuid.uuid4())
         client_request_id = self.headers.get("client-request-id") or request_id
         common = {"request-id": request_id, "client-request-id": client_request_id,
@@ -905,6 +910,11 @@ class Handler(BaseHTTPRequestHandler):
                                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and "
                                "are signing into the correct cloud. Check with your subscription administrator, this "
                                "may happen if there are no active subscriptions for the tenant.")
+            # Fault: the sign-in endpoint redirects (307 keeps the method and the body, RFC 9110
+            # section 15.4.8), as a hostile or misconfigured front end could.
+            location = st.fault("redirect_token")
+            if location:
+                return self._send(307, b"", "text/plain", {"Location": location})
             ctype = (self.headers.get("Content-Type") or "").lower()
             form = {}
             if "application/x-www-form-urlencoded" in ctype:
@@ -998,6 +1008,10 @@ class Handler(BaseHTTPRequestHandler):
                                "'client_secret'.")
             if st.tenant.client_secret is None or not hmac.compare_digest(
                     secret.encode(), str(st.tenant.client_secret).encode()):
+                if st.fault("echo_secret"):
+                    # Fault: an error text that repeats what it was sent.
+                    raise StsError(401, "invalid_client", 7000215,
+                                   f"Invalid client secret provided: '{secret}'.")
                 raise StsError(401, "invalid_client", 7000215,
                                "Invalid client secret provided. Ensure the secret being sent in the request is the "
                                "client secret value, not the client secret ID, for a secret added to app "

@@ -127,7 +127,7 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
     FAULT_KEYS = ["forbidden", "unauthorized", "throttle", "server_error", "malformed", "empty_pages",
                   "repeat_next_link", "unknown_fields", "delay_ms", "token_expires_in",
                   "device_code_pending_polls", "device_code_interval", "applications_list",
-                  "batch_bad", "batch_in_order"]
+                  "batch_bad", "batch_in_order", "redirect_token", "redirect_graph", "echo_secret"]
 
     @classmethod
     def setUpClass(cls):
@@ -489,6 +489,33 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
         err = json.loads(body)
         self.assertEqual((status, err["error"]), (400, "invalid_request"))
         self.assertIn("AADSTS90002", err["error_description"])
+
+    def test_hostile_faults_redirect_and_echo(self):
+        """redirect_token, redirect_graph and echo_secret, read without following anything."""
+        import http.client
+        host, port = urllib.parse.urlsplit(self.base).netloc.split(":")
+
+        def raw(method, path, body=None, headers=None):
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            answer = resp.status, resp.getheader("Location"), resp.read()
+            conn.close()
+            return answer
+
+        self.control(redirect_token="http://trap.invalid/steal")
+        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": self.CLIENT,
+                                       "client_secret": self.SECRET, "scope": "x/.default"})
+        status, location, _ = raw("POST", f"/{self.TENANT}/oauth2/v2.0/token", form,
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((status, location), (307, "http://trap.invalid/steal"))
+        self.control(redirect_token=None, redirect_graph="http://trap.invalid")
+        status, location, _ = raw("GET", PROFILE + "/connectors?$top=5")
+        self.assertEqual((status, location), (302, "http://trap.invalid" + PROFILE + "/connectors?$top=5"))
+        self.control(redirect_graph=None, echo_secret=True)
+        status, _, body = self.token_secret(self.TENANT, self.CLIENT, "the-sent-secret")
+        self.assertEqual(status, 401)
+        self.assertIn("the-sent-secret", json.loads(body)["error_description"])
 
     # -- token endpoint: device code -------------------------------------------------
     def test_device_code_flow_and_refresh_rotation(self):

@@ -45,6 +45,10 @@ pub enum AuthError {
     Transport(String),
     #[error("the sign-in endpoint answered {status} without a token")]
     Malformed { status: u16 },
+    #[error(
+        "the sign-in endpoint answered {status}, a redirect to {location:?}, which is not followed: the credentials go to the configured login_url only"
+    )]
+    Redirected { status: u16, location: String },
     #[error("signing the client assertion with the private key failed")]
     Signing,
     #[error("cannot write the token cache {path}: {source}")]
@@ -209,10 +213,21 @@ pub async fn post_token(
     };
     let status = response.status().as_u16();
     metrics.observe("token", &status.to_string(), started);
-    let body: TokenResponse = response
-        .json()
+    if response.status().is_redirection() {
+        // Following it would send the credentials wherever the answer points.
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(200).collect::<String>())
+            .unwrap_or_default();
+        return Err(AuthError::Redirected { status, location });
+    }
+    let bytes = super::client::read_limited(response, TOKEN_ANSWER_LIMIT)
         .await
         .map_err(|_| AuthError::Malformed { status })?;
+    let body: TokenResponse =
+        serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed { status })?;
     match body {
         TokenResponse {
             access_token: Some(token),
@@ -230,11 +245,32 @@ pub async fn post_token(
             ..
         } => Err(AuthError::Refused {
             status,
-            error,
-            description: first_line(error_description.as_deref().unwrap_or("")),
+            error: redact(&error, form),
+            description: redact(
+                &first_line(error_description.as_deref().unwrap_or("")),
+                form,
+            ),
         }),
         _ => Err(AuthError::Malformed { status }),
     }
+}
+
+/// A token answer is a few KiB; more is not a token endpoint's.
+const TOKEN_ANSWER_LIMIT: usize = 64 << 10;
+
+/// The request's secrets, wherever the sign-in server echoes them in its error text.
+fn redact(text: &str, form: &[(&str, String)]) -> String {
+    let mut text: String = text.chars().take(500).collect();
+    for (key, value) in form {
+        let secret = matches!(
+            *key,
+            "client_secret" | "client_assertion" | "refresh_token" | "device_code"
+        );
+        if secret && value.len() >= 4 {
+            text = text.replace(value.as_str(), "<redacted>");
+        }
+    }
+    text
 }
 
 /// AADSTS descriptions continue with trace and correlation ids on later lines.
@@ -264,11 +300,15 @@ pub fn scope(settings: &GraphSettings, auth: GraphAuth) -> String {
 
 fn client_secret(settings: &GraphSettings) -> Result<Secret, AuthError> {
     let text = match &settings.client_secret_file {
-        Some(path) => std::fs::read_to_string(path).map_err(|source| AuthError::Read {
-            what: "client secret file",
-            path: path.display().to_string(),
-            source,
-        })?,
+        Some(path) => {
+            crate::text::read_text(path, crate::text::SECRET_LIMIT).map_err(|source| {
+                AuthError::Read {
+                    what: "client secret file",
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?
+        }
         None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| AuthError::NoSecret)?,
     };
     let secret = text.trim();
@@ -288,10 +328,12 @@ struct CertificateKey {
 impl CertificateKey {
     fn load(cert_file: &Path, key_file: &Path) -> Result<Self, AuthError> {
         let read = |what, path: &Path| {
-            std::fs::read_to_string(path).map_err(|source| AuthError::Read {
-                what,
-                path: path.display().to_string(),
-                source,
+            crate::text::read_text(path, crate::text::SECRET_LIMIT).map_err(|source| {
+                AuthError::Read {
+                    what,
+                    path: path.display().to_string(),
+                    source,
+                }
             })
         };
         let bad = |path: &Path, detail: &str| AuthError::BadFile {
@@ -401,7 +443,8 @@ impl TokenCacheFile {
         let not_signed_in = || AuthError::NotSignedIn {
             path: self.path.display().to_string(),
         };
-        let text = std::fs::read_to_string(&self.path).map_err(|_| not_signed_in())?;
+        let text = crate::text::read_text(&self.path, crate::text::SECRET_LIMIT)
+            .map_err(|_| not_signed_in())?;
         let contents: CacheContents = serde_json::from_str(&text).map_err(|_| not_signed_in())?;
         Ok(Secret::new(contents.refresh_token))
     }

@@ -470,25 +470,52 @@ impl GraphClient {
             };
             let status = response.status();
             let retry_after = retry_after(&response);
-            let answer = response.bytes().await;
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(200).collect::<String>());
+            let answer = read_limited(response, GRAPH_ANSWER_LIMIT).await;
             self.metrics.observe(endpoint, status.as_str(), started);
             let answer = match answer {
                 Ok(answer) => answer,
-                Err(error) if attempt < self.retry.attempts => {
-                    tracing::debug!(endpoint, error = %describe(&error), "reading a Graph answer failed; retrying");
+                Err(ReadError::TooLarge) => {
+                    return Err(GraphError::Malformed {
+                        endpoint,
+                        detail: format!(
+                            "the answer is larger than {} MiB, more than any Graph page",
+                            GRAPH_ANSWER_LIMIT >> 20
+                        ),
+                    });
+                }
+                Err(ReadError::Transport(detail)) if attempt < self.retry.attempts => {
+                    tracing::debug!(endpoint, error = %detail, "reading a Graph answer failed; retrying");
                     tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
                     continue;
                 }
-                Err(error) => {
+                Err(ReadError::Transport(detail)) => {
                     return Err(GraphError::Transport {
                         endpoint,
                         attempts: attempt,
-                        detail: describe(&error),
+                        detail,
                     });
                 }
             };
             if status.is_success() {
-                return Ok(Vec::from(answer));
+                return Ok(answer);
+            }
+            if status.is_redirection() {
+                // Followed, the bearer token would go wherever the answer points.
+                return Err(GraphError::Status {
+                    endpoint,
+                    status: status.as_u16(),
+                    code: "redirect".into(),
+                    message: format!(
+                        "Graph answered a redirect to {:?}, which is not followed",
+                        location.unwrap_or_default()
+                    ),
+                    attempts: attempt,
+                });
             }
             let (code, message) = error_of(&answer);
             match status {
@@ -584,6 +611,41 @@ fn header_retry_after(
         serde_json::Value::Number(n) => seconds(&n.to_string()),
         _ => None,
     }
+}
+
+/// The most one Graph answer may hold: a page of 100 objects or a batch of 20 is far less.
+const GRAPH_ANSWER_LIMIT: usize = 32 << 20;
+
+/// Why an answer's body could not be had.
+pub enum ReadError {
+    TooLarge,
+    Transport(String),
+}
+
+/// Reads a body of at most `limit` bytes, chunk by chunk, so a huge answer is refused rather
+/// than held.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ReadError::Transport(describe(&e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `Retry-After` of an answer.

@@ -59,9 +59,20 @@ pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, L
         .await
         .map_err(|e| LoginError::DeviceCode(super::client::describe(&e)))?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let bytes = super::client::read_limited(response, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     let code: DeviceCodeResponse = serde_json::from_str(&text).map_err(|_| {
-        LoginError::DeviceCode(format!("{status}: {}", text.lines().next().unwrap_or("")))
+        let first: String = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .filter(|c| !c.is_control())
+            .collect();
+        LoginError::DeviceCode(format!("{status}: {first}"))
     })?;
     let instructions = code.message.clone().unwrap_or_else(|| {
         format!(

@@ -140,6 +140,9 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     crate::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(timeout)
+        // A redirect would carry the client secret (token endpoint) or the bearer token (Graph)
+        // to wherever it points: none is followed.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("appproxy_exporter/", env!("CARGO_PKG_VERSION")))
         .build()
 }
