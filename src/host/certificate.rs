@@ -298,7 +298,9 @@ mod store {
             Store::NetworkService => schannel::cert_store::CertStore::open_current_user("My")?,
         };
         for cert in opened.certs() {
-            let Ok(sha1) = cert.sha1() else { continue };
+            let Ok(sha1) = cert.fingerprint(schannel::cert_context::HashAlgorithm::sha1()) else {
+                continue;
+            };
             let hex: String = sha1.iter().map(|b| format!("{b:02X}")).collect();
             if hex.eq_ignore_ascii_case(thumbprint) {
                 return Ok(Some(cert.to_der().to_vec()));

@@ -170,12 +170,24 @@ impl HostHealth {
     }
 
     /// The outcome this host's checks give `step` (2 or 4), when one of them fails it.
+    /// Kerberos is judged per app ([`HostHealth::kerberos_failure`]).
     pub fn failure_for(&self, step: Step) -> Option<Outcome> {
         self.checks()
             .into_iter()
-            .filter(|c| c.check.step() == step && step != Step::InternalUrl)
+            .filter(|c| c.check.step() == step && c.check != CheckKind::Kerberos)
             .find(|c| matches!(c.verdict, Verdict::Fail { .. }))
             .map(|c| c.verdict.outcome())
+    }
+
+    /// Step 7's outcome for an app whose Kerberos delegation cannot work from this host.
+    pub fn kerberos_failure(&self, connector_group: &str, app: &str) -> Option<Outcome> {
+        self.kerberos
+            .as_ref()?
+            .apps
+            .iter()
+            .find(|a| a.app.connector_group == connector_group && a.app.app == app)
+            .filter(|a| matches!(a.verdict, Verdict::Fail { .. }))
+            .map(|a| a.verdict.outcome())
     }
 }
 
@@ -253,5 +265,61 @@ pub mod registry {
     #[cfg(not(windows))]
     pub fn string(_path: &str, _name: &str) -> Result<Option<String>, String> {
         Ok(None)
+    }
+}
+
+/// What the checks need from the rest of the round.
+#[derive(Debug, Clone, Default)]
+pub struct HostInput {
+    pub service_config: crate::config::values::AutoOr<std::path::PathBuf>,
+    /// Whether the connector's service is installed here (`None`: unknown, off Windows).
+    pub connector_installed: Option<bool>,
+    /// Graph's versions of the connectors in this host's groups.
+    pub group_versions: Vec<String>,
+    /// The walked apps that sign in with Kerberos.
+    pub kerberos_apps: Vec<kerberos::KerberosApp>,
+    pub timeout: std::time::Duration,
+}
+
+/// Runs every check once: the blocking reads (files, registry, certificate store, event log)
+/// off the async workers, then Kerberos' network checks.
+pub async fn check_all(
+    input: HostInput,
+    event_log: std::sync::Arc<std::sync::Mutex<eventlog::EventLogMonitor>>,
+) -> HostHealth {
+    let blocking = input.clone();
+    let local = tokio::task::spawn_blocking(move || {
+        let certificate = certificate::check_certificate(
+            blocking.connector_installed,
+            std::time::SystemTime::now(),
+        );
+        let version = version::check_version(
+            &version::executable_paths(&blocking.service_config),
+            &blocking.group_versions,
+        );
+        let tls = tls::check_tls();
+        let event_log = event_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check_event_log();
+        (certificate, event_log, version, tls)
+    })
+    .await;
+    let kerberos = kerberos::check_kerberos(input.kerberos_apps, input.timeout).await;
+    match local {
+        Ok((certificate, event_log, version, tls)) => HostHealth {
+            certificate: Some(certificate),
+            event_log: Some(event_log),
+            version: Some(version),
+            tls: Some(tls),
+            kerberos: Some(kerberos),
+        },
+        Err(error) => {
+            tracing::error!(%error, "the connector host checks failed");
+            HostHealth {
+                kerberos: Some(kerberos),
+                ..HostHealth::default()
+            }
+        }
     }
 }

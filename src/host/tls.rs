@@ -76,7 +76,7 @@ pub fn check_tls() -> TlsState {
             met: Vec::new(),
         };
     }
-    judge(|key, value| registry::dword(key, value))
+    judge(registry::dword)
 }
 
 /// The verdict from a way to read a DWORD (`Ok(None)`: not set).

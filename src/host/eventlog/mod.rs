@@ -348,12 +348,14 @@ impl EventLogMonitor {
         let mut problems = Vec::new();
         for channel in Channel::ALL {
             let file = dir.join(format!("eventlog-{}.bookmark.xml", channel.label()));
-            if !self.bookmarks.contains_key(&channel) {
+            if let std::collections::btree_map::Entry::Vacant(entry) = self.bookmarks.entry(channel)
+            {
                 // Bounded: a bookmark is one short XML element.
-                if let Ok(bytes) = super::read_bounded(&file, 64 * 1024) {
-                    if let Ok(text) = super::decode_text(&bytes) {
-                        self.bookmarks.insert(channel, text);
-                    }
+                let saved = super::read_bounded(&file, 64 * 1024)
+                    .ok()
+                    .and_then(|bytes| super::decode_text(&bytes).ok());
+                if let Some(text) = saved {
+                    entry.insert(text);
                 }
             }
             let mut found = false;
