@@ -386,6 +386,13 @@ impl EventLogMonitor {
                         break;
                     }
                     Err(windows::ReadError::NoSuchChannel) => {}
+                    Err(windows::ReadError::AccessDenied) => {
+                        problems.push(format!(
+                            "{name}: access denied: the exporter's account needs to be in Event Log Readers"
+                        ));
+                        found = true;
+                        break;
+                    }
                     Err(windows::ReadError::Failed(error)) => {
                         problems.push(format!("{name}: {error}"));
                         found = true;
@@ -402,7 +409,7 @@ impl EventLogMonitor {
         match problems.is_empty() {
             true => Ok(()),
             false => Err(format!(
-                "the connector's event logs cannot be read ({}); the exporter's account needs to be in Event Log Readers",
+                "the connector's event logs cannot be read: {}",
                 problems.join("; ")
             )),
         }

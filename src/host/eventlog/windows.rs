@@ -5,7 +5,8 @@
 #![allow(unsafe_code)]
 
 use windows_sys::Win32::Foundation::{
-    ERROR_EVT_CHANNEL_NOT_FOUND, ERROR_INSUFFICIENT_BUFFER, ERROR_NO_MORE_ITEMS, GetLastError,
+    ERROR_ACCESS_DENIED, ERROR_EVT_CHANNEL_NOT_FOUND, ERROR_FILE_NOT_FOUND,
+    ERROR_INSUFFICIENT_BUFFER, ERROR_NO_MORE_ITEMS, ERROR_PATH_NOT_FOUND, GetLastError,
 };
 use windows_sys::Win32::System::EventLog::{
     EVT_HANDLE, EvtClose, EvtCreateBookmark, EvtNext, EvtQuery, EvtQueryChannelPath,
@@ -21,6 +22,8 @@ const MAX_XML_BYTES: u32 = 1024 * 1024;
 
 pub enum ReadError {
     NoSuchChannel,
+    /// The account may not read the channel (it needs Event Log Readers).
+    AccessDenied,
     Failed(String),
 }
 
@@ -72,7 +75,11 @@ pub fn read_after(channel: &str, bookmark: Option<&str>, max: usize) -> Result<R
     });
     if results.0 == 0 {
         return Err(match last_error() {
-            ERROR_EVT_CHANNEL_NOT_FOUND => ReadError::NoSuchChannel,
+            // Windows says 15007; Wine, which has no such channels, says "path not found".
+            ERROR_EVT_CHANNEL_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_FILE_NOT_FOUND => {
+                ReadError::NoSuchChannel
+            }
+            ERROR_ACCESS_DENIED => ReadError::AccessDenied,
             code => ReadError::Failed(format!("EvtQuery failed with error {code}")),
         });
     }
