@@ -75,9 +75,9 @@ impl CheckKind {
     /// The anchor of the check's section in its step's runbook.
     pub fn runbook(self) -> String {
         format!(
-            "{}#{}",
+            "{}#host-check-{}",
             crate::diagnosis::runbook_path(self.step()),
-            self.label().replace('_', "-")
+            self.label()
         )
     }
 }

@@ -43,11 +43,43 @@ pub fn page(name: &str) -> Option<String> {
         other => other,
     });
     let mut body = String::new();
-    html::push_html(&mut body, events);
+    html::push_html(&mut body, with_heading_ids(events.collect()).into_iter());
     Some(wrap(
         &format!("Step {}: {}", step.number(), step.info().title),
         &body,
     ))
+}
+
+/// Gives every heading the id GitHub gives it (lower case, spaces to `-`, other punctuation
+/// dropped), so links such as alerts' `#host-check-certificate` work on the files and on the
+/// served pages alike.
+fn with_heading_ids(mut events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    for i in 0..events.len() {
+        if !matches!(&events[i], Event::Start(Tag::Heading { id: None, .. })) {
+            continue;
+        }
+        let mut text = String::new();
+        for event in &events[i + 1..] {
+            match event {
+                Event::Text(t) | Event::Code(t) => text.push_str(t),
+                Event::End(_) => break,
+                _ => {}
+            }
+        }
+        let slug: String = text
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        if let Event::Start(Tag::Heading { id, .. }) = &mut events[i] {
+            *id = Some(slug.into());
+        }
+    }
+    events
 }
 
 /// `03-port_test.md` (or `./03-port_test.md#x`) to `/runbooks/port_test`.
@@ -109,6 +141,16 @@ mod tests {
             assert!(page(step.name()).is_some());
         }
         assert!(page("no_such_step").is_none());
+    }
+
+    #[test]
+    fn every_host_check_links_a_section_its_runbook_has() {
+        for check in crate::host::CheckKind::ALL {
+            let link = check.runbook();
+            let (path, anchor) = link.split_once('#').unwrap();
+            let page = page(path.trim_start_matches("/runbooks/")).unwrap();
+            assert!(page.contains(&format!("id=\"{anchor}\"")), "{link}");
+        }
     }
 
     #[test]
