@@ -1,7 +1,7 @@
 //! The runbooks of docs/runbooks/, built into the binary and served at `/runbooks/{step_name}`,
 //! so the page, `diagnose` and alert annotations can link to them wherever the exporter runs.
 
-use pulldown_cmark::{Event, Parser, Tag, html};
+use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, html};
 
 use super::page::escape;
 use crate::flow::Step;
@@ -50,12 +50,14 @@ pub fn page(name: &str) -> Option<String> {
     ))
 }
 
-/// Gives every heading the id GitHub gives it (lower case, spaces to `-`, other punctuation
+/// Gives every section heading the id GitHub gives it (lower case, spaces to `-`, other punctuation
 /// dropped), so links such as alerts' `#host-check-certificate` work on the files and on the
 /// served pages alike.
 fn with_heading_ids(mut events: Vec<Event<'_>>) -> Vec<Event<'_>> {
     for i in 0..events.len() {
-        if !matches!(&events[i], Event::Start(Tag::Heading { id: None, .. })) {
+        // Sections only: the page's title needs no anchor.
+        if !matches!(&events[i], Event::Start(Tag::Heading { id: None, level, .. }) if *level != HeadingLevel::H1)
+        {
             continue;
         }
         let mut text = String::new();
