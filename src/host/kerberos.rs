@@ -124,7 +124,12 @@ pub fn this_host() -> Identity {
         r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters",
         "Domain",
     );
-    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    // The computer account is the NetBIOS computer name with a `$`.
+    let name = read(
+        r"SYSTEM\CurrentControlSet\Control\ComputerName\ComputerName",
+        "ComputerName",
+    )
+    .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
     let netbios = name
         .split('.')
         .next()
