@@ -323,3 +323,93 @@ pub async fn check_all(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(check: CheckKind) -> HostHealth {
+        let fail = Verdict::fail("why", "fix it");
+        let mut host = HostHealth::default();
+        match check {
+            CheckKind::Certificate => {
+                host.certificate = Some(certificate::CertificateState {
+                    verdict: fail,
+                    certificate: None,
+                })
+            }
+            CheckKind::Tls => {
+                host.tls = Some(tls::TlsState {
+                    verdict: fail,
+                    met: Vec::new(),
+                })
+            }
+            _ => {}
+        }
+        host
+    }
+
+    #[test]
+    fn a_failing_certificate_fails_step_2_and_tls_fails_step_4_with_their_remedies() {
+        let outcome = failing(CheckKind::Certificate).failure_for(Step::ConnectorInstalled);
+        assert_eq!(outcome, Some(Outcome::fail_with_remedy("why", "fix it")));
+        assert_eq!(
+            failing(CheckKind::Certificate).failure_for(Step::RequiredEndpoints),
+            None
+        );
+        let outcome = failing(CheckKind::Tls).failure_for(Step::RequiredEndpoints);
+        assert_eq!(outcome, Some(Outcome::fail_with_remedy("why", "fix it")));
+    }
+
+    #[test]
+    fn warnings_and_checks_not_run_fail_nothing() {
+        let host = HostHealth {
+            version: Some(version::VersionState {
+                verdict: Verdict::Warning {
+                    evidence: "2 releases behind".into(),
+                },
+                file_version: None,
+                group_highest: None,
+                releases_behind: Some(2),
+            }),
+            ..HostHealth::default()
+        };
+        assert_eq!(host.failure_for(Step::ConnectorInstalled), None);
+        assert!(
+            host.checks()
+                .iter()
+                .all(|c| !matches!(c.verdict, Verdict::Fail { .. }))
+        );
+        assert_eq!(host.checks().len(), CheckKind::ALL.len());
+    }
+
+    #[test]
+    fn kerberos_fails_step_7_only_for_its_own_app() {
+        let app = |name: &str| kerberos::KerberosApp {
+            connector_group: "Default".into(),
+            app: name.into(),
+            spn: format!("http/{name}"),
+        };
+        let host = HostHealth {
+            kerberos: Some(kerberos::KerberosState {
+                verdict: Verdict::fail("not delegated", "delegate"),
+                checks: Vec::new(),
+                apps: vec![
+                    kerberos::AppDelegation {
+                        app: app("payroll"),
+                        verdict: Verdict::fail("not delegated", "delegate"),
+                    },
+                    kerberos::AppDelegation {
+                        app: app("intranet"),
+                        verdict: Verdict::Pass,
+                    },
+                ],
+            }),
+            ..HostHealth::default()
+        };
+        assert!(host.kerberos_failure("Default", "payroll").is_some());
+        assert_eq!(host.kerberos_failure("Default", "intranet"), None);
+        assert_eq!(host.kerberos_failure("Other", "payroll"), None);
+        assert_eq!(host.failure_for(Step::InternalUrl), None, "judged per app");
+    }
+}

@@ -190,3 +190,79 @@ impl HostFamilies {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::host::certificate::{self, Certificate, Store};
+    use crate::host::eventlog::{self, Channel, ChannelCounts};
+    use crate::host::tls::TlsState;
+
+    fn render(host: &HostHealth) -> String {
+        let families = HostFamilies::new();
+        families.fill(host);
+        let mut text = String::new();
+        for family in families.all() {
+            family.write(&mut text);
+        }
+        text
+    }
+
+    #[test]
+    fn off_windows_every_check_is_visibly_not_evaluated_and_has_no_ok_series() {
+        let text = render(&HostHealth::default());
+        assert!(
+            text.contains("appproxy_host_check_evaluated{check=\"certificate\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("appproxy_host_check_evaluated{check=\"kerberos\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains("appproxy_host_check_ok"), "{text}");
+    }
+
+    #[test]
+    fn an_expired_certificate_and_counted_events_are_exported() {
+        let cert = Certificate {
+            thumbprint: "AB".repeat(20),
+            issuer: "connectorregistrationca.msappproxy.net".into(),
+            not_after: 1_704_067_200,
+        };
+        let mut counts = ChannelCounts::default();
+        counts.counts.insert(("13019".into(), "error"), 3);
+        counts.counts.insert(("other".into(), "information"), 7);
+        counts.last_error = Some((13019, 1_714_640_400));
+        let host = HostHealth {
+            certificate: Some(certificate::judge(
+                cert,
+                Store::LocalMachine,
+                std::time::SystemTime::now(),
+            )),
+            event_log: Some(eventlog::EventLogState {
+                verdict: Verdict::Pass,
+                channels: BTreeMap::from([(Channel::Connector, counts)]),
+            }),
+            tls: Some(TlsState {
+                verdict: Verdict::Pass,
+                met: vec![("schannel_tls12_client", true)],
+            }),
+            ..HostHealth::default()
+        };
+        let text = render(&host);
+        for line in [
+            "appproxy_host_check_ok{check=\"certificate\",step_name=\"connector_installed\"} 0",
+            "appproxy_host_check_ok{check=\"tls\",step_name=\"required_endpoints\"} 1",
+            "appproxy_connector_certificate_expiry_timestamp_seconds 1704067200",
+            "# TYPE appproxy_connector_events_total counter",
+            "appproxy_connector_events_total{channel=\"connector\",event_id=\"13019\",level=\"error\",step_name=\"internal_url\"} 3",
+            "appproxy_connector_events_total{channel=\"connector\",event_id=\"other\",level=\"information\",step_name=\"connector_installed\"} 7",
+            "appproxy_connector_event_last_error_id{channel=\"connector\"} 13019",
+            "appproxy_host_tls_prerequisite_met{prerequisite=\"schannel_tls12_client\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+}
