@@ -25,6 +25,7 @@ pub mod http;
 pub mod inventory;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod prober;
 pub mod proxy;
 pub mod secret;
@@ -48,6 +49,8 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error("--web.systemd-socket: {0}")]
+    SystemdSocket(String),
     #[error("{0}")]
     WebConfig(String),
     #[error("setting up logging failed: {0}")]

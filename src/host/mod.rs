@@ -72,11 +72,12 @@ impl CheckKind {
         }
     }
 
-    /// The anchor of the check's section in its step's runbook.
-    pub fn runbook(self) -> String {
+    /// The check's section in its step's runbook; `runbooks` is where the runbooks are (as in
+    /// [`crate::diagnosis::runbook_url`]).
+    pub fn runbook(self, runbooks: &str) -> String {
         format!(
             "{}#host-check-{}",
-            crate::diagnosis::runbook_path(self.step()),
+            crate::diagnosis::runbook_url(runbooks, self.step()),
             self.label()
         )
     }

@@ -4,6 +4,8 @@
 //! and `/api/v1/diagnosis` serve it as JSON (schema: docs/diagnosis.schema.json); `diagnose`
 //! prints it like the flowchart.
 
+mod notes;
+
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -40,7 +42,7 @@ pub struct HostCheckView {
     pub runbook: String,
 }
 
-fn host_checks(snapshot: &Snapshot) -> Vec<HostCheckView> {
+fn host_checks(snapshot: &Snapshot, runbooks: &str) -> Vec<HostCheckView> {
     use crate::host::Verdict;
     snapshot
         .host
@@ -61,7 +63,7 @@ fn host_checks(snapshot: &Snapshot) -> Vec<HostCheckView> {
                 state,
                 evidence,
                 remedy,
-                runbook: c.check.runbook(),
+                runbook: c.check.runbook(runbooks),
             }
         })
         .collect()
@@ -114,17 +116,20 @@ pub struct StepView {
     pub runbook: String,
 }
 
-/// The runbook of a step, as the exporter serves it.
-pub fn runbook_path(step: Step) -> String {
-    format!("/runbooks/{}", step.name())
+/// The runbook of a step, as the exporter serves it; `runbooks` is where the runbooks are
+/// (`/runbooks`, or an absolute URL under `--web.external-url`).
+pub fn runbook_url(runbooks: &str, step: Step) -> String {
+    format!("{runbooks}/{}", step.name())
 }
 
-/// Builds the document from a snapshot, for every app or only `app`.
+/// Builds the document from a snapshot, for every app or only `app`; `runbooks` as in
+/// [`runbook_url`].
 pub fn build(
     snapshot: &Snapshot,
     machine_name: String,
     config: String,
     app: Option<&str>,
+    runbooks: &str,
 ) -> Diagnosis {
     let host_results = host_results(snapshot);
     let host_steps = views(
@@ -136,6 +141,8 @@ pub fn build(
             Step::ProxyConsistency,
         ]
         .as_slice(),
+        runbooks,
+        |step| notes::pass_note(step, snapshot, "", None),
     );
     let apps: Vec<AppDiagnosis> = snapshot
         .walks
@@ -146,7 +153,9 @@ pub fn build(
             app: walk.app.clone(),
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
-            steps: views(&walk.steps, &Step::ALL),
+            steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
+                notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_ref())
+            }),
         })
         .collect();
     let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
@@ -162,7 +171,7 @@ pub fn build(
         },
         healthy: !host_fails && apps.iter().all(|a| a.failing_step.is_none()),
         host_steps,
-        host_checks: host_checks(snapshot),
+        host_checks: host_checks(snapshot, runbooks),
         apps,
     }
 }
@@ -182,8 +191,14 @@ fn host_results(snapshot: &Snapshot) -> StepResults {
     results
 }
 
-/// Each step's state along the walk of `results`.
-fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
+/// Each step's state along the walk of `results`; `note` gives a passing step's evidence,
+/// `runbooks` where the runbooks are.
+fn views(
+    results: &StepResults,
+    steps: &[Step],
+    runbooks: &str,
+    note: impl Fn(Step) -> Option<String>,
+) -> Vec<StepView> {
     let failing = crate::flow::walk(results);
     steps
         .iter()
@@ -199,11 +214,12 @@ fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
                 (_, None) => State::NotEvaluated,
                 (_, Some(state)) => state,
             };
-            // A failure's evidence, or why no probe could judge the step.
+            // A failure's evidence, why no probe could judge the step, or what a pass saw.
             let evidence = match results.get(step) {
                 Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
                 Some(Outcome::NotEvaluated { reason }) => Some(reason.clone()),
-                _ => None,
+                Some(Outcome::Pass) => note(step),
+                None => None,
             };
             let remedy = failing
                 .as_ref()
@@ -218,7 +234,7 @@ fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
                 evidence,
                 remedy,
                 doc_url: info.doc_url,
-                runbook: runbook_path(step),
+                runbook: runbook_url(runbooks, step),
             }
         })
         .collect()
@@ -304,11 +320,12 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
         }
         if let Some(remedy) = &c.remedy {
             let _ = writeln!(out, "         remedy:   {remedy}");
-            let _ = writeln!(
-                out,
-                "         runbook:  {} on the exporter's web address",
-                c.runbook
-            );
+            let whereabouts = if c.runbook.starts_with('/') {
+                " on the exporter's web address"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "         runbook:  {}{whereabouts}", c.runbook);
         }
     }
     let summary = if d.healthy {
@@ -339,8 +356,22 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
             "    {mark} {:>2} {:<26} {}{note}",
             s.step, s.step_name, s.title
         );
-        if let (State::NotEvaluated, Some(reason)) = (s.state, &s.evidence) {
-            let _ = writeln!(out, "         why:      {reason}");
+        match (s.state, s.result, &s.evidence) {
+            (State::NotEvaluated, _, Some(reason)) => {
+                let _ = writeln!(out, "         why:      {reason}");
+            }
+            (State::Pass, _, Some(seen)) => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    colours.paint("2", &format!("         seen:     {seen}"))
+                );
+            }
+            // Past the failing step, what fails too: fixing the first may not be the end.
+            (State::NotReached, Some(State::Fail), Some(evidence)) => {
+                let _ = writeln!(out, "         also fails: {evidence}");
+            }
+            _ => {}
         }
         if s.state == State::Fail {
             if let Some(evidence) = &s.evidence {
@@ -350,11 +381,13 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
                 let _ = writeln!(out, "         remedy:   {remedy}");
             }
             let _ = writeln!(out, "         docs:     {}", s.doc_url);
-            let _ = writeln!(
-                out,
-                "         runbook:  {} on the exporter's web address",
-                s.runbook
-            );
+            // A path (no --web.external-url) is relative to wherever the exporter is served.
+            let whereabouts = if s.runbook.starts_with('/') {
+                " on the exporter's web address"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "         runbook:  {}{whereabouts}", s.runbook);
         }
     }
 }
@@ -389,8 +422,18 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "https://mon.example/appproxy/runbooks",
+        );
         let steps = &d.apps[0].steps;
+        assert_eq!(
+            steps[2].runbook,
+            "https://mon.example/appproxy/runbooks/port_test"
+        );
         assert_eq!(steps[0].state, State::Pass);
         assert_eq!(steps[1].state, State::NotEvaluated);
         assert_eq!(steps[2].state, State::Fail);
@@ -422,7 +465,13 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
         let seven = &d.apps[0].steps[6];
         assert_eq!(seven.state, State::NotEvaluated);
         assert_eq!(seven.result, None, "not evaluated is never a pass");
@@ -439,6 +488,33 @@ mod tests {
     }
 
     #[test]
+    fn passing_steps_say_what_they_saw_and_later_failures_are_listed() {
+        let snapshot = Snapshot {
+            complete: true,
+            walks: vec![walk(&[
+                (Step::ConnectorGroupAssigned, Outcome::Pass),
+                (Step::PortTest, Outcome::fail("port 443 is closed")),
+                (Step::InternalNetwork, Outcome::fail("intranet:443 refused")),
+            ])],
+            ..Snapshot::default()
+        };
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
+        assert_eq!(
+            d.apps[0].steps[0].evidence.as_deref(),
+            Some("assigned to Default")
+        );
+        let text = render_text(&d, Colours(false));
+        assert!(text.contains("seen:     assigned to Default"), "{text}");
+        assert!(text.contains("also fails: intranet:443 refused"), "{text}");
+    }
+
+    #[test]
     fn the_app_filter_keeps_one_app() {
         let snapshot = Snapshot {
             complete: true,
@@ -451,7 +527,13 @@ mod tests {
             ],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "h".into(), "c".into(), Some("other"));
+        let d = build(
+            &snapshot,
+            "h".into(),
+            "c".into(),
+            Some("other"),
+            "/runbooks",
+        );
         assert_eq!(d.apps.len(), 1);
         assert!(d.healthy);
     }
