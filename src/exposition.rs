@@ -13,6 +13,8 @@ pub struct Family {
     help: &'static str,
     labels: Vec<&'static str>,
     series: RefCell<BTreeMap<Vec<String>, f64>>,
+    /// `gauge`, or `counter` for a total kept elsewhere and written as it stands.
+    kind: &'static str,
 }
 
 /// One series of a family, to set.
@@ -34,6 +36,15 @@ impl Family {
             help,
             labels: labels.to_vec(),
             series: RefCell::new(BTreeMap::new()),
+            kind: "gauge",
+        }
+    }
+
+    /// A counter family: its name ends in `_total`; the values are totals kept elsewhere.
+    pub fn counter(name: &'static str, help: &'static str, labels: &[&'static str]) -> Family {
+        Family {
+            kind: "counter",
+            ..Family::new(name, help, labels)
         }
     }
 
@@ -59,7 +70,7 @@ impl Family {
             return;
         }
         let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
-        let _ = writeln!(out, "# TYPE {} gauge", self.name);
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         // Labels in name order, as Prometheus' own encoders write them.
         let mut order: Vec<usize> = (0..self.labels.len()).collect();
         order.sort_by_key(|&i| self.labels[i]);

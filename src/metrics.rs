@@ -11,6 +11,8 @@ use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
 use crate::exposition::Family;
 
+mod host;
+
 use crate::backend::AppBackend;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
@@ -613,6 +615,11 @@ pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> String {
     }
     let mut text = String::with_capacity(1 << 16);
     for family in families.snapshot() {
+        family.write(&mut text);
+    }
+    let host = host::HostFamilies::new();
+    host.fill(&snapshot.host);
+    for family in host.all() {
         family.write(&mut text);
     }
     // The histogram is cumulative state of the `prometheus` crate; a family without a series

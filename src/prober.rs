@@ -15,6 +15,7 @@ use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
 use crate::exporter::Exporter;
 use crate::flow::{self, Outcome, Step, StepResults};
+use crate::host::{self, HostHealth, eventlog::EventLogMonitor};
 use crate::inventory::graph::RetryPolicy;
 use crate::inventory::local::{self, ServiceState};
 use crate::inventory::{Publishing, Refresher, ThisHost};
@@ -36,6 +37,8 @@ pub struct Prober {
     last: Option<HostRound>,
     /// The read of the connector's files still running past its round, if one is.
     host_read: Option<BlockingRead<HostFacts>>,
+    /// The connector's event logs, read on from where the last round stopped.
+    event_log: Arc<std::sync::Mutex<EventLogMonitor>>,
 }
 
 /// What a round found that is not per app.
@@ -49,6 +52,8 @@ struct HostRound {
     targets: Vec<Target>,
     /// Apps whose backend is not requested, with the reason (steps 7-10 not evaluated).
     unprobed: HashMap<AppKey, String>,
+    /// The connector host's own health (steps 2, 4, 7).
+    host_health: HostHealth,
 }
 
 impl Prober {
@@ -69,6 +74,7 @@ impl Prober {
             scheduler: None,
             last: None,
             host_read: None,
+            event_log: Arc::default(),
         }
     }
 
@@ -143,6 +149,10 @@ impl Prober {
         }
 
         let host = self.exporter.this_host();
+        let started = Instant::now();
+        let input = host_input(&inventory, settings, &host, local_services.as_deref());
+        let host_health = host::check_all(input, Arc::clone(&self.event_log)).await;
+        round_seconds.insert("host", started.elapsed().as_secs_f64());
         let (targets, unprobed) = backend_targets(&inventory, settings, &host, &proxy);
         if let Some(scheduler) = &mut self.scheduler {
             let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
@@ -161,6 +171,7 @@ impl Prober {
             host,
             targets,
             unprobed,
+            host_health,
         });
         self.compose().unwrap_or_default()
     }
@@ -227,6 +238,13 @@ impl Prober {
                 {
                     steps.set(Step::ConnectorInstalled, failed.clone());
                 }
+                // The host's trust certificate (step 2), whenever the inventory passes it.
+                if let (Some(Outcome::Pass), Some(failed)) = (
+                    steps.get(Step::ConnectorInstalled),
+                    last.host_health.failure_for(Step::ConnectorInstalled),
+                ) {
+                    steps.set(Step::ConnectorInstalled, failed);
+                }
                 let key = AppKey {
                     connector_group: app.connector_group.clone().unwrap_or_default(),
                     app: app.name.clone(),
@@ -244,6 +262,22 @@ impl Prober {
                     let earlier = step < Step::InternalUrl;
                     if !earlier || !outcome.passed() {
                         steps.set(step, outcome);
+                    }
+                }
+                // TLS 1.2 switched off fails step 4 even where every endpoint answers; Kerberos
+                // delegation that cannot work fails step 7 of its app although the page loads.
+                let kerberos = last
+                    .host_health
+                    .kerberos_failure(&key.connector_group, &key.app);
+                for (step, failed) in [
+                    (
+                        Step::RequiredEndpoints,
+                        last.host_health.failure_for(Step::RequiredEndpoints),
+                    ),
+                    (Step::InternalUrl, kerberos),
+                ] {
+                    if let (None | Some(Outcome::Pass), Some(failed)) = (steps.get(step), failed) {
+                        steps.set(step, failed);
                     }
                 }
                 // What no probe can judge says so: a Private Access app is walked to step 2
@@ -272,6 +306,7 @@ impl Prober {
             endpoints: last.endpoints.clone(),
             proxy: last.proxy.clone(),
             local_services: last.local_services.clone(),
+            host: last.host_health.clone(),
             walks,
             round_seconds: last.round_seconds.clone(),
         })
@@ -393,6 +428,43 @@ async fn wait_for_read<T: Default + Send + 'static>(
             *pending = Some(running);
             Err(waited)
         }
+    }
+}
+
+/// What the connector host's checks need from this round: this host's connector and groups,
+/// and the walked apps that sign in with Kerberos.
+fn host_input(
+    inventory: &InventoryState,
+    settings: &Settings,
+    host: &ThisHost,
+    services: Option<&[(&'static str, ServiceState)]>,
+) -> host::HostInput {
+    let inventory = &inventory.inventory;
+    let group_versions = inventory
+        .groups
+        .iter()
+        .filter(|g| g.has_member(&host.machine))
+        .flat_map(|g| g.connectors.iter().map(|c| c.version.clone()))
+        .collect();
+    let kerberos_apps = inventory
+        .apps_to_walk(&host.groups, &host.machine)
+        .into_iter()
+        .filter(|a| a.publishing.is_web_app())
+        .filter_map(|a| {
+            Some(host::kerberos::KerberosApp {
+                connector_group: a.connector_group.clone().unwrap_or_default(),
+                app: a.name.clone(),
+                spn: a.kerberos_spn.clone()?,
+            })
+        })
+        .collect();
+    host::HostInput {
+        service_config: settings.connector.service_config.clone(),
+        connector_installed: services
+            .map(|s| s.iter().any(|(_, state)| *state != ServiceState::Missing)),
+        group_versions,
+        kerberos_apps,
+        timeout: settings.probes.timeout,
     }
 }
 

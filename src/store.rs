@@ -51,6 +51,8 @@ pub struct Snapshot {
     pub proxy: ProxyState,
     /// The connector's Windows services on this host (step 2's local part); `None` elsewhere.
     pub local_services: Option<Vec<(&'static str, ServiceState)>>,
+    /// The connector host's own health (trust certificate, event log, version, TLS, Kerberos).
+    pub host: crate::host::HostHealth,
     pub walks: Vec<AppWalk>,
     /// How long the last round of each kind of probe took, in seconds.
     pub round_seconds: BTreeMap<&'static str, f64>,

@@ -78,6 +78,7 @@ pub struct RawApp {
     pub backend_timeout: Option<BackendTimeout>,
     pub backend_certificate_validation: Option<bool>,
     pub external_url: Option<HttpUrl>,
+    pub kerberos_service_principal_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -76,6 +76,10 @@ pub struct StaticApp {
     pub backend_certificate_validation: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_url: Option<HttpUrl>,
+    /// Kerberos single sign-on (KCD): the backend's SPN, as Graph's `singleSignOnSettings`
+    /// gives it for discovered apps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kerberos_service_principal_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -219,6 +219,10 @@ fn static_inventory(check: &mut Checker, raw: RawStatic) -> StaticInventory {
             backend_timeout: a.backend_timeout.unwrap_or_default(),
             backend_certificate_validation: a.backend_certificate_validation.unwrap_or(true),
             external_url: a.external_url,
+            kerberos_service_principal_name: a
+                .kerberos_service_principal_name
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
         });
     }
     StaticInventory {

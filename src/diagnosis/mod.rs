@@ -22,7 +22,51 @@ pub struct Diagnosis {
     pub healthy: bool,
     /// Steps 3-6, judged once for this host and shared by every app.
     pub host_steps: Vec<StepView>,
+    /// The connector host's own checks, each with the step it explains.
+    pub host_checks: Vec<HostCheckView>,
     pub apps: Vec<AppDiagnosis>,
+}
+
+/// One of the connector host's own checks (src/host).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostCheckView {
+    pub check: &'static str,
+    pub title: &'static str,
+    pub step: u8,
+    pub step_name: &'static str,
+    /// `pass`, `warning`, `fail` or `not_evaluated`.
+    pub state: &'static str,
+    /// A failure's or warning's evidence, or why the check is not evaluated here.
+    pub evidence: Option<String>,
+    pub remedy: Option<String>,
+    pub runbook: String,
+}
+
+fn host_checks(snapshot: &Snapshot, runbooks: &str) -> Vec<HostCheckView> {
+    use crate::host::Verdict;
+    snapshot
+        .host
+        .checks()
+        .into_iter()
+        .map(|c| {
+            let (state, evidence, remedy) = match c.verdict {
+                Verdict::Pass => ("pass", None, None),
+                Verdict::Warning { evidence } => ("warning", Some(evidence), None),
+                Verdict::Fail { evidence, remedy } => ("fail", Some(evidence), Some(remedy)),
+                Verdict::NotEvaluated { reason } => ("not_evaluated", Some(reason), None),
+            };
+            HostCheckView {
+                check: c.check.label(),
+                title: c.check.title(),
+                step: c.check.step().number(),
+                step_name: c.check.step().name(),
+                state,
+                evidence,
+                remedy,
+                runbook: c.check.runbook(runbooks),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -127,6 +171,7 @@ pub fn build(
         },
         healthy: !host_fails && apps.iter().all(|a| a.failing_step.is_none()),
         host_steps,
+        host_checks: host_checks(snapshot, runbooks),
         apps,
     }
 }
@@ -253,6 +298,36 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
         };
         let _ = writeln!(out, "  App {}: {verdict}", shown(&app.app));
         render_steps(&mut out, &app.steps, colours);
+    }
+    let _ = writeln!(out, "\nThis connector host (steps 2, 4, 7)");
+    for c in &d.host_checks {
+        let mark = match c.state {
+            "pass" => colours.paint("32", "✓"),
+            "warning" => colours.paint("33", "!"),
+            "fail" => colours.paint("1;31", "✗"),
+            _ => colours.paint("2", "-"),
+        };
+        let _ = writeln!(
+            out,
+            "    {mark} {:<12} step {:>2} {:<22} {}",
+            c.check, c.step, c.step_name, c.title
+        );
+        let label = match c.state {
+            "not_evaluated" => "why:     ",
+            _ => "evidence:",
+        };
+        if let Some(evidence) = &c.evidence {
+            let _ = writeln!(out, "         {label} {evidence}");
+        }
+        if let Some(remedy) = &c.remedy {
+            let _ = writeln!(out, "         remedy:   {remedy}");
+            let whereabouts = if c.runbook.starts_with('/') {
+                " on the exporter's web address"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "         runbook:  {}{whereabouts}", c.runbook);
+        }
     }
     let summary = if d.healthy {
         colours.paint("32", "healthy")

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::paths::WebPaths;
-use crate::diagnosis::{AppDiagnosis, Diagnosis, State, StepView};
+use crate::diagnosis::{AppDiagnosis, Diagnosis, HostCheckView, State, StepView};
 
 pub struct PageContext<'a> {
     pub diagnosis: Option<&'a Diagnosis>,
@@ -43,6 +43,9 @@ li.fail.not-reached{background:var(--fail-bg);color:#b71c1c;opacity:.7}
 .failure{margin-top:.7rem;padding:.6rem;background:var(--fail-bg);border-radius:4px;font-size:.9rem}
 .failure dt{font-weight:600;margin-top:.3rem}.failure dd{margin:0 0 .2rem}
 dl.not-evaluated{margin-top:.5rem;font-size:.85rem;color:var(--grey)}dl.not-evaluated dt{font-weight:600}dl.not-evaluated dd{margin:0 0 .2rem}
+ul.host-checks{list-style:none;padding:0;margin:0;display:grid;gap:.4rem}
+ul.host-checks li{border-radius:4px;padding:.45rem .6rem;font-size:.85rem;border:1px solid transparent}
+li.warning{background:#fff8e1;border-color:#ffe082}
 .legend{font-size:.8rem;color:var(--grey);margin-top:1.5rem}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
 @media (max-width:40rem){main{padding:.5rem}ol.chart{grid-template-columns:1fr 1fr}}
@@ -110,6 +113,7 @@ fn render_diagnosis(html: &mut String, d: &Diagnosis) {
     if d.apps.is_empty() {
         html.push_str("<p>No app to walk: configure <code>inventory.static</code> or <code>inventory.graph</code>. This host's own checks:</p>");
         render_card(html, "This host", None, &d.host_steps);
+        render_host_checks(html, &d.host_checks);
         return;
     }
     let mut group: Option<&str> = None;
@@ -125,6 +129,44 @@ fn render_diagnosis(html: &mut String, d: &Diagnosis) {
         }
         render_card(html, &app.app, Some(app), &app.steps);
     }
+    render_host_checks(html, &d.host_checks);
+}
+
+/// The connector host's own checks: each with its state, the step it explains, and its
+/// evidence, remedy or the reason it is not evaluated here.
+fn render_host_checks(html: &mut String, checks: &[HostCheckView]) {
+    html.push_str(r#"<h2>This connector host</h2><ul class="host-checks">"#);
+    for c in checks {
+        let class = match c.state {
+            "pass" => "step pass",
+            "fail" => "step fail failing",
+            "warning" => "step warning",
+            _ => "step not-evaluated",
+        };
+        let _ = write!(
+            html,
+            r#"<li class="{class}" data-check="{check}" data-state="{state}"><b>{title}</b> · step {step} ({step_name}) · {state_text}"#,
+            check = c.check,
+            state = c.state,
+            title = escape(c.title),
+            step = c.step,
+            step_name = c.step_name,
+            state_text = c.state.replace('_', " "),
+        );
+        if let Some(evidence) = &c.evidence {
+            let _ = write!(html, "<br>{}", escape(evidence));
+        }
+        if let Some(remedy) = &c.remedy {
+            let _ = write!(
+                html,
+                r#"<br><b>What to do:</b> {} (<a href="{}">runbook</a>)"#,
+                escape(remedy),
+                escape(&c.runbook)
+            );
+        }
+        html.push_str("</li>");
+    }
+    html.push_str("</ul>\n");
 }
 
 fn render_card(html: &mut String, name: &str, app: Option<&AppDiagnosis>, steps: &[StepView]) {

@@ -1,7 +1,7 @@
 //! The runbooks of docs/runbooks/, built into the binary and served at `/runbooks/{step_name}`,
 //! so the page, `diagnose` and alert annotations can link to them wherever the exporter runs.
 
-use pulldown_cmark::{Event, Parser, Tag, html};
+use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, html};
 
 use super::page::escape;
 use super::paths::WebPaths;
@@ -44,12 +44,46 @@ pub fn page(name: &str, paths: &WebPaths) -> Option<String> {
         other => other,
     });
     let mut body = String::new();
-    html::push_html(&mut body, events);
+    html::push_html(&mut body, with_heading_ids(events.collect()).into_iter());
     Some(wrap(
         &format!("Step {}: {}", step.number(), step.info().title),
         &body,
         paths,
     ))
+}
+
+/// Gives every section heading the id GitHub gives it (lower case, spaces to `-`, other punctuation
+/// dropped), so links such as alerts' `#host-check-certificate` work on the files and on the
+/// served pages alike.
+fn with_heading_ids(mut events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    for i in 0..events.len() {
+        // Sections only: the page's title needs no anchor.
+        if !matches!(&events[i], Event::Start(Tag::Heading { id: None, level, .. }) if *level != HeadingLevel::H1)
+        {
+            continue;
+        }
+        let mut text = String::new();
+        for event in &events[i + 1..] {
+            match event {
+                Event::Text(t) | Event::Code(t) => text.push_str(t),
+                Event::End(_) => break,
+                _ => {}
+            }
+        }
+        let slug: String = text
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        if let Event::Start(Tag::Heading { id, .. }) = &mut events[i] {
+            *id = Some(slug.into());
+        }
+    }
+    events
 }
 
 /// `03-port_test.md` (or `./03-port_test.md#x`) to `/runbooks/port_test`.
@@ -117,6 +151,16 @@ mod tests {
             assert!(page(step.name(), &WebPaths::default()).is_some());
         }
         assert!(page("no_such_step", &WebPaths::default()).is_none());
+    }
+
+    #[test]
+    fn every_host_check_links_a_section_its_runbook_has() {
+        for check in crate::host::CheckKind::ALL {
+            let link = check.runbook("/runbooks");
+            let (path, anchor) = link.split_once('#').unwrap();
+            let page = page(path.trim_start_matches("/runbooks/"), &WebPaths::default()).unwrap();
+            assert!(page.contains(&format!("id=\"{anchor}\"")), "{link}");
+        }
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn app(name: &str) -> App {
         application_type: String::new(),
         pre_authenticated: None,
         publishing: Publishing::WebApp,
+        kerberos_spn: None,
     }
 }
 

@@ -66,6 +66,9 @@ pub struct App {
     /// Graph's `externalAuthenticationType` is `aadPreAuthentication`; unknown for static apps.
     pub pre_authenticated: Option<bool>,
     pub publishing: Publishing,
+    /// The backend's SPN when single sign-on is Kerberos constrained delegation (Graph's
+    /// `singleSignOnSettings`); `None` otherwise and for static apps.
+    pub kerberos_spn: Option<String>,
 }
 
 /// Whether App Proxy publishes the app as a web app. Only those are walked past step 2: Private

@@ -42,6 +42,7 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
             pre_authenticated: None,
             // The config names an internal URL for every static app: a web app.
             publishing: Publishing::WebApp,
+            kerberos_spn: a.kerberos_service_principal_name.clone(),
         })
         .collect();
     Inventory { groups, apps }

@@ -229,6 +229,10 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
             .as_deref()
             .map(|t| t.eq_ignore_ascii_case("aadPreAuthentication")),
         publishing: publishing_kind,
+        kerberos_spn: p
+            .single_sign_on_settings
+            .as_ref()
+            .and_then(model::SingleSignOnSettings::kerberos_spn),
     }
 }
 

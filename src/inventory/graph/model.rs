@@ -80,6 +80,44 @@ pub struct OnPremisesPublishing {
     pub is_on_prem_publishing_enabled: Option<bool>,
     /// `passthru` | `aadPreAuthentication`.
     pub external_authentication_type: Option<String>,
+    pub single_sign_on_settings: Option<SingleSignOnSettings>,
+}
+
+/// `onPremisesPublishing.singleSignOnSettings`. Graph's resource page writes its keys in
+/// camelCase, Microsoft's example answer (connectorGroup: list applications) in PascalCase:
+/// both are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SingleSignOnSettings {
+    /// `onPremisesKerberos` for Kerberos constrained delegation; also `none`, `saml`, ...
+    #[serde(alias = "SingleSignOnMode")]
+    pub single_sign_on_mode: Option<String>,
+    #[serde(alias = "KerberosSignOnSettings")]
+    pub kerberos_sign_on_settings: Option<KerberosSignOnSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KerberosSignOnSettings {
+    #[serde(alias = "KerberosServicePrincipalName")]
+    pub kerberos_service_principal_name: Option<String>,
+}
+
+impl SingleSignOnSettings {
+    /// The backend's SPN when the app signs users in with Kerberos constrained delegation.
+    pub fn kerberos_spn(&self) -> Option<String> {
+        let kerberos = self
+            .single_sign_on_mode
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("onPremisesKerberos"));
+        let spn = self
+            .kerberos_sign_on_settings
+            .as_ref()?
+            .kerberos_service_principal_name
+            .as_deref()?
+            .trim();
+        (kerberos && !spn.is_empty()).then(|| spn.to_string())
+    }
 }
 
 /// A `POST /$batch` answer: one inner answer per request, in any order.
@@ -137,6 +175,30 @@ pub struct DeviceCodeResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kerberos_sso_settings_are_read_in_camel_and_pascal_case() {
+        let camel: OnPremisesPublishing = serde_json::from_str(
+            r#"{"singleSignOnSettings":{"singleSignOnMode":"onPremisesKerberos","kerberosSignOnSettings":{"kerberosServicePrincipalName":"http/intranet.corp.example"}}}"#,
+        )
+        .unwrap();
+        let pascal: OnPremisesPublishing = serde_json::from_str(
+            r#"{"singleSignOnSettings":{"SingleSignOnMode":"OnPremisesKerberos","KerberosSignOnSettings":{"KerberosServicePrincipalName":"http/intranet.corp.example"}}}"#,
+        )
+        .unwrap();
+        for p in [camel, pascal] {
+            let sso = p.single_sign_on_settings.unwrap();
+            assert_eq!(
+                sso.kerberos_spn().as_deref(),
+                Some("http/intranet.corp.example")
+            );
+        }
+        let saml: SingleSignOnSettings = serde_json::from_str(
+            r#"{"singleSignOnMode":"saml","kerberosSignOnSettings":{"kerberosServicePrincipalName":"http/x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(saml.kerberos_spn(), None, "only Kerberos mode delegates");
+    }
 
     #[test]
     fn unknown_fields_and_missing_optional_ones_are_fine() {

@@ -1,0 +1,416 @@
+//! The connector host's own health: what breaks a connector before any user complains, read on
+//! the host itself. One file per check, each with one function named after it:
+//! [`certificate::check_certificate`] (the trust certificate, step 2), [`eventlog`] (the
+//! connector's Admin event log, each documented event id mapped to its step),
+//! [`version::check_version`] (behind the group's newest connector, step 2),
+//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4) and
+//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7).
+//!
+//! Every check reads Windows (files under `%ProgramData%`, the registry, the certificate store,
+//! the event log API, the domain). Elsewhere, or where the connector is not installed, a check
+//! is not evaluated and says why: never passed.
+
+use serde::Serialize;
+
+use crate::flow::{Outcome, Step};
+
+pub mod certificate;
+pub mod eventlog;
+pub mod kerberos;
+pub mod pe;
+pub mod tls;
+pub mod version;
+
+/// The checks, in the order the page and `diagnose` show them (the `check` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Certificate,
+    EventLog,
+    Version,
+    Tls,
+    Kerberos,
+}
+
+impl CheckKind {
+    pub const ALL: [CheckKind; 5] = [
+        CheckKind::Certificate,
+        CheckKind::EventLog,
+        CheckKind::Version,
+        CheckKind::Tls,
+        CheckKind::Kerberos,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckKind::Certificate => "certificate",
+            CheckKind::EventLog => "event_log",
+            CheckKind::Version => "version",
+            CheckKind::Tls => "tls",
+            CheckKind::Kerberos => "kerberos",
+        }
+    }
+
+    /// The flowchart step the check explains.
+    pub fn step(self) -> Step {
+        match self {
+            CheckKind::Certificate | CheckKind::Version | CheckKind::EventLog => {
+                Step::ConnectorInstalled
+            }
+            CheckKind::Tls => Step::RequiredEndpoints,
+            CheckKind::Kerberos => Step::InternalUrl,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckKind::Certificate => "Connector trust certificate",
+            CheckKind::EventLog => "Connector Admin event log",
+            CheckKind::Version => "Connector version",
+            CheckKind::Tls => "TLS 1.2 prerequisites",
+            CheckKind::Kerberos => "Kerberos delegation (KCD) readiness",
+        }
+    }
+
+    /// The check's section in its step's runbook; `runbooks` is where the runbooks are (as in
+    /// [`crate::diagnosis::runbook_url`]).
+    pub fn runbook(self, runbooks: &str) -> String {
+        format!(
+            "{}#host-check-{}",
+            crate::diagnosis::runbook_url(runbooks, self.step()),
+            self.label()
+        )
+    }
+}
+
+/// What one check concluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    /// Works today, needs attention (a certificate close to expiry, a connector behind).
+    Warning {
+        evidence: String,
+    },
+    /// Breaks the check's step for this host.
+    Fail {
+        evidence: String,
+        remedy: String,
+    },
+    NotEvaluated {
+        reason: String,
+    },
+}
+
+impl Verdict {
+    pub fn not_evaluated(reason: impl Into<String>) -> Self {
+        Verdict::NotEvaluated {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn fail(evidence: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Verdict::Fail {
+            evidence: evidence.into(),
+            remedy: remedy.into(),
+        }
+    }
+
+    /// The step outcome it stands for: a warning still passes.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Verdict::Pass | Verdict::Warning { .. } => Outcome::Pass,
+            Verdict::Fail { evidence, remedy } => {
+                Outcome::fail_with_remedy(evidence.clone(), remedy.clone())
+            }
+            Verdict::NotEvaluated { reason } => Outcome::not_evaluated(reason.clone()),
+        }
+    }
+
+    pub fn evaluated(&self) -> bool {
+        !matches!(self, Verdict::NotEvaluated { .. })
+    }
+}
+
+/// One check's verdict, with the step it explains.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: CheckKind,
+    pub verdict: Verdict,
+}
+
+/// Everything the host checks found in one round.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostHealth {
+    pub certificate: Option<certificate::CertificateState>,
+    pub event_log: Option<eventlog::EventLogState>,
+    pub version: Option<version::VersionState>,
+    pub tls: Option<tls::TlsState>,
+    pub kerberos: Option<kerberos::KerberosState>,
+}
+
+impl HostHealth {
+    /// Each check's verdict, in [`CheckKind::ALL`] order; a check that has not run yet is not
+    /// evaluated.
+    pub fn checks(&self) -> Vec<Check> {
+        let not_run = || Verdict::not_evaluated("not checked yet");
+        CheckKind::ALL
+            .into_iter()
+            .map(|check| {
+                let verdict = match check {
+                    CheckKind::Certificate => self.certificate.as_ref().map(|s| s.verdict.clone()),
+                    CheckKind::EventLog => self.event_log.as_ref().map(|s| s.verdict.clone()),
+                    CheckKind::Version => self.version.as_ref().map(|s| s.verdict.clone()),
+                    CheckKind::Tls => self.tls.as_ref().map(|s| s.verdict.clone()),
+                    CheckKind::Kerberos => self.kerberos.as_ref().map(|s| s.verdict.clone()),
+                }
+                .unwrap_or_else(not_run);
+                Check { check, verdict }
+            })
+            .collect()
+    }
+
+    /// The outcome this host's checks give `step` (2 or 4), when one of them fails it.
+    /// Kerberos is judged per app ([`HostHealth::kerberos_failure`]).
+    pub fn failure_for(&self, step: Step) -> Option<Outcome> {
+        self.checks()
+            .into_iter()
+            .filter(|c| c.check.step() == step && c.check != CheckKind::Kerberos)
+            .find(|c| matches!(c.verdict, Verdict::Fail { .. }))
+            .map(|c| c.verdict.outcome())
+    }
+
+    /// Step 7's outcome for an app whose Kerberos delegation cannot work from this host.
+    pub fn kerberos_failure(&self, connector_group: &str, app: &str) -> Option<Outcome> {
+        self.kerberos
+            .as_ref()?
+            .apps
+            .iter()
+            .find(|a| a.app.connector_group == connector_group && a.app.app == app)
+            .filter(|a| matches!(a.verdict, Verdict::Fail { .. }))
+            .map(|a| a.verdict.outcome())
+    }
+}
+
+/// Why a Windows-only check is not evaluated on this platform.
+pub const NOT_WINDOWS: &str = "this host is not Windows: the connector runs on Windows Server";
+
+/// Reads at most `limit` bytes of a file; a bigger file is an error naming it (outside input is
+/// bounded).
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "{}: larger than {limit} bytes, more than this file ever holds",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A text file written on Windows (UTF-8, or UTF-16 with a byte order mark).
+pub fn decode_text(bytes: &[u8]) -> Result<String, &'static str> {
+    crate::text::decode(bytes)
+}
+
+/// Values under `HKEY_LOCAL_MACHINE`, read through the registry API on Windows. A missing key
+/// or value is `Ok(None)`: Windows then uses its default.
+pub mod registry {
+    #[cfg(windows)]
+    fn open(path: &str) -> Result<Option<winreg::RegKey>, String> {
+        use winreg::RegKey;
+        use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ};
+        match RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey_with_flags(path, KEY_READ) {
+            Ok(key) => Ok(Some(key)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("HKLM\\{path}: {e}")),
+        }
+    }
+
+    /// A REG_DWORD value.
+    #[cfg(windows)]
+    pub fn dword(path: &str, name: &str) -> Result<Option<u32>, String> {
+        let Some(key) = open(path)? else {
+            return Ok(None);
+        };
+        match key.get_value::<u32, _>(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("HKLM\\{path}\\{name}: {e}")),
+        }
+    }
+
+    /// A REG_SZ value.
+    #[cfg(windows)]
+    pub fn string(path: &str, name: &str) -> Result<Option<String>, String> {
+        let Some(key) = open(path)? else {
+            return Ok(None);
+        };
+        match key.get_value::<String, _>(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("HKLM\\{path}\\{name}: {e}")),
+        }
+    }
+
+    #[cfg(not(windows))]
+    pub fn dword(_path: &str, _name: &str) -> Result<Option<u32>, String> {
+        Ok(None)
+    }
+
+    #[cfg(not(windows))]
+    pub fn string(_path: &str, _name: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+}
+
+/// What the checks need from the rest of the round.
+#[derive(Debug, Clone, Default)]
+pub struct HostInput {
+    pub service_config: crate::config::values::AutoOr<std::path::PathBuf>,
+    /// Whether the connector's service is installed here (`None`: unknown, off Windows).
+    pub connector_installed: Option<bool>,
+    /// Graph's versions of the connectors in this host's groups.
+    pub group_versions: Vec<String>,
+    /// The walked apps that sign in with Kerberos.
+    pub kerberos_apps: Vec<kerberos::KerberosApp>,
+    pub timeout: std::time::Duration,
+}
+
+/// Runs every check once: the blocking reads (files, registry, certificate store, event log)
+/// off the async workers, then Kerberos' network checks.
+pub async fn check_all(
+    input: HostInput,
+    event_log: std::sync::Arc<std::sync::Mutex<eventlog::EventLogMonitor>>,
+) -> HostHealth {
+    let blocking = input.clone();
+    let local = tokio::task::spawn_blocking(move || {
+        let certificate = certificate::check_certificate(
+            blocking.connector_installed,
+            std::time::SystemTime::now(),
+        );
+        let version = version::check_version(
+            &version::executable_paths(&blocking.service_config),
+            &blocking.group_versions,
+        );
+        let tls = tls::check_tls();
+        let event_log = event_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check_event_log();
+        (certificate, event_log, version, tls)
+    })
+    .await;
+    let kerberos = kerberos::check_kerberos(input.kerberos_apps, input.timeout).await;
+    match local {
+        Ok((certificate, event_log, version, tls)) => HostHealth {
+            certificate: Some(certificate),
+            event_log: Some(event_log),
+            version: Some(version),
+            tls: Some(tls),
+            kerberos: Some(kerberos),
+        },
+        Err(error) => {
+            tracing::error!(%error, "the connector host checks failed");
+            HostHealth {
+                kerberos: Some(kerberos),
+                ..HostHealth::default()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(check: CheckKind) -> HostHealth {
+        let fail = Verdict::fail("why", "fix it");
+        let mut host = HostHealth::default();
+        match check {
+            CheckKind::Certificate => {
+                host.certificate = Some(certificate::CertificateState {
+                    verdict: fail,
+                    certificate: None,
+                })
+            }
+            CheckKind::Tls => {
+                host.tls = Some(tls::TlsState {
+                    verdict: fail,
+                    met: Vec::new(),
+                })
+            }
+            _ => {}
+        }
+        host
+    }
+
+    #[test]
+    fn a_failing_certificate_fails_step_2_and_tls_fails_step_4_with_their_remedies() {
+        let outcome = failing(CheckKind::Certificate).failure_for(Step::ConnectorInstalled);
+        assert_eq!(outcome, Some(Outcome::fail_with_remedy("why", "fix it")));
+        assert_eq!(
+            failing(CheckKind::Certificate).failure_for(Step::RequiredEndpoints),
+            None
+        );
+        let outcome = failing(CheckKind::Tls).failure_for(Step::RequiredEndpoints);
+        assert_eq!(outcome, Some(Outcome::fail_with_remedy("why", "fix it")));
+    }
+
+    #[test]
+    fn warnings_and_checks_not_run_fail_nothing() {
+        let host = HostHealth {
+            version: Some(version::VersionState {
+                verdict: Verdict::Warning {
+                    evidence: "2 releases behind".into(),
+                },
+                file_version: None,
+                group_highest: None,
+                releases_behind: Some(2),
+            }),
+            ..HostHealth::default()
+        };
+        assert_eq!(host.failure_for(Step::ConnectorInstalled), None);
+        assert!(
+            host.checks()
+                .iter()
+                .all(|c| !matches!(c.verdict, Verdict::Fail { .. }))
+        );
+        assert_eq!(host.checks().len(), CheckKind::ALL.len());
+    }
+
+    #[test]
+    fn kerberos_fails_step_7_only_for_its_own_app() {
+        let app = |name: &str| kerberos::KerberosApp {
+            connector_group: "Default".into(),
+            app: name.into(),
+            spn: format!("http/{name}"),
+        };
+        let host = HostHealth {
+            kerberos: Some(kerberos::KerberosState {
+                verdict: Verdict::fail("not delegated", "delegate"),
+                checks: Vec::new(),
+                apps: vec![
+                    kerberos::AppDelegation {
+                        app: app("payroll"),
+                        verdict: Verdict::fail("not delegated", "delegate"),
+                    },
+                    kerberos::AppDelegation {
+                        app: app("intranet"),
+                        verdict: Verdict::Pass,
+                    },
+                ],
+            }),
+            ..HostHealth::default()
+        };
+        assert!(host.kerberos_failure("Default", "payroll").is_some());
+        assert_eq!(host.kerberos_failure("Default", "intranet"), None);
+        assert_eq!(host.kerberos_failure("Other", "payroll"), None);
+        assert_eq!(host.failure_for(Step::InternalUrl), None, "judged per app");
+    }
+}
