@@ -3,29 +3,64 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
+use url::Url;
 
+use crate::ServeOptions;
+use crate::http::WebOptions;
+use crate::http::paths::{WebPaths, parse_external_url, parse_route_prefix};
 use crate::logging::{LogFormat, LogLevel};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "appproxy_exporter",
-    version,
+    // `--version` prints the Prometheus-style block of `version_text`, not clap's one line.
+    disable_version_flag = true,
     about = "Prometheus exporter that walks the Microsoft Entra Application Proxy connector troubleshooting flowchart continuously"
 )]
 pub struct Cli {
+    /// Print the version, revision, compiler and platform, and exit.
+    #[arg(long = "version")]
+    pub version: bool,
+
     /// The YAML config file; without it the exporter runs on built-in defaults.
     #[arg(long = "config.file", value_name = "PATH", global = true)]
     pub config_file: Option<PathBuf>,
 
     /// Address to serve on: `:9869` (every interface), `127.0.0.1:9869`, `[::1]:9869`.
+    /// Repeat it to serve on several addresses.
     #[arg(
         long = "web.listen-address",
         value_name = "ADDRESS",
         default_value = ":9869",
+        action = ArgAction::Append,
         global = true
     )]
-    pub listen_address: String,
+    pub listen_addresses: Vec<String>,
+
+    /// Serve on the listening sockets systemd passes (socket activation, LISTEN_FDS) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket", global = true)]
+    pub systemd_socket: bool,
+
+    /// The URL under which users reach the exporter (behind a reverse proxy, say). Its path
+    /// is the default --web.route-prefix; runbook links become absolute URLs under it.
+    #[arg(long = "web.external-url", value_name = "URL", value_parser = parse_external_url, global = true)]
+    pub external_url: Option<Url>,
+
+    /// Path prefix of every route (/metrics, /runbooks, ...). Defaults to the path of
+    /// --web.external-url, else /.
+    #[arg(long = "web.route-prefix", value_name = "PATH", value_parser = parse_route_prefix, global = true)]
+    pub route_prefix: Option<String>,
+
+    /// Most requests served at once; further ones are answered 503. 0 means no limit.
+    #[arg(
+        long = "web.max-requests",
+        value_name = "N",
+        default_value_t = 40,
+        global = true
+    )]
+    pub max_requests: usize,
 
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = telemetry_path, global = true)]
@@ -74,6 +109,39 @@ pub enum Command {
     Login,
 }
 
+impl Cli {
+    /// Where routes live and how links to them are written.
+    pub fn web_paths(&self) -> WebPaths {
+        WebPaths::new(self.external_url.as_ref(), self.route_prefix.as_deref())
+    }
+
+    /// What `serve` (and the Windows service) need from the flags.
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            listen_addresses: self.listen_addresses.clone(),
+            systemd_socket: self.systemd_socket,
+            web: WebOptions {
+                telemetry_path: self.telemetry_path.clone(),
+                paths: self.web_paths(),
+                max_requests: self.max_requests,
+            },
+            web_config_file: self.web_config_file.clone(),
+        }
+    }
+}
+
+/// `--version`, as Prometheus' own binaries print it.
+pub fn version_text() -> String {
+    format!(
+        "appproxy_exporter, version {} (revision: {})\n  rustc version:    {}\n  platform:         {}/{}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::metrics::REVISION,
+        env!("APPPROXY_RUSTC_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     Text,
@@ -110,9 +178,12 @@ mod tests {
     fn no_subcommand_means_serve_with_prometheus_defaults() {
         let cli = Cli::try_parse_from(["appproxy_exporter"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.listen_address, ":9869");
+        assert_eq!(cli.listen_addresses, [":9869"]);
         assert_eq!(cli.telemetry_path, "/metrics");
         assert_eq!(cli.log_format, LogFormat::Logfmt);
+        assert_eq!(cli.max_requests, 40);
+        assert!(!cli.systemd_socket && !cli.version);
+        assert_eq!(cli.web_paths(), WebPaths::default());
     }
 
     #[test]
@@ -139,7 +210,61 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(cli.command, Some(Command::Service)));
-        assert_eq!(cli.listen_address, ":9869");
+        assert_eq!(cli.listen_addresses, [":9869"]);
+    }
+
+    #[test]
+    fn listen_address_repeats_and_replaces_the_default() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--web.listen-address=127.0.0.1:9869",
+            "--web.listen-address=[::1]:9869",
+        ])
+        .unwrap();
+        assert_eq!(cli.listen_addresses, ["127.0.0.1:9869", "[::1]:9869"]);
+    }
+
+    #[test]
+    fn the_route_prefix_defaults_to_the_external_urls_path() {
+        let cli =
+            Cli::try_parse_from(["x", "--web.external-url=https://mon.example/appproxy/"]).unwrap();
+        assert_eq!(cli.web_paths().route_prefix(), "/appproxy");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--web.external-url=https://mon.example/appproxy/",
+            "--web.route-prefix=/",
+        ])
+        .unwrap();
+        assert_eq!(cli.web_paths().route_prefix(), "");
+    }
+
+    #[test]
+    fn a_bad_external_url_or_route_prefix_is_refused_by_name() {
+        let error = Cli::try_parse_from(["x", "--web.external-url=mon.example/x"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--web.external-url"), "{error}");
+        assert!(error.contains("absolute http"), "{error}");
+        let error = Cli::try_parse_from(["x", "--web.route-prefix=/a b"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--web.route-prefix"), "{error}");
+    }
+
+    #[test]
+    fn version_prints_the_prometheus_style_block() {
+        let cli = Cli::try_parse_from(["x", "--version"]).unwrap();
+        assert!(cli.version);
+        let text = version_text();
+        let first = text.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&format!(
+                "appproxy_exporter, version {} (revision: ",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        assert!(text.contains("\n  platform:         "), "{text}");
     }
 
     #[test]

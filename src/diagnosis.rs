@@ -70,17 +70,20 @@ pub struct StepView {
     pub runbook: String,
 }
 
-/// The runbook of a step, as the exporter serves it.
-pub fn runbook_path(step: Step) -> String {
-    format!("/runbooks/{}", step.name())
+/// The runbook of a step, as the exporter serves it; `runbooks` is where the runbooks are
+/// (`/runbooks`, or an absolute URL under `--web.external-url`).
+pub fn runbook_url(runbooks: &str, step: Step) -> String {
+    format!("{runbooks}/{}", step.name())
 }
 
-/// Builds the document from a snapshot, for every app or only `app`.
+/// Builds the document from a snapshot, for every app or only `app`; `runbooks` as in
+/// [`runbook_url`].
 pub fn build(
     snapshot: &Snapshot,
     machine_name: String,
     config: String,
     app: Option<&str>,
+    runbooks: &str,
 ) -> Diagnosis {
     let host_results = host_results(snapshot);
     let host_steps = views(
@@ -92,6 +95,7 @@ pub fn build(
             Step::ProxyConsistency,
         ]
         .as_slice(),
+        runbooks,
     );
     let apps: Vec<AppDiagnosis> = snapshot
         .walks
@@ -102,7 +106,7 @@ pub fn build(
             app: walk.app.clone(),
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
-            steps: views(&walk.steps, &Step::ALL),
+            steps: views(&walk.steps, &Step::ALL, runbooks),
         })
         .collect();
     let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
@@ -138,7 +142,7 @@ fn host_results(snapshot: &Snapshot) -> StepResults {
 }
 
 /// Each step's state along the walk of `results`.
-fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
+fn views(results: &StepResults, steps: &[Step], runbooks: &str) -> Vec<StepView> {
     let failing = crate::flow::walk(results);
     steps
         .iter()
@@ -173,7 +177,7 @@ fn views(results: &StepResults, steps: &[Step]) -> Vec<StepView> {
                 evidence,
                 remedy,
                 doc_url: info.doc_url,
-                runbook: runbook_path(step),
+                runbook: runbook_url(runbooks, step),
             }
         })
         .collect()
@@ -276,11 +280,13 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
                 let _ = writeln!(out, "         remedy:   {remedy}");
             }
             let _ = writeln!(out, "         docs:     {}", s.doc_url);
-            let _ = writeln!(
-                out,
-                "         runbook:  {} on the exporter's web address",
-                s.runbook
-            );
+            // A path (no --web.external-url) is relative to wherever the exporter is served.
+            let whereabouts = if s.runbook.starts_with('/') {
+                " on the exporter's web address"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "         runbook:  {}{whereabouts}", s.runbook);
         }
     }
 }
@@ -315,8 +321,18 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "https://mon.example/appproxy/runbooks",
+        );
         let steps = &d.apps[0].steps;
+        assert_eq!(
+            steps[2].runbook,
+            "https://mon.example/appproxy/runbooks/port_test"
+        );
         assert_eq!(steps[0].state, State::Pass);
         assert_eq!(steps[1].state, State::NotEvaluated);
         assert_eq!(steps[2].state, State::Fail);
@@ -348,7 +364,13 @@ mod tests {
             ])],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "CONN-01".into(), "f.yml".into(), None);
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
         let seven = &d.apps[0].steps[6];
         assert_eq!(seven.state, State::NotEvaluated);
         assert_eq!(seven.result, None, "not evaluated is never a pass");
@@ -377,7 +399,13 @@ mod tests {
             ],
             ..Snapshot::default()
         };
-        let d = build(&snapshot, "h".into(), "c".into(), Some("other"));
+        let d = build(
+            &snapshot,
+            "h".into(),
+            "c".into(),
+            Some("other"),
+            "/runbooks",
+        );
         assert_eq!(d.apps.len(), 1);
         assert!(d.healthy);
     }

@@ -44,6 +44,8 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error("--web.systemd-socket: {0}")]
+    SystemdSocket(String),
     #[error("{0}")]
     WebConfig(String),
     #[error("setting up logging failed: {0}")]

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use appproxy_exporter::cli::{Cli, Command};
+use appproxy_exporter::cli::{Cli, Command, version_text};
 use appproxy_exporter::inventory::graph::login::{LoginError, login};
-use appproxy_exporter::{Error, ServeOptions, config, logging};
+use appproxy_exporter::{Error, config, logging};
 use clap::Parser;
 
 #[cfg(windows)]
@@ -13,6 +13,10 @@ mod winsvc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print!("{}", version_text());
+        return ExitCode::SUCCESS;
+    }
     if matches!(cli.command, Some(Command::Service)) {
         return service(cli);
     }
@@ -24,7 +28,7 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(error) => return exit(&Error::Config(error)),
     };
-    match cli.command {
+    match &cli.command {
         Some(Command::CheckConfig) => {
             for warning in &loaded.warnings {
                 eprintln!("warning: {warning}");
@@ -37,7 +41,9 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
             };
-            match runtime.block_on(appproxy_exporter::diagnose(loaded, app.as_deref(), output)) {
+            let runbooks = cli.web_paths().runbooks();
+            let diagnosis = appproxy_exporter::diagnose(loaded, app.as_deref(), *output, &runbooks);
+            match runtime.block_on(diagnosis) {
                 Ok(code) => ExitCode::from(code),
                 Err(error) => exit(&error),
             }
@@ -62,11 +68,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Service) => unreachable!("handled before logging is set up"),
         Some(Command::Serve) | None => {
-            let options = ServeOptions {
-                listen_address: cli.listen_address,
-                telemetry_path: cli.telemetry_path,
-                web_config_file: cli.web_config_file,
-            };
+            let options = cli.serve_options();
             let runtime = match runtime() {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
 fn exit(error: &Error) -> ExitCode {
     eprintln!("{error}");
     match error {
-        Error::Config(_) | Error::WebConfig(_) => ExitCode::from(2),
+        Error::Config(_) | Error::WebConfig(_) | Error::SystemdSocket(_) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }
@@ -101,12 +103,7 @@ fn service(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = ServeOptions {
-        listen_address: cli.listen_address,
-        telemetry_path: cli.telemetry_path,
-        web_config_file: cli.web_config_file,
-    };
-    match winsvc::run(loaded, options) {
+    match winsvc::run(loaded, cli.serve_options()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Started by hand rather than by the Service Control Manager, most likely.

@@ -14,8 +14,12 @@ use crate::exporter::Exporter;
 use crate::{Error, Result, http, metrics, prober};
 
 pub struct ServeOptions {
-    pub listen_address: String,
-    pub telemetry_path: String,
+    /// `--web.listen-address`, each of them.
+    pub listen_addresses: Vec<String>,
+    /// `--web.systemd-socket`: serve on the sockets systemd passes instead.
+    pub systemd_socket: bool,
+    /// The routes: telemetry path, route prefix, links, request limit.
+    pub web: http::WebOptions,
     /// `--web.config.file`: TLS and basic auth, exporter-toolkit style.
     pub web_config_file: Option<std::path::PathBuf>,
 }
@@ -37,7 +41,7 @@ pub async fn serve_until(
     tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
     let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
-    let mut app = http::router(Arc::clone(&exporter), registry, &options.telemetry_path);
+    let mut app = http::router_with(Arc::clone(&exporter), registry, &options.web);
     let web = match &options.web_config_file {
         None => None,
         Some(path) => {
@@ -48,17 +52,18 @@ pub async fn serve_until(
         }
     };
 
-    let address = listen_address(&options.listen_address);
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|source| Error::Listen {
-            address: address.clone(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(Error::Server)?;
+    let listeners = if options.systemd_socket {
+        systemd_listeners()?
+    } else {
+        bind(&options.listen_addresses).await?
+    };
     let tls = web.as_ref().is_some_and(|w| w.current().tls.is_some());
-    tracing::info!(address = %local, tls, "listening");
-    let listener = http::listener::WebListener::new(listener, web).map_err(Error::Server)?;
+    for listener in &listeners {
+        let local = listener.local_addr().map_err(Error::Server)?;
+        let prefix = options.web.paths.route_prefix();
+        tracing::info!(address = %local, tls, route_prefix = prefix, "listening");
+    }
+    let listener = http::listener::WebListener::new(listeners, web).map_err(Error::Server)?;
 
     let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
@@ -73,8 +78,14 @@ pub async fn serve_until(
 }
 
 /// `diagnose`: one synchronous round, every backend requested once, then the walk printed.
-/// Returns the exit code: 0 healthy, 3 something fails, 2 for an unknown `--app`.
-pub async fn diagnose(loaded: Loaded, app: Option<&str>, output: Output) -> Result<u8> {
+/// Returns the exit code: 0 healthy, 3 something fails, 2 for an unknown `--app`. `runbooks`
+/// is where the runbook links point (see [`http::paths::WebPaths::runbooks`]).
+pub async fn diagnose(
+    loaded: Loaded,
+    app: Option<&str>,
+    output: Output,
+    runbooks: &str,
+) -> Result<u8> {
     let config = loaded.to_string();
     let exporter = Exporter::new(loaded)?;
     let snapshot = prober::Prober::new(Arc::clone(&exporter))
@@ -90,7 +101,7 @@ pub async fn diagnose(loaded: Loaded, app: Option<&str>, output: Output) -> Resu
             return Ok(2);
         }
     }
-    let doc = diagnosis::build(&snapshot, exporter.machine_name(), config, app);
+    let doc = diagnosis::build(&snapshot, exporter.machine_name(), config, app, runbooks);
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
         Output::Text => {
@@ -99,6 +110,46 @@ pub async fn diagnose(loaded: Loaded, app: Option<&str>, output: Output) -> Resu
         }
     }
     Ok(if doc.healthy { 0 } else { 3 })
+}
+
+/// Binds every `--web.listen-address`; the first that fails stops the start.
+async fn bind(addresses: &[String]) -> Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(addresses.len());
+    for text in addresses {
+        let address = listen_address(text);
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| Error::Listen { address, source })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// The listening sockets systemd passes (`LISTEN_FDS`, `LISTEN_PID`: sd_listen_fds(3)).
+fn systemd_listeners() -> Result<Vec<TcpListener>> {
+    let mut passed = listenfd::ListenFd::from_env();
+    if passed.len() == 0 {
+        return Err(Error::SystemdSocket(
+            "no socket was passed (LISTEN_FDS is unset, or LISTEN_PID names another process): start it from a .socket unit, or drop the flag".into(),
+        ));
+    }
+    let mut listeners = Vec::with_capacity(passed.len());
+    for index in 0..passed.len() {
+        let listener = passed
+            .take_tcp_listener(index)
+            .map_err(|error| {
+                Error::SystemdSocket(format!(
+                    "descriptor {} is not a listening TCP socket: {error}",
+                    index + 3
+                ))
+            })?
+            .ok_or_else(|| {
+                Error::SystemdSocket(format!("descriptor {} was already taken", index + 3))
+            })?;
+        listener.set_nonblocking(true).map_err(Error::Server)?;
+        listeners.push(TcpListener::from_std(listener).map_err(Error::Server)?);
+    }
+    Ok(listeners)
 }
 
 /// `:9869` means every IPv4 interface, as in Go; anything else is a host (or `[v6]`) and port.

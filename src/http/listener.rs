@@ -1,5 +1,6 @@
-//! The listening socket: plain TCP, or TLS per the web config in force when each connection
-//! arrives. Handshakes run in their own tasks, so a slow client never holds up the others.
+//! The listening sockets (one per `--web.listen-address`, or those systemd passes): plain TCP,
+//! or TLS per the web config in force when each connection arrives. Handshakes run in their own
+//! tasks, so a slow client never holds up the others.
 
 use std::io;
 use std::net::SocketAddr;
@@ -63,17 +64,31 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Accepts connections and hands them to the HTTP server once they are ready.
+/// Accepts connections on every socket and hands them to the HTTP server once they are ready.
 pub struct WebListener {
     ready: mpsc::Receiver<(Conn, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl WebListener {
-    pub fn new(listener: TcpListener, web: Option<Arc<WebConfigFile>>) -> io::Result<WebListener> {
-        let local = listener.local_addr()?;
+    /// `listeners` must not be empty; the first one's address is the server's `local_addr`.
+    pub fn new(
+        listeners: Vec<TcpListener>,
+        web: Option<Arc<WebConfigFile>>,
+    ) -> io::Result<WebListener> {
+        let local = match listeners.first() {
+            Some(first) => first.local_addr()?,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no socket to listen on",
+                ));
+            }
+        };
         let (tx, ready) = mpsc::channel(64);
-        tokio::spawn(accept_loop(listener, web, tx));
+        for listener in listeners {
+            tokio::spawn(accept_loop(listener, web.clone(), tx.clone()));
+        }
         Ok(WebListener { ready, local })
     }
 }

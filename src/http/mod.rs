@@ -1,9 +1,10 @@
 //! The HTTP side: `/`, the metrics path, `/-/healthy`, `/-/ready`, `POST /-/reload` and
-//! `/config`. [`router`] builds the routes apart from any socket so tests can call it directly;
-//! every handler only reads state the prober keeps.
+//! `/config`, all under the route prefix. [`router`] builds the routes apart from any socket so
+//! tests can call it directly; every handler only reads state the prober keeps.
 
 pub mod listener;
 mod page;
+pub mod paths;
 mod runbooks;
 pub mod webconfig;
 
@@ -16,38 +17,113 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use prometheus::Registry;
+use tokio::sync::Semaphore;
 
 use crate::config;
 use crate::exporter::Exporter;
+use paths::WebPaths;
 
 #[derive(Clone)]
 struct AppState {
     exporter: Arc<Exporter>,
     registry: Registry,
     telemetry_path: Arc<str>,
+    paths: Arc<WebPaths>,
 }
 
-/// All routes; `telemetry_path` is `--web.telemetry-path`.
+/// The web flags that shape the routes.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// `--web.telemetry-path`.
+    pub telemetry_path: String,
+    /// `--web.route-prefix` and `--web.external-url`.
+    pub paths: WebPaths,
+    /// `--web.max-requests`; 0 means no limit.
+    pub max_requests: usize,
+}
+
+/// All routes at the root, without a request limit; `telemetry_path` is `--web.telemetry-path`.
 pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str) -> Router {
+    let options = WebOptions {
+        telemetry_path: telemetry_path.to_string(),
+        paths: WebPaths::default(),
+        max_requests: 0,
+    };
+    router_with(exporter, registry, &options)
+}
+
+/// All routes, under the route prefix and behind the request limit.
+pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOptions) -> Router {
+    let paths = &options.paths;
     let state = AppState {
         exporter,
         registry,
-        telemetry_path: Arc::from(telemetry_path),
+        telemetry_path: Arc::from(options.telemetry_path.as_str()),
+        paths: Arc::new(paths.clone()),
     };
-    Router::new()
-        .route("/", get(landing))
-        .route(telemetry_path, get(metrics))
-        .route("/-/healthy", get(healthy))
-        .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload))
-        .route("/config", get(config_page))
-        .route("/api/v1/diagnosis", get(diagnosis_json))
-        .route("/runbooks", get(runbook_index))
-        .route("/runbooks/{step_name}", get(runbook))
-        .with_state(state)
+    let mut router = Router::new()
+        .route(&paths.route("/"), get(landing))
+        .route(&paths.route(&options.telemetry_path), get(metrics))
+        .route(&paths.route("/-/healthy"), get(healthy))
+        .route(&paths.route("/-/ready"), get(ready))
+        .route(&paths.route("/-/reload"), post(reload))
+        .route(&paths.route("/config"), get(config_page))
+        .route(&paths.route("/api/v1/diagnosis"), get(diagnosis_json))
+        .route(&paths.route("/runbooks"), get(runbook_index))
+        .route(&paths.route("/runbooks/{step_name}"), get(runbook));
+    if !paths.route_prefix().is_empty() {
+        // As Prometheus does: the bare prefix is the page too, and the root sends users there.
+        let home = paths.link("/");
+        router = router.route(paths.route_prefix(), get(landing)).route(
+            "/",
+            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, home)]) }),
+        );
+    }
+    with_request_limit(router.with_state(state), options.max_requests)
+}
+
+/// `--web.max-requests`: at most `max` requests served at once (0: no limit); further ones are
+/// answered 503 at once, as Prometheus' promhttp handler answers beyond its
+/// `MaxRequestsInFlight`.
+pub fn with_request_limit(router: Router, max: usize) -> Router {
+    if max == 0 {
+        return router;
+    }
+    let limit = Arc::new(Limit {
+        slots: Semaphore::new(max),
+        max,
+    });
+    router.layer(axum::middleware::from_fn_with_state(limit, self::limit))
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
+
+struct Limit {
+    slots: Semaphore,
+    max: usize,
+}
+
+async fn limit(
+    State(limit): State<Arc<Limit>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match limit.slots.try_acquire() {
+        Ok(_slot) => next.run(request).await,
+        Err(_) => {
+            let body = format!(
+                "Limit of concurrent requests reached ({}), try again later.\n",
+                limit.max
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, TEXT)],
+                body,
+            )
+                .into_response()
+        }
+    }
+}
 
 /// Puts every route behind the web config's basic auth and adds its response headers.
 pub fn with_web_config(router: Router, web: Arc<webconfig::WebConfigFile>) -> Router {
@@ -92,11 +168,18 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
     let snapshot = state.exporter.store.latest();
     let doc = snapshot.complete.then(|| {
         let config = state.exporter.config().to_string();
-        crate::diagnosis::build(&snapshot, state.exporter.machine_name(), config, None)
+        crate::diagnosis::build(
+            &snapshot,
+            state.exporter.machine_name(),
+            config,
+            None,
+            &state.paths.runbooks(),
+        )
     });
     Html(page::render(&page::PageContext {
         diagnosis: doc.as_ref(),
         telemetry_path: &state.telemetry_path,
+        paths: &state.paths,
     }))
 }
 
@@ -183,19 +266,31 @@ async fn diagnosis_json(State(state): State<AppState>) -> Response {
             .into_response();
     }
     let config = state.exporter.config().to_string();
-    let doc = crate::diagnosis::build(&snapshot, state.exporter.machine_name(), config, None);
+    let doc = crate::diagnosis::build(
+        &snapshot,
+        state.exporter.machine_name(),
+        config,
+        None,
+        &state.paths.runbooks(),
+    );
     axum::Json(doc).into_response()
 }
 
-async fn runbook_index() -> Html<String> {
-    Html(runbooks::index())
+async fn runbook_index(State(state): State<AppState>) -> Html<String> {
+    Html(runbooks::index(&state.paths))
 }
 
-async fn runbook(axum::extract::Path(step_name): axum::extract::Path<String>) -> Response {
-    match runbooks::page(&step_name) {
+async fn runbook(
+    State(state): State<AppState>,
+    axum::extract::Path(step_name): axum::extract::Path<String>,
+) -> Response {
+    match runbooks::page(&step_name, &state.paths) {
         Some(page) => Html(page).into_response(),
         None => {
-            let body = format!("no runbook for {step_name:?}: see /runbooks\n");
+            let body = format!(
+                "no runbook for {step_name:?}: see {}\n",
+                state.paths.link("/runbooks")
+            );
             (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, TEXT)], body).into_response()
         }
     }

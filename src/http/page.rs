@@ -5,11 +5,13 @@
 
 use std::fmt::Write;
 
+use super::paths::WebPaths;
 use crate::diagnosis::{AppDiagnosis, Diagnosis, State, StepView};
 
 pub struct PageContext<'a> {
     pub diagnosis: Option<&'a Diagnosis>,
     pub telemetry_path: &'a str,
+    pub paths: &'a WebPaths,
 }
 
 const STYLE: &str = r#"
@@ -58,7 +60,7 @@ pub fn render(ctx: &PageContext<'_>) -> String {
 <style>{STYLE}</style></head><body>
 <header><h1>App Proxy connector flowchart</h1>
 <p>appproxy_exporter {version}{host} · follows Microsoft's <a style="color:#80cbc4" href="https://learn.microsoft.com/entra/identity/app-proxy/application-proxy-debug-connectors">connector troubleshooting flowchart</a> · refreshes every 15 s</p>
-<nav><a href="{metrics}">Metrics</a><a href="/api/v1/diagnosis">Diagnosis (JSON)</a><a href="/config">Configuration</a><a href="/-/healthy">Health</a><a href="/-/ready">Readiness</a></nav>
+<nav><a href="{metrics}">Metrics</a><a href="{diagnosis}">Diagnosis (JSON)</a><a href="{config}">Configuration</a><a href="{healthy}">Health</a><a href="{ready}">Readiness</a></nav>
 </header><main>
 "#,
         version = env!("CARGO_PKG_VERSION"),
@@ -68,7 +70,11 @@ pub fn render(ctx: &PageContext<'_>) -> String {
             escape(&d.host.config),
             escape(&d.generated_at)
         )),
-        metrics = escape(ctx.telemetry_path),
+        metrics = escape(&ctx.paths.link(ctx.telemetry_path)),
+        diagnosis = escape(&ctx.paths.link("/api/v1/diagnosis")),
+        config = escape(&ctx.paths.link("/config")),
+        healthy = escape(&ctx.paths.link("/-/healthy")),
+        ready = escape(&ctx.paths.link("/-/ready")),
     );
     match ctx.diagnosis {
         None => {

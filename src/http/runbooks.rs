@@ -4,6 +4,7 @@
 use pulldown_cmark::{Event, Parser, Tag, html};
 
 use super::page::escape;
+use super::paths::WebPaths;
 use crate::flow::Step;
 
 /// Each step's runbook, in step order.
@@ -21,7 +22,7 @@ const RUNBOOKS: [&str; 10] = [
 ];
 
 /// The runbook of the step named `name`, as a page.
-pub fn page(name: &str) -> Option<String> {
+pub fn page(name: &str, paths: &WebPaths) -> Option<String> {
     let step = Step::ALL.into_iter().find(|s| s.name() == name)?;
     let markdown = RUNBOOKS[usize::from(step.number()) - 1];
     // Links between runbooks point at the files; here they point at the served pages.
@@ -32,7 +33,7 @@ pub fn page(name: &str) -> Option<String> {
             title,
             id,
         }) => {
-            let dest_url = served_link(&dest_url).map_or(dest_url, Into::into);
+            let dest_url = served_link(&dest_url).map_or(dest_url, |path| paths.link(&path).into());
             Event::Start(Tag::Link {
                 link_type,
                 dest_url,
@@ -47,6 +48,7 @@ pub fn page(name: &str) -> Option<String> {
     Some(wrap(
         &format!("Step {}: {}", step.number(), step.info().title),
         &body,
+        paths,
     ))
 }
 
@@ -62,22 +64,26 @@ fn served_link(dest: &str) -> Option<String> {
 }
 
 /// The list of every runbook.
-pub fn index() -> String {
+pub fn index(paths: &WebPaths) -> String {
     let items: String = Step::ALL
         .iter()
         .map(|s| {
             format!(
-                r#"<li><a href="/runbooks/{}">Step {}: {}</a></li>"#,
-                s.name(),
+                r#"<li><a href="{}">Step {}: {}</a></li>"#,
+                escape(&paths.link(&format!("/runbooks/{}", s.name()))),
                 s.number(),
                 escape(s.info().title)
             )
         })
         .collect();
-    wrap("Runbooks", &format!("<h1>Runbooks</h1><ol>{items}</ol>"))
+    wrap(
+        "Runbooks",
+        &format!("<h1>Runbooks</h1><ol>{items}</ol>"),
+        paths,
+    )
 }
 
-fn wrap(title: &str, body: &str) -> String {
+fn wrap(title: &str, body: &str, paths: &WebPaths) -> String {
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -85,10 +91,12 @@ fn wrap(title: &str, body: &str) -> String {
 <style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:auto;padding:1rem;line-height:1.5;color:#212121}}
 code,pre{{background:#f5f5f5;border-radius:3px}}pre{{padding:.6rem;overflow-x:auto}}code{{padding:0 .2rem}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.3rem .5rem}}nav a{{margin-right:1rem}}</style></head>
-<body><nav><a href="/">Flowchart</a><a href="/runbooks">Runbooks</a></nav>
+<body><nav><a href="{home}">Flowchart</a><a href="{index}">Runbooks</a></nav>
 {body}</body></html>
 "#,
-        escape(title)
+        escape(title),
+        home = escape(&paths.link("/")),
+        index = escape(&paths.link("/runbooks")),
     )
 }
 
@@ -106,9 +114,9 @@ mod tests {
                 "{first}"
             );
             assert!(first.contains(step.name()), "{first}");
-            assert!(page(step.name()).is_some());
+            assert!(page(step.name(), &WebPaths::default()).is_some());
         }
-        assert!(page("no_such_step").is_none());
+        assert!(page("no_such_step", &WebPaths::default()).is_none());
     }
 
     #[test]
@@ -122,5 +130,19 @@ mod tests {
             Some("/runbooks/forward_proxy")
         );
         assert_eq!(served_link("https://learn.microsoft.com/x.md"), None);
+    }
+
+    #[test]
+    fn under_a_prefix_every_runbook_link_carries_it() {
+        let paths = WebPaths::new(None, Some("/appproxy"));
+        let index = index(&paths);
+        assert!(
+            index.contains(r#"href="/appproxy/runbooks/port_test""#),
+            "{index}"
+        );
+        assert!(index.contains(r#"href="/appproxy/""#), "{index}");
+        assert!(!index.contains(r#"href="/runbooks"#), "{index}");
+        let page = page("port_test", &paths).unwrap_or_default();
+        assert!(!page.contains(r#"href="/runbooks"#), "{page}");
     }
 }
