@@ -92,7 +92,7 @@ pub enum Command {
     /// Check the config file and exit: 0 when valid, 2 with file:line:column when not.
     CheckConfig,
     /// Run under the Windows Service Control Manager, logging to the Windows event log
-    /// (deploy/windows/install.ps1 registers it); Windows only.
+    /// (the MSI registers it: deploy/windows/appproxy_exporter.wxs); Windows only.
     Service,
     /// Walk the flowchart once, now, and print every step with its evidence and the failing
     /// step's remedy. Exit 0 when everything passes, 3 when some app (or this host) fails a
