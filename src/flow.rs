@@ -34,11 +34,22 @@ pub struct StepInfo {
     pub doc_url: &'static str,
 }
 
-/// Microsoft's App Proxy documentation; every step links to a page under it.
+/// Microsoft's App Proxy documentation.
 macro_rules! doc {
     ($page:literal) => {
         concat!(
             "https://learn.microsoft.com/entra/identity/app-proxy/",
+            $page
+        )
+    };
+}
+
+/// Microsoft's private network connector documentation, where the connector pages moved when
+/// the connector was renamed (entra-docs' redirections; tests/fixtures/endpoints/FACTS.md).
+macro_rules! connector_doc {
+    ($page:literal) => {
+        concat!(
+            "https://learn.microsoft.com/entra/global-secure-access/",
             $page
         )
     };
@@ -51,8 +62,8 @@ pub const STEPS: [StepInfo; 10] = [
         name: "connector_group_assigned",
         title: "Find the connector group assigned to the app",
         remedy: "Assign the application to a connector group that exists (Entra admin center > Enterprise applications > the app > Application proxy > Connector Group).",
-        doc_url: doc!(
-            "application-proxy-connector-groups#assign-applications-to-your-connector-groups"
+        doc_url: connector_doc!(
+            "concept-connector-groups#assignment-of-applications-to-your-connector-groups"
         ),
     },
     StepInfo {
@@ -60,27 +71,21 @@ pub const STEPS: [StepInfo; 10] = [
         name: "connector_installed",
         title: "Install the connector and assign a group",
         remedy: "Install and register a connector in this group, or move an active connector into it; on the connector host, start the WAPCSvc and WAPCUpdaterSvc services.",
-        doc_url: doc!(
-            "application-proxy-add-on-premises-application#install-and-register-a-connector"
-        ),
+        doc_url: connector_doc!("how-to-configure-connectors#install-and-register-a-connector"),
     },
     StepInfo {
         step: Step::PortTest,
         name: "port_test",
         title: "Run a port test on the connector server",
         remedy: "Open outbound TCP 443 (service) and 80 (certificate revocation) from the connector server, for the Network Service account too if the firewall filters by user.",
-        doc_url: doc!(
-            "application-proxy-add-on-premises-application#prepare-your-on-premises-environment"
-        ),
+        doc_url: connector_doc!("how-to-configure-connectors#open-ports"),
     },
     StepInfo {
         step: Step::RequiredEndpoints,
         name: "required_endpoints",
         title: "Configure the domains and ports",
         remedy: "Allow the listed Microsoft domains on their ports in the firewall or proxy allow-list, and make sure they resolve in DNS.",
-        doc_url: doc!(
-            "application-proxy-add-on-premises-application#prepare-your-on-premises-environment"
-        ),
+        doc_url: connector_doc!("how-to-configure-connectors#allow-access-to-urls"),
     },
     StepInfo {
         step: Step::ForwardProxy,
@@ -103,14 +108,14 @@ pub const STEPS: [StepInfo; 10] = [
         name: "internal_url",
         title: "Load the app's internal URL on the connector server",
         remedy: "Fix the backend application or the internal URL configured for the app: from the connector server it must answer with a page (a 401/403 sign-in challenge is fine).",
-        doc_url: doc!("application-proxy-debug-connectors"),
+        doc_url: connector_doc!("troubleshoot-connectors"),
     },
     StepInfo {
         step: Step::InternalNetwork,
         name: "internal_network",
         title: "Check internal network connectivity",
         remedy: "Fix DNS, routing or the firewall between the connector server and the backend host; the connector event logs show the same failures.",
-        doc_url: doc!("application-proxy-connectors#under-the-hood"),
+        doc_url: connector_doc!("concept-connectors#logs"),
     },
     StepInfo {
         step: Step::BackendTimeout,
@@ -270,6 +275,28 @@ mod tests {
             assert_eq!(usize::from(info.step.number()), index + 1);
             assert_eq!(info.step.info().name, info.name);
             assert!(info.doc_url.starts_with("https://learn.microsoft.com/"));
+        }
+    }
+
+    #[test]
+    fn no_step_links_to_a_page_or_anchor_microsoft_moved() {
+        // Redirected or removed when the connector became the private network connector.
+        let moved = [
+            "app-proxy/application-proxy-connector-groups",
+            "app-proxy/application-proxy-debug-connectors",
+            "app-proxy/application-proxy-connectors",
+            "application-proxy-add-on-premises-application#prepare-your-on-premises-environment",
+            "application-proxy-add-on-premises-application#install-and-register-a-connector",
+        ];
+        for info in &STEPS {
+            for gone in moved {
+                assert!(
+                    !info.doc_url.contains(gone),
+                    "{} links to {}",
+                    info.name,
+                    info.doc_url
+                );
+            }
         }
     }
 

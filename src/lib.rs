@@ -21,6 +21,7 @@ pub mod http;
 pub mod inventory;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod prober;
 pub mod proxy;
 pub mod secret;

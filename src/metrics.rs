@@ -17,7 +17,7 @@ use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
 use crate::flow::Outcome;
 use crate::inventory::local::ServiceState;
-use crate::proxy::{FileProblem, Finding, ProxyState};
+use crate::proxy::{FileProblem, Finding, ProxyState, Source};
 use crate::store::Snapshot;
 
 /// The revision the binary was built from (see build.rs).
@@ -44,6 +44,7 @@ struct Families {
     port_open: Family,
     endpoint_up: Family,
     endpoint_duration: Family,
+    endpoint_family: Family,
     endpoint_tls_intercepted: Family,
     forward_proxy_info: Family,
     forward_proxy_up: Family,
@@ -181,6 +182,11 @@ impl Families {
                 "How long each completed phase of the last endpoint probe took.",
                 &["host", "port", "purpose", "route", "phase"],
             ),
+            endpoint_family: Family::new(
+                "appproxy_endpoint_family_info",
+                "The address family (ipv4, ipv6) of the endpoint's last connection by this route; both families are raced (RFC 8305).",
+                &["host", "port", "purpose", "route", "family"],
+            ),
             endpoint_tls_intercepted: Family::new(
                 "appproxy_endpoint_tls_intercepted",
                 "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
@@ -269,7 +275,7 @@ impl Families {
     }
 
     /// The snapshot's families, in the order they are written.
-    fn snapshot(&self) -> [&Family; 30] {
+    fn snapshot(&self) -> [&Family; 31] {
         [
             &self.flow_step_ok,
             &self.flow_failing_step,
@@ -286,6 +292,7 @@ impl Families {
             &self.port_open,
             &self.endpoint_up,
             &self.endpoint_duration,
+            &self.endpoint_family,
             &self.endpoint_tls_intercepted,
             &self.forward_proxy_info,
             &self.forward_proxy_up,
@@ -448,17 +455,26 @@ impl Families {
 
     /// Steps 5-6: each service's proxy, each proxy's health, and whether they agree.
     fn fill_proxy(&self, state: &ProxyState) {
+        let valid_file = |service: &str, file: &Option<std::path::PathBuf>| {
+            if let Some(file) = file {
+                let file = file.display().to_string();
+                self.connector_config_valid
+                    .with_label_values(&[service, &file])
+                    .set(1.0);
+            }
+        };
         for (service, finding) in &state.services {
             match finding {
                 Finding::Known { file, choice } => {
                     let labels = [service.label(), &choice.proxy_url(), choice.source.label()];
                     self.forward_proxy_info.with_label_values(&labels).set(1.0);
-                    if let Some(file) = file {
-                        let file = file.display().to_string();
-                        self.connector_config_valid
-                            .with_label_values(&[service.label(), &file])
-                            .set(1.0);
-                    }
+                    valid_file(service.label(), file);
+                }
+                // WPAD or a script picks the proxy at run time: which one is unknown here.
+                Finding::Automatic { file, .. } => {
+                    let labels = [service.label(), "unknown", Source::AutoDetect.label()];
+                    self.forward_proxy_info.with_label_values(&labels).set(1.0);
+                    valid_file(service.label(), file);
                 }
                 Finding::Broken(
                     FileProblem::Malformed { path, .. } | FileProblem::Unreadable { path, .. },
@@ -496,7 +512,8 @@ impl Families {
                 .with_label_values(&[&port.to_string()])
                 .set(if *open { 1.0 } else { 0.0 });
         }
-        for result in &state.results {
+        // A stand-in host that proves nothing has no verdict, so no series.
+        for result in state.results.iter().filter(|r| r.judged()) {
             let e = &result.endpoint;
             let (port, purpose) = (e.port.to_string(), endpoints::purpose_name(e.purpose));
             let mut intercepted = None;
@@ -505,6 +522,17 @@ impl Families {
                 self.endpoint_up
                     .with_label_values(&labels)
                     .set(if route.up() { 1.0 } else { 0.0 });
+                if let (Some(family), true) = (route.family, route.connected) {
+                    self.endpoint_family
+                        .with_label_values(&[
+                            e.host.as_str(),
+                            &port,
+                            purpose,
+                            route.route.label(),
+                            family.label(),
+                        ])
+                        .set(1.0);
+                }
                 for (phase, seconds) in &route.phases {
                     self.endpoint_duration
                         .with_label_values(&[

@@ -229,11 +229,18 @@ impl Prober {
                     app: app.name.clone(),
                 };
                 let backend = self.backends.get(&key);
-                // Steps 3-6 are judged once for this host and shared by every app; 7-10 per app.
-                let per_app = backend::judge(backend.as_ref(), ratio);
-                for (step, outcome) in host_steps.iter().chain(per_app.iter()) {
+                // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
+                // app, and an app's own answers may fail an earlier step for it alone (its
+                // backend proxy's refusal, App Proxy's page saying no connector answered).
+                for (step, outcome) in &host_steps {
                     if let Some(outcome) = outcome {
                         steps.set(*step, outcome.clone());
+                    }
+                }
+                for (step, outcome) in backend::judge(backend.as_ref(), ratio) {
+                    let earlier = step < Step::InternalUrl;
+                    if !earlier || !outcome.passed() {
+                        steps.set(step, outcome);
                     }
                 }
                 // What no probe can judge says so: a Private Access app is walked to step 2
@@ -328,20 +335,23 @@ fn backend_targets(
     let through_proxy = settings
         .connector
         .use_default_proxy_for_backend_requests
-        .or_else(proxy::winhttp::use_default_proxy_for_backend_requests)
+        .or_else(proxy::registry::use_default_proxy_for_backend_requests)
         .unwrap_or(false);
     let connector_proxy = proxy
         .services
         .iter()
         .find_map(|(service, finding)| match finding {
-            Finding::Known { choice, .. } if *service == Service::Connector => choice.proxy.clone(),
+            Finding::Known { choice, .. } if *service == Service::Connector => Some(choice.clone()),
             _ => None,
         });
+    // With UseDefaultProxyForBackendRequests, backend requests take the connector's proxy, or
+    // WinHTTP's when one is set (it overrides), except where the proxy's bypass rules say not.
     let backend_proxy = if through_proxy {
-        connector_proxy.clone()
+        proxy::sources::winhttp(&settings.connector).or_else(|| connector_proxy.clone())
     } else {
         None
     };
+    let connector_proxy = connector_proxy.and_then(|c| c.proxy);
     let external = settings.probes.external.enabled;
     let mut targets = Vec::new();
     let mut unprobed = HashMap::new();
@@ -364,14 +374,23 @@ fn backend_targets(
                 continue;
             }
         };
+        let proxy = backend_proxy.as_ref().and_then(|choice| {
+            let bypassed =
+                url::Url::parse(&urls.internal).is_ok_and(|u| choice.bypass.bypasses(&u));
+            choice.proxy.clone().filter(|_| !bypassed)
+        });
         let target = Target::new(
             key,
             &urls.internal,
             app.backend_certificate_validation,
             app.backend_timeout,
             backend,
-            backend_proxy.clone(),
+            proxy,
         );
+        let target = Target {
+            pre_authenticated: app.pre_authenticated,
+            ..target
+        };
         targets.push(match &urls.external {
             Some(url) if external => target.with_external(url, connector_proxy.clone()),
             _ => target,

@@ -123,7 +123,8 @@ const EXPECTED: &[(&str, f64)] = &[
     ("dropped", 8.0),
     ("trickle", 0.0),
     ("huge", 0.0),
-    ("hang", 8.0),
+    // Connected, and no answer: App Proxy's "Backend Timeout", not a network failure.
+    ("hang", 9.0),
 ];
 
 #[test]
@@ -165,10 +166,18 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         value(&m, "appproxy_backend_up", "selfsigned-lax"),
         Some(1.0)
     );
-    // Step 8: the network's failures, told apart.
+    // Step 8: the network's failures, told apart; step 9: connected, never answered.
     assert_eq!(failure_phase(&m, "missing", "resolve"), Some(1.0));
-    assert_eq!(failure_phase(&m, "dropped", "timeout"), Some(1.0));
+    assert_eq!(failure_phase(&m, "dropped", "connect"), Some(1.0));
     assert_eq!(failure_phase(&m, "hang", "timeout"), Some(1.0));
+    assert_eq!(
+        sample(
+            &m,
+            r#"appproxy_flow_step_ok{app="hang",connector_group="Default",step="8",step_name="internal_network"}"#
+        ),
+        Some(1.0),
+        "the network is fine"
+    );
     // Step 9: the same backend, judged by each app's own timeout.
     assert_eq!(
         value(&m, "appproxy_backend_timeout_seconds", "slow-default"),
@@ -184,9 +193,10 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         "a latency past the timeout is measured, not cut short: {slower}"
     );
     assert_eq!(value(&m, "appproxy_backend_up", "slower"), Some(1.0));
-    // Trickled headers are timed to the end; a huge body is read only up to its bound.
-    let transfer = sample(&m, r#"appproxy_backend_phase_duration_seconds{app="trickle",connector_group="Default",phase="transfer"}"#).unwrap();
-    assert!(transfer > 1.0, "{transfer}");
+    // Trickled headers count until the head is whole (the latency App Proxy's timeout
+    // measures); a huge body is read only up to its bound, timed apart.
+    let processing = sample(&m, r#"appproxy_backend_phase_duration_seconds{app="trickle",connector_group="Default",phase="processing"}"#).unwrap();
+    assert!(processing > 1.0, "{processing}");
     assert!(value(&m, "appproxy_backend_latency_ratio", "huge").unwrap() < 0.5);
     assert!(m.contains(r#"appproxy_backend_request_duration_seconds_bucket{app="slow-default",connector_group="Default",le="1.6"}"#), "buckets at the scaled 0.8 fraction");
 
@@ -195,7 +205,8 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         "HTTP 503",
         "TLS handshake failed",
         "does not resolve",
-        "no response within",
+        "no answer within",
+        "App Proxy shows such an app as &quot;Backend Timeout&quot;",
         "Set the app&#39;s Backend Application Timeout to Long",
     ] {
         assert!(page.contains(words), "missing {words:?} in the page");
@@ -264,5 +275,74 @@ probes:
         failing(&m, "tls"),
         Some(0.0),
         "TLS through the CONNECT tunnel, validated"
+    );
+}
+
+/// The connector's bypass rules decide which backend requests skip its proxy, as .NET decides:
+/// here the proxy cannot reach the backends (its account is blocked), so only the hosts the
+/// rules name, and a name without a dot under `bypassonlocal`, load.
+#[test]
+fn backend_requests_skip_the_proxy_for_the_hosts_its_bypass_rules_name() {
+    let lab = Lab::up(&json!({
+        "hosts": {"fast.backend.test": "127.0.0.51", "intranet": "127.0.0.62", "other.backend.test": "127.0.0.63"},
+        "servers": [
+            {"ip": "127.0.0.51", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.62", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.63", "port": 80, "kind": "http"}
+        ],
+        "proxy": {"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80]}
+    }));
+    // tinyproxy runs as nobody: it cannot reach the backends; this test's exporter (root) can.
+    lab.firewall(&[
+        "-p tcp -d 127.0.0.48/28 -m owner --uid-owner nobody -j REJECT --reject-with tcp-reset",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let connector_file = dir.path().join("connector.exe.config");
+    std::fs::write(
+        &connector_file,
+        r#"<configuration><system.net><defaultProxy>
+  <proxy proxyaddress="http://127.0.0.1:3128" bypassonlocal="true"/>
+  <bypasslist><add address="FAST\.backend\.test"/></bypasslist>
+</defaultProxy></system.net></configuration>"#,
+    )
+    .unwrap();
+    let text = format!(
+        "inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors: [{{machine_name: CONN-01, status: active}}]
+    apps:
+      - {{name: listed, connector_group: Default, internal_url: \"http://fast.backend.test/\"}}
+      - {{name: local, connector_group: Default, internal_url: \"http://intranet/\"}}
+      - {{name: proxied, connector_group: Default, internal_url: \"http://other.backend.test/\"}}
+connector:
+  service_config: {file}
+  updater_config: {file}
+  machine_config: /nonexistent/machine.config
+  winhttp_proxy: direct
+  use_default_proxy_for_backend_requests: true
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  backend:
+    interval: 300ms
+",
+        file = connector_file.display()
+    );
+    let exporter = lab.start(&write_config(dir.path(), &text));
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        ["listed", "local", "proxied"]
+            .iter()
+            .all(|app| value(m, "appproxy_backend_up", app).is_some())
+    });
+    assert_eq!(value(&m, "appproxy_backend_up", "listed"), Some(1.0), "{m}");
+    assert_eq!(value(&m, "appproxy_backend_up", "local"), Some(1.0), "{m}");
+    assert_eq!(
+        value(&m, "appproxy_backend_up", "proxied"),
+        Some(0.0),
+        "a host no rule names goes through the proxy, which cannot reach it: {m}"
     );
 }

@@ -91,9 +91,14 @@ fn without_a_config_file_it_serves_on_builtin_defaults() {
     assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
     assert!(metrics.contains("appproxy_exporter_build_info{"));
     assert_eq!(
-        sample(&metrics, r#"appproxy_port_open{port="443"}"#),
+        sample(&metrics, r#"appproxy_port_open{port="80"}"#),
         Some(0.0),
-        "no network, no port 443"
+        "no network, no port 80"
+    );
+    assert_eq!(
+        sample(&metrics, r#"appproxy_port_open{port="443"}"#),
+        None,
+        "without tenant_id the only service endpoint on 443 is a stand-in, which proves nothing when it does not resolve"
     );
     assert!(metrics.contains(r#"appproxy_endpoint_up{host="login.microsoftonline.com",port="443",purpose="registration",route="direct"} 0"#));
     let (_, config) = netns.get(exporter.address, "/config");

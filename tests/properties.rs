@@ -3,7 +3,7 @@
 //! that says where.
 
 use appproxy_exporter::config;
-use appproxy_exporter::proxy::{dotnet, winhttp};
+use appproxy_exporter::proxy::{dotnet, registry};
 use proptest::prelude::*;
 
 const EXAMPLE: &str = include_str!("fixtures/config/valid/contract_example.yml");
@@ -60,6 +60,6 @@ proptest! {
 
     #[test]
     fn any_registry_value_is_read_or_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = winhttp::parse_settings(&bytes);
+        let _ = registry::parse_settings(&bytes);
     }
 }

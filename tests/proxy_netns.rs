@@ -215,6 +215,31 @@ fn a_proxy_asking_for_authentication_fails_step_5_with_407() {
 }
 
 #[test]
+fn when_the_only_way_out_is_a_proxy_asking_for_authentication_step_3_names_the_proxy_not_a_closed_port()
+ {
+    let lab = Lab::up(&spec(
+        json!({"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80], "basic_auth": "user:pass"}),
+    ));
+    lab.firewall(&BLOCK_DIRECT);
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start(
+        &lab,
+        dir.path(),
+        &proxy_file(PROXY),
+        &proxy_file(PROXY),
+        "direct",
+    );
+    let m = lab.wait_for_metrics(&exporter, |m| failing_step(m).is_some());
+    assert_eq!(failing_step(&m), Some(3.0), "{m}");
+    let page = lab.netns.get(exporter.address, "/").1;
+    assert!(!page.contains("port 443 is closed"), "{page}");
+    assert!(
+        page.contains("the proxy http://127.0.0.1:3128 refuses the tunnel (407, it asks for authentication): see step 5"),
+        "{page}"
+    );
+}
+
+#[test]
 fn a_proxy_refusing_connect_to_443_fails_step_5_with_403() {
     let lab = Lab::up(&spec(
         json!({"ip": "127.0.0.1", "port": 3128, "connect_ports": [80]}),

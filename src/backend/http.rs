@@ -1,16 +1,26 @@
 //! One request to an app's internal URL, the way the connector makes it: directly or through
-//! the backend proxy, TLS validated per the app's setting, redirects not followed. Written on
-//! sockets so each phase (resolve, connect, tls, processing, transfer) is timed, and a backend
-//! that trickles or never answers is bounded by the deadline.
+//! the backend proxy, TLS validated per the app's setting, redirects not followed. The dial is
+//! the exporter's own (resolve, connect, the CONNECT tunnel, TLS: each phase timed); HTTP/1.1 is
+//! hyper's: interim 1xx answers skipped, chunked and length framing, keep-alive, no body after
+//! 204 or 304. Latency is the time to the final response head, which is what App Proxy's
+//! backend timeout measures; the body is read only up to a bound, and timed on its own.
+//!
+//! Which step a failure belongs to is the contract's rule: no address, refused, unreachable or
+//! a connect that times out is the network's (step 8); connected (and TLS up) with no final
+//! answer before the deadline is a timeout (step 9); a final 5xx, a TLS failure or an answer
+//! that is not HTTP is the application's (step 7); an answer the proxy made is the proxy's.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::http::{HeaderMap, Request, Response, header};
+use hyper_util::rt::TokioIo;
 use url::Url;
 
-use crate::endpoints::probe::{self as tcp, Failure};
-use crate::endpoints::tls::TlsSetup;
+use crate::net::tls::TlsSetup;
+use crate::net::{self, Driver, Failure, Io};
 use crate::proxy::ProxyAddress;
 
 /// The phases timed (`appproxy_backend_phase_duration_seconds{phase}`).
@@ -35,15 +45,21 @@ impl Phase {
     }
 }
 
-/// Where a request failed (`appproxy_backend_failure_info{phase}`): resolve, connect and
-/// timeout are the network's (step 8); tls and http the application's (step 7).
+/// Where a request failed (`appproxy_backend_failure_info{phase}`), which decides the step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailurePhase {
+    /// No address (step 8).
     Resolve,
+    /// Refused, unreachable, dropped, or a proxy that cannot reach the backend (step 8).
     Connect,
+    /// Connected, no final answer in time (step 9).
     Timeout,
+    /// The TLS handshake failed (step 7).
     Tls,
+    /// A final 5xx, or an answer that is not HTTP (step 7).
     Http,
+    /// The backend proxy refused the request itself: 407 or 403 (step 5).
+    Proxy,
 }
 
 impl FailurePhase {
@@ -54,16 +70,8 @@ impl FailurePhase {
             FailurePhase::Timeout => "timeout",
             FailurePhase::Tls => "tls",
             FailurePhase::Http => "http",
+            FailurePhase::Proxy => "proxy",
         }
-    }
-
-    /// A failure of the network between connector and backend (step 8) rather than of the
-    /// application (step 7).
-    pub fn is_network(self) -> bool {
-        matches!(
-            self,
-            FailurePhase::Resolve | FailurePhase::Connect | FailurePhase::Timeout
-        )
     }
 }
 
@@ -83,12 +91,16 @@ impl fmt::Display for HttpFailure {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub phases: Vec<(Phase, f64)>,
-    /// From the start until the (bounded) body was read, or the failure.
+    /// From the start to the final response head, or to the failure or the deadline.
     pub seconds: f64,
     pub status: Option<u16>,
     pub failure: Option<HttpFailure>,
-    /// The start of the body, for recognising App Proxy's own error pages (step 10).
+    /// The start of the body, for recognising App Proxy's own pages (step 10).
     pub body_start: String,
+    /// A redirect's `Location`, for telling a sign-in redirect (step 10).
+    pub location: Option<String>,
+    /// The proxy the request went through, when it did (`http://host:port`).
+    pub via: Option<String>,
 }
 
 /// How much of the body is kept in [`Outcome::body_start`].
@@ -96,7 +108,6 @@ const BODY_KEPT: usize = 8 * 1024;
 
 /// How much of a body is read: enough to know the page loaded, never a whole download.
 pub const BODY_LIMIT: usize = 64 * 1024;
-const HEAD_LIMIT: usize = 64 * 1024;
 
 /// Requests `url` and reads the answer within `deadline`.
 pub async fn get(
@@ -112,39 +123,86 @@ pub async fn get(
         status: None,
         failure: None,
         body_start: String::new(),
+        location: None,
+        via: proxy.map(ToString::to_string),
     };
     let until = tokio::time::Instant::from_std(started + deadline);
-    let result = tokio::time::timeout_at(until, run(url, verify, proxy, &mut outcome)).await;
-    outcome.seconds = started.elapsed().as_secs_f64();
+    let mut progress = Progress::default();
+    let result = tokio::time::timeout_at(
+        until,
+        run(url, verify, proxy, started, &mut outcome, &mut progress),
+    )
+    .await;
+    if outcome.status.is_none() {
+        outcome.seconds = started.elapsed().as_secs_f64();
+    }
     match result {
         Ok(Ok(())) => {}
         Ok(Err(failure)) => outcome.failure = Some(failure),
-        // The answer's head arrived: the page loaded, its body was still coming.
+        // The final head arrived: the page loaded, its body was still coming.
         Err(_) if outcome.status.is_some() => {}
-        Err(_) => {
-            let waiting = match outcome.phases.last().map(|(p, _)| *p) {
-                None => "resolving the name",
-                Some(Phase::Resolve) => "connecting",
-                Some(Phase::Connect) if url.scheme() == "https" => "the TLS handshake",
-                Some(_) => "any response",
-            };
-            outcome.failure = Some(HttpFailure {
-                phase: FailurePhase::Timeout,
-                detail: format!(
-                    "no response within {:.0} s (waiting for {waiting})",
-                    deadline.as_secs_f64()
-                ),
-            });
-        }
+        Err(_) => outcome.failure = Some(progress.timed_out(url, proxy, deadline)),
     }
     outcome
+}
+
+/// How far a request got, for naming what a deadline interrupted.
+#[derive(Debug, Default)]
+struct Progress {
+    resolved: bool,
+    connected: bool,
+    tunnelled: bool,
+    secured: bool,
+}
+
+impl Progress {
+    fn timed_out(
+        &self,
+        url: &Url,
+        proxy: Option<&ProxyAddress>,
+        deadline: Duration,
+    ) -> HttpFailure {
+        let seconds = deadline.as_secs_f64();
+        let https = url.scheme() == "https";
+        let (phase, detail) = if !self.resolved {
+            (
+                FailurePhase::Resolve,
+                format!("name resolution did not finish in {seconds:.0} s"),
+            )
+        } else if !self.connected {
+            (
+                FailurePhase::Connect,
+                format!("the connection did not open in {seconds:.0} s (dropped by a firewall?)"),
+            )
+        } else if proxy.is_some() && https && !self.tunnelled {
+            (
+                FailurePhase::Connect,
+                format!("the backend proxy did not open the tunnel in {seconds:.0} s"),
+            )
+        } else if https && !self.secured {
+            (
+                FailurePhase::Tls,
+                format!("the TLS handshake did not finish in {seconds:.0} s"),
+            )
+        } else {
+            (
+                FailurePhase::Timeout,
+                format!(
+                    "connected, but no answer within {seconds:.0} s: App Proxy shows such an app as \"Backend Timeout\""
+                ),
+            )
+        };
+        HttpFailure { phase, detail }
+    }
 }
 
 async fn run(
     url: &Url,
     verify: bool,
     proxy: Option<&ProxyAddress>,
+    started: Instant,
     outcome: &mut Outcome,
+    progress: &mut Progress,
 ) -> Result<(), HttpFailure> {
     let host = url
         .host_str()
@@ -154,38 +212,104 @@ async fn run(
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
     let https = url.scheme() == "https";
-    let (connect_host, connect_port) =
-        proxy.map_or((host.as_str(), port), |p| (p.host.as_str(), p.port));
+    let (dial_host, dial_port) = proxy.map_or((host.as_str(), port), |p| (p.host.as_str(), p.port));
     // The evidence names what was dialled: the backend, or the proxy in front of it.
     let network = |phase, failure: Failure| HttpFailure {
         phase,
         detail: match proxy {
             None => format!("{host}:{port} {failure}"),
             Some(_) => format!(
-                "{host}:{port} through the backend proxy {connect_host}:{connect_port}: {failure}"
+                "{host}:{port} through the backend proxy {dial_host}:{dial_port}: {failure}"
             ),
         },
     };
+
     let mut mark = Instant::now();
-    let addresses = tcp::resolve(connect_host, connect_port)
+    let addresses = net::resolve(dial_host, dial_port)
         .await
         .map_err(|f| network(FailurePhase::Resolve, f))?;
+    progress.resolved = true;
     lap(outcome, Phase::Resolve, &mut mark);
-    let mut stream = tcp::connect(&addresses)
-        .await
-        .map_err(|f| network(FailurePhase::Connect, f))?;
-    if proxy.is_some() && https {
-        let status = tcp::connect_tunnel(&mut stream, &host, port)
+    let mut stream: Io = Box::new(
+        net::connect(&addresses)
+            .await
+            .map_err(|f| network(FailurePhase::Connect, f))?
+            .stream,
+    );
+    progress.connected = true;
+    if let (Some(proxy), true) = (proxy, https) {
+        let answer = net::tunnel::open(stream, &host, port)
             .await
             .map_err(|f| network(FailurePhase::Connect, f))?;
-        if status != 200 {
-            return Err(network(FailurePhase::Connect, Failure::ProxyStatus(status)));
-        }
+        stream = answer
+            .tunnel
+            .ok_or_else(|| proxy_refusal(proxy, &host, port, answer.status))?;
     }
+    progress.tunnelled = true;
     lap(outcome, Phase::Connect, &mut mark);
 
-    // Through a proxy, plain HTTP goes in absolute form; otherwise origin form.
-    let target = if proxy.is_some() && !https {
+    if https {
+        let setup = TlsSetup::get().map_err(|detail| HttpFailure {
+            phase: FailurePhase::Tls,
+            detail,
+        })?;
+        stream = Box::new(
+            setup
+                .connect(stream, &host, verify)
+                .await
+                .map_err(|detail| HttpFailure {
+                    phase: FailurePhase::Tls,
+                    detail: format!("{host}:{port}: {detail}"),
+                })?,
+        );
+        lap(outcome, Phase::Tls, &mut mark);
+    }
+    progress.secured = true;
+
+    let (response, _connection) = exchange(stream, url, proxy.is_some() && !https).await?;
+    outcome.seconds = started.elapsed().as_secs_f64();
+    lap(outcome, Phase::Processing, &mut mark);
+    let status = response.status().as_u16();
+    outcome.status = Some(status);
+    outcome.location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(512).collect());
+    if let Some(proxy) = proxy.filter(|_| !https && made_by_proxy(status, response.headers())) {
+        return Err(proxy_refusal(proxy, &host, port, status));
+    }
+    let body = read_body(response, &mut outcome.body_start).await;
+    lap(outcome, Phase::Transfer, &mut mark);
+    if status >= 500 {
+        return Err(HttpFailure {
+            phase: FailurePhase::Http,
+            detail: format!("{host}:{port} answered HTTP {status}"),
+        });
+    }
+    body.map_err(|detail| HttpFailure {
+        phase: FailurePhase::Http,
+        detail: format!("{host}:{port} answered {status}, but {detail}"),
+    })
+}
+
+fn lap(outcome: &mut Outcome, phase: Phase, mark: &mut Instant) {
+    outcome.phases.push((phase, mark.elapsed().as_secs_f64()));
+    *mark = Instant::now();
+}
+
+/// Sends the GET over `stream` and waits for the final response head (hyper skips 1xx).
+/// `absolute` asks for the absolute form, as a plain-HTTP request through a proxy is sent.
+async fn exchange(
+    stream: Io,
+    url: &Url,
+    absolute: bool,
+) -> Result<(Response<hyper::body::Incoming>, Driver), HttpFailure> {
+    let http = |detail: String| HttpFailure {
+        phase: FailurePhase::Http,
+        detail,
+    };
+    let target = if absolute {
         url.as_str().to_string()
     } else {
         let mut target = url.path().to_string();
@@ -199,142 +323,123 @@ async fn run(
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_string(),
     };
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: appproxy_exporter/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-
-    if https {
-        let setup = TlsSetup::get().map_err(|detail| HttpFailure {
-            phase: FailurePhase::Tls,
-            detail,
-        })?;
-        let tls = setup
-            .connect(stream, &host, verify)
-            .await
-            .map_err(|detail| HttpFailure {
-                phase: FailurePhase::Tls,
-                detail,
-            })?;
-        lap(outcome, Phase::Tls, &mut mark);
-        exchange(tls, &request, outcome, &mut mark).await
-    } else {
-        exchange(stream, &request, outcome, &mut mark).await
-    }
-}
-
-fn lap(outcome: &mut Outcome, phase: Phase, mark: &mut Instant) {
-    outcome.phases.push((phase, mark.elapsed().as_secs_f64()));
-    *mark = Instant::now();
-}
-
-/// Sends the request, reads the head and a bounded part of the body.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    request: &str,
-    outcome: &mut Outcome,
-    mark: &mut Instant,
-) -> Result<(), HttpFailure> {
-    let http = |detail: String| HttpFailure {
-        phase: FailurePhase::Http,
-        detail,
-    };
-    stream
-        .write_all(request.as_bytes())
+    let request = Request::get(target)
+        .header(header::HOST, host_header)
+        .header(header::USER_AGENT, net::USER_AGENT)
+        .header(header::ACCEPT, "*/*")
+        .header(header::ACCEPT_ENCODING, "gzip, deflate")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| http(format!("cannot build a request for {url}: {e}")))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| http(format!("sending the request failed: {e}")))?;
-    let mut buffer = vec![0u8; 16 * 1024];
-    let mut received: Vec<u8> = Vec::new();
-    let mut first_byte = true;
-    let head_end = loop {
-        let n = stream.read(&mut buffer).await.map_err(|e| {
-            http(format!(
-                "the connection failed before a complete answer: {e}"
-            ))
-        })?;
-        if n == 0 {
-            return Err(http(if received.is_empty() {
-                "the backend closed the connection without answering".into()
-            } else {
-                format!("the answer is not HTTP: {}", preview(&received))
-            }));
+        .map_err(|e| http(format!("the connection failed: {e}")))?;
+    // The connection is driven beside the request and stops with it (also on the deadline).
+    let driver = Driver::spawn(connection);
+    let answer = sender.send_request(request).await.map_err(|e| {
+        http(match net::hyper_failure(&e, Failure::ProxyGarbled) {
+            Failure::ProxyGarbled => format!("the answer is not HTTP ({e})"),
+            Failure::Refused => "the backend closed the connection without answering".into(),
+            other => format!("the connection failed before an answer: {other}"),
+        })
+    })?;
+    Ok((answer, driver))
+}
+
+/// Reads at most [`BODY_LIMIT`] bytes of the body, keeping the first [`BODY_KEPT`]. A body that
+/// breaks off is an error; one cut at the limit is not.
+async fn read_body(
+    response: Response<hyper::body::Incoming>,
+    kept: &mut String,
+) -> Result<(), String> {
+    let mut body = response.into_body();
+    let mut start: Vec<u8> = Vec::new();
+    let mut read = 0usize;
+    let result = loop {
+        if read >= BODY_LIMIT {
+            break Ok(());
         }
-        if first_byte {
-            lap(outcome, Phase::Processing, mark);
-            first_byte = false;
-        }
-        received.extend_from_slice(&buffer[..n]);
-        if !received.starts_with(&b"HTTP/1."[..received.len().min(7)]) {
-            return Err(http(format!(
-                "the answer is not HTTP: {}",
-                preview(&received)
-            )));
-        }
-        if let Some(at) = find(&received, b"\r\n\r\n") {
-            break at + 4;
-        }
-        if received.len() > HEAD_LIMIT {
-            return Err(http("the answer's head is larger than 64 KiB".into()));
-        }
-    };
-    let status = received
-        .get(9..12)
-        .and_then(|code| std::str::from_utf8(code).ok())
-        .and_then(|code| code.parse::<u16>().ok())
-        .filter(|code| (100..600).contains(code))
-        .ok_or_else(|| http(format!("the answer is not HTTP: {}", preview(&received))))?;
-    outcome.status = Some(status);
-    let head = String::from_utf8_lossy(&received[..head_end]).to_ascii_lowercase();
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    let mut kept: Vec<u8> = received[head_end..]
-        .iter()
-        .copied()
-        .take(BODY_KEPT)
-        .collect();
-    let mut body = received.len() - head_end;
-    while body < length.unwrap_or(usize::MAX).min(BODY_LIMIT) {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                body += n;
-                let room = BODY_KEPT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buffer[..n.min(room)]);
-                if buffer[..n].ends_with(b"0\r\n\r\n") {
-                    break;
+        match body.frame().await {
+            None => break Ok(()),
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read += data.len();
+                    let room = BODY_KEPT.saturating_sub(start.len());
+                    start.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
+            Some(Err(error)) => {
+                break Err(format!("its body broke off after {read} bytes: {error}"));
+            }
         }
-    }
-    lap(outcome, Phase::Transfer, mark);
-    outcome.body_start = String::from_utf8_lossy(&kept).into_owned();
-    if status >= 500 {
-        return Err(http(format!("HTTP {status}")));
-    }
-    Ok(())
+    };
+    *kept = String::from_utf8_lossy(&start).into_owned();
+    result
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Proxy products whose name in `Server` marks an error page as theirs.
+const PROXY_SERVERS: [&str; 6] = [
+    "tinyproxy",
+    "squid",
+    "proxysg",
+    "zscaler",
+    "mcafee web gateway",
+    "forcepoint",
+];
+
+/// Whether a plain-HTTP answer through the proxy was made by the proxy rather than forwarded
+/// from the backend: a 407 always (RFC 9110 15.5.8); a `Proxy-Status` error (RFC 9209) or
+/// Squid's `X-Squid-Error`; never one with the `Via` a proxy adds to what it forwards (RFC 9110
+/// 7.6.3); otherwise a 403, 500, 502, 503 or 504 whose `Server` is a proxy product. A backend's own
+/// 5xx through a proxy that strips `Via` and names itself nowhere stays the backend's.
+fn made_by_proxy(status: u16, headers: &HeaderMap) -> bool {
+    let proxy_status_error = headers
+        .get_all("proxy-status")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("error=")));
+    if status == 407 || proxy_status_error || headers.contains_key("x-squid-error") {
+        return true;
+    }
+    if headers.contains_key(header::VIA) || !matches!(status, 403 | 500 | 502 | 503 | 504) {
+        return false;
+    }
+    headers
+        .get(header::SERVER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .is_some_and(|server| PROXY_SERVERS.iter().any(|p| server.contains(p)))
 }
 
-/// The first bytes of an answer, printable.
-fn preview(bytes: &[u8]) -> String {
-    let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect();
-    format!("{text:?}")
+/// The proxy's own answer: a refusal (407 or 403) is the proxy's (step 5); anything else means
+/// it could not reach the backend, which the evidence of step 8 names it for.
+fn proxy_refusal(proxy: &ProxyAddress, host: &str, port: u16, status: u16) -> HttpFailure {
+    match status {
+        407 => HttpFailure {
+            phase: FailurePhase::Proxy,
+            detail: format!(
+                "the backend proxy {proxy} asks for authentication (407) for {host}:{port}, which the connector cannot give"
+            ),
+        },
+        403 => HttpFailure {
+            phase: FailurePhase::Proxy,
+            detail: format!("the backend proxy {proxy} refuses {host}:{port} (403)"),
+        },
+        _ => HttpFailure {
+            phase: FailurePhase::Connect,
+            detail: format!(
+                "{host}:{port} through the backend proxy {proxy}: the proxy could not reach it (it answered {status})"
+            ),
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    /// A one-shot server answering with `answer` after `delay`.
+    /// A one-shot server answering with `answer` after `delay`, then holding the connection
+    /// open (keep-alive) for a while.
     async fn server(answer: &'static [u8], delay: Duration) -> Url {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -344,12 +449,13 @@ mod tests {
             let _ = socket.read(&mut request).await;
             tokio::time::sleep(delay).await;
             let _ = socket.write_all(answer).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
         });
         Url::parse(&format!("http://127.0.0.1:{port}/app/?x=1")).unwrap()
     }
 
     #[tokio::test]
-    async fn a_page_loads_with_every_phase_timed() {
+    async fn a_page_loads_with_every_phase_timed_and_keep_alive_does_not_delay_it() {
         let url = server(
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
             Duration::ZERO,
@@ -368,21 +474,55 @@ mod tests {
                 Phase::Transfer
             ]
         );
+        assert!(
+            outcome.phases.iter().map(|(_, s)| s).sum::<f64>() < 4.0,
+            "the length ends the body; the open connection does not"
+        );
+        assert_eq!(outcome.body_start, "hello");
     }
 
     #[tokio::test]
-    async fn a_503_is_an_application_failure() {
+    async fn interim_answers_are_skipped_and_the_final_500_fails_step_7() {
         let url = server(
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
             Duration::ZERO,
         )
         .await;
         let outcome = get(&url, true, None, Duration::from_secs(5)).await;
-        assert_eq!(outcome.status, Some(503));
-        assert_eq!(
-            outcome.failure.as_ref().map(|f| f.phase),
-            Some(FailurePhase::Http)
-        );
+        assert_eq!(outcome.status, Some(500));
+        assert_eq!(outcome.failure.map(|f| f.phase), Some(FailurePhase::Http));
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_decoded_to_its_end() {
+        let url = server(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            Duration::ZERO,
+        )
+        .await;
+        let outcome = get(&url, true, None, Duration::from_secs(5)).await;
+        assert_eq!(outcome.failure, None);
+        assert_eq!(outcome.body_start, "hello world");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_off_is_a_failure_not_a_loaded_page() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
+                .await;
+        });
+        let failure = get(&url, true, None, Duration::from_secs(5))
+            .await
+            .failure
+            .unwrap();
+        assert_eq!(failure.phase, FailurePhase::Http);
+        assert!(failure.detail.contains("body broke off"), "{failure}");
     }
 
     #[tokio::test]
@@ -401,6 +541,10 @@ mod tests {
         let url = server(b"HTTP/1.1 302 Found\r\nLocation: http://elsewhere.invalid/\r\nContent-Length: 0\r\n\r\n", Duration::ZERO).await;
         let outcome = get(&url, true, None, Duration::from_secs(5)).await;
         assert_eq!((outcome.status, outcome.failure), (Some(302), None));
+        assert_eq!(
+            outcome.location.as_deref(),
+            Some("http://elsewhere.invalid/")
+        );
     }
 
     #[tokio::test]
@@ -413,19 +557,35 @@ mod tests {
             .failure
             .unwrap();
         assert_eq!(failure.phase, FailurePhase::Connect);
-        assert!(failure.phase.is_network());
     }
 
     #[tokio::test]
-    async fn silence_until_the_deadline_is_a_timeout_measured_to_the_deadline() {
+    async fn connected_and_silent_until_the_deadline_is_a_timeout_not_a_network_failure() {
         let url = server(b"HTTP/1.1 200 OK\r\n\r\n", Duration::from_secs(10)).await;
         let outcome = get(&url, true, None, Duration::from_millis(300)).await;
         let failure = outcome.failure.unwrap();
         assert_eq!(failure.phase, FailurePhase::Timeout);
-        assert!(
-            failure.detail.contains("waiting for any response"),
-            "{failure}"
-        );
+        assert!(failure.detail.contains("Backend Timeout"), "{failure}");
         assert!(outcome.seconds >= 0.3);
+    }
+
+    #[test]
+    fn answers_the_proxy_made_are_told_from_forwarded_ones() {
+        let mut headers = HeaderMap::new();
+        assert!(made_by_proxy(407, &headers));
+        assert!(
+            !made_by_proxy(502, &headers),
+            "nothing says proxy: the backend's"
+        );
+        headers.insert(header::SERVER, "tinyproxy/1.11.1".parse().unwrap());
+        assert!(made_by_proxy(502, &headers), "the proxy's own page");
+        assert!(!made_by_proxy(501, &headers));
+        headers.insert(
+            header::VIA,
+            "1.1 tinyproxy (tinyproxy/1.11.1)".parse().unwrap(),
+        );
+        assert!(!made_by_proxy(502, &headers), "forwarded from the backend");
+        headers.insert("x-squid-error", "ERR_DNS_FAIL 0".parse().unwrap());
+        assert!(made_by_proxy(503, &headers));
     }
 }

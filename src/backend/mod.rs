@@ -24,6 +24,7 @@ use crate::config::BackendSettings;
 use crate::config::values::BackendTimeout;
 use crate::flow::{Outcome, Step};
 use crate::proxy::ProxyAddress;
+use http::FailurePhase;
 
 /// How many recent requests step 9 looks at: their median latency decides, so one slow
 /// request neither pages nor hides a trend.
@@ -55,6 +56,8 @@ pub struct Target {
     pub external: Option<Result<Url, String>>,
     /// The connector's outbound proxy: the external URL is on the internet side.
     pub external_proxy: Option<ProxyAddress>,
+    /// Graph's `externalAuthenticationType` is `aadPreAuthentication` (step 10), when known.
+    pub pre_authenticated: Option<bool>,
 }
 
 impl Target {
@@ -75,6 +78,7 @@ impl Target {
             proxy,
             external: None,
             external_proxy: None,
+            pre_authenticated: None,
         }
     }
 
@@ -132,57 +136,122 @@ impl AppBackend {
     }
 }
 
-/// Steps 7 to 10 for one app from its latest requests; `None` before the first one.
-pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> [(Step, Option<Outcome>); 4] {
+/// Steps 7 to 10 for one app from its latest requests (nothing before the first one), plus
+/// the step an answer names outside them: the backend proxy's refusal (step 5), App Proxy's
+/// gateway-timeout page (step 2). Which step a failure belongs to is decided by its phase.
+pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> Vec<(Step, Outcome)> {
     let Some(b) = backend else {
-        return [
-            (Step::InternalUrl, None),
-            (Step::InternalNetwork, None),
-            (Step::BackendTimeout, None),
-            (Step::EscalateAppFlow, None),
-        ];
+        return Vec::new();
     };
-    let (internal_url, network) = match &b.last.failure {
-        None => (Some(Outcome::Pass), Some(Outcome::Pass)),
-        // The page could not be asked for: the network's failure, not the app's (step 8).
-        Some(f) if f.phase.is_network() => (None, Some(Outcome::fail(f.detail.clone()))),
-        Some(f) => (Some(Outcome::fail(f.detail.clone())), Some(Outcome::Pass)),
+    let mut steps = Vec::new();
+    let failure = b.last.failure.as_ref();
+    match failure.map(|f| f.phase) {
+        None => {
+            steps.push((Step::InternalUrl, Outcome::Pass));
+            steps.push((Step::InternalNetwork, Outcome::Pass));
+        }
+        Some(FailurePhase::Resolve | FailurePhase::Connect) => {
+            steps.push((
+                Step::InternalUrl,
+                Outcome::not_evaluated(
+                    "the page could not be asked for: the network failed first (step 8)",
+                ),
+            ));
+            steps.push((Step::InternalNetwork, network_failure(failure)));
+        }
+        Some(FailurePhase::Tls | FailurePhase::Http) => {
+            steps.push((Step::InternalUrl, application_failure(failure)));
+            steps.push((Step::InternalNetwork, Outcome::Pass));
+        }
+        Some(FailurePhase::Timeout) => {
+            steps.push((
+                Step::InternalUrl,
+                Outcome::not_evaluated(
+                    "no final answer came before the deadline: step 9 judges that",
+                ),
+            ));
+            steps.push((Step::InternalNetwork, Outcome::Pass));
+            steps.push((Step::BackendTimeout, not_answering(b, failure)));
+        }
+        Some(FailurePhase::Proxy) => {
+            let detail = failure.map(|f| f.detail.clone()).unwrap_or_default();
+            steps.push((
+                Step::ForwardProxy,
+                Outcome::fail_with_remedy(
+                    detail,
+                    "Let the connector's backend requests through the proxy without authentication, or bypass it for this host (<bypasslist> in the connector's .exe.config), or turn UseDefaultProxyForBackendRequests off.",
+                ),
+            ));
+            let why = "the backend proxy refused the request (step 5): the backend was not asked";
+            steps.push((Step::InternalUrl, Outcome::not_evaluated(why)));
+            steps.push((Step::InternalNetwork, Outcome::not_evaluated(why)));
+        }
+    }
+    // Latency says something only when the backend answered.
+    if b.last.status.is_some() {
+        steps.push((Step::BackendTimeout, latency(b, risk_ratio)));
+    }
+    if let Some(external) = &b.external {
+        steps.extend(external.steps());
+    }
+    steps
+}
+
+fn network_failure(failure: Option<&http::HttpFailure>) -> Outcome {
+    Outcome::fail(failure.map(|f| f.detail.clone()).unwrap_or_default())
+}
+
+fn application_failure(failure: Option<&http::HttpFailure>) -> Outcome {
+    let detail = failure.map(|f| f.detail.clone()).unwrap_or_default();
+    if detail.contains(crate::net::tls::LEGACY_TLS) {
+        return Outcome::fail_with_remedy(
+            detail,
+            "Enable TLS 1.2 (or 1.3) on the backend: TLS 1.0 and 1.1 are deprecated, off by default on current Windows Server, and the connector cannot count on them.",
+        );
+    }
+    Outcome::fail(detail)
+}
+
+/// Step 9 for an app that connected and never answered.
+fn not_answering(b: &AppBackend, failure: Option<&http::HttpFailure>) -> Outcome {
+    let detail = failure.map(|f| f.detail.clone()).unwrap_or_default();
+    let remedy = match b.setting {
+        BackendTimeout::Default => {
+            "The app is not answering in time: find why the backend hangs (its logs, its dependencies); if it is merely slow, set its Backend Application Timeout to Long (180 s)."
+        }
+        BackendTimeout::Long => {
+            "The app is not answering in time, even within Long (180 s, the ceiling): find why the backend hangs (its logs, its dependencies)."
+        }
     };
+    Outcome::fail_with_remedy(detail, remedy)
+}
+
+/// Step 9 from the median latency of the recent requests.
+fn latency(b: &AppBackend, risk_ratio: f64) -> Outcome {
     let threshold = b.threshold.as_secs_f64();
     let median = b.median();
     let timeout = match b.setting {
         BackendTimeout::Default => "Default",
         BackendTimeout::Long => "Long",
     };
-    let latency = if median >= risk_ratio * threshold {
-        let evidence = format!(
-            "the median latency of the last {} request(s) is {median:.1} s, {:.0}% of the app's {timeout} backend timeout ({threshold:.0} s); the limit for a warning is {:.0}%",
-            b.recent.len(),
-            100.0 * median / threshold,
-            100.0 * risk_ratio
-        );
-        let remedy = match b.setting {
-            BackendTimeout::Default => {
-                "Set the app's Backend Application Timeout to Long (180 s) in its Application proxy settings, and look at why the backend is slow."
-            }
-            BackendTimeout::Long => {
-                "The backend must answer faster: 180 s (Long) is the ceiling and cannot be raised."
-            }
-        };
-        Outcome::fail_with_remedy(evidence, remedy)
-    } else {
-        Outcome::Pass
+    if median < risk_ratio * threshold {
+        return Outcome::Pass;
+    }
+    let evidence = format!(
+        "the median latency of the last {} request(s) is {median:.1} s, {:.0}% of the app's {timeout} backend timeout ({threshold:.0} s); the limit for a warning is {:.0}%",
+        b.recent.len(),
+        100.0 * median / threshold,
+        100.0 * risk_ratio
+    );
+    let remedy = match b.setting {
+        BackendTimeout::Default => {
+            "Set the app's Backend Application Timeout to Long (180 s) in its Application proxy settings, and look at why the backend is slow."
+        }
+        BackendTimeout::Long => {
+            "The backend must answer faster: 180 s (Long) is the ceiling and cannot be raised."
+        }
     };
-    let escalate = b.external.as_ref().map(|e| match &e.problem {
-        None => Outcome::Pass,
-        Some(problem) => Outcome::fail(problem.clone()),
-    });
-    [
-        (Step::InternalUrl, internal_url),
-        (Step::InternalNetwork, network),
-        (Step::BackendTimeout, Some(latency)),
-        (Step::EscalateAppFlow, escalate),
-    ]
+    Outcome::fail_with_remedy(evidence, remedy)
 }
 
 /// The latest results of every app's requests, shared with the per-app tasks.
@@ -252,11 +321,18 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
         Some(Ok(url)) => {
             let outcome =
                 http::get(url, true, target.external_proxy.as_ref(), target.deadline()).await;
-            Some(external::External::judge(url.as_str(), outcome))
+            Some(external::External::judge(
+                url.as_str(),
+                outcome,
+                target.pre_authenticated,
+            ))
         }
         Some(Err(problem)) => Some(external::External {
             outcome: failed(problem),
-            problem: Some(problem.clone()),
+            verdict: external::Verdict::Fails {
+                step: Step::EscalateAppFlow,
+                evidence: problem.clone(),
+            },
         }),
     };
     (internal, external)
@@ -272,6 +348,8 @@ fn failed(problem: &str) -> http::Outcome {
             detail: problem.to_string(),
         }),
         body_start: String::new(),
+        location: None,
+        via: None,
     }
 }
 
@@ -327,6 +405,8 @@ mod tests {
                     detail: "why".into(),
                 }),
                 body_start: String::new(),
+                location: None,
+                via: None,
             },
             external: None,
             recent: seconds.iter().copied().collect(),
@@ -339,9 +419,20 @@ mod tests {
         }
     }
 
+    /// Steps 7, 8 and 9 as judged (`None`: no outcome at all).
     fn outcomes(b: &AppBackend) -> [Option<Outcome>; 3] {
-        let [seven, eight, nine, _] = judge(Some(b), 0.8).map(|(_, o)| o);
-        [seven, eight, nine]
+        let judged = judge(Some(b), 0.8);
+        let of = |step: Step| {
+            judged
+                .iter()
+                .find(|(s, _)| *s == step)
+                .map(|(_, o)| o.clone())
+        };
+        [
+            of(Step::InternalUrl),
+            of(Step::InternalNetwork),
+            of(Step::BackendTimeout),
+        ]
     }
 
     #[test]
@@ -376,8 +467,47 @@ mod tests {
             Some(http::FailurePhase::Connect),
             BackendTimeout::Default,
         ));
-        assert_eq!(seven, None);
+        assert!(
+            matches!(seven, Some(Outcome::NotEvaluated { .. })),
+            "{seven:?}"
+        );
         assert!(matches!(eight, Some(Outcome::Fail { .. })));
+    }
+
+    #[test]
+    fn connected_without_an_answer_is_step_9_not_a_network_failure() {
+        let [seven, eight, nine] = outcomes(&backend(
+            &[106.0],
+            Some(http::FailurePhase::Timeout),
+            BackendTimeout::Default,
+        ));
+        assert!(
+            matches!(seven, Some(Outcome::NotEvaluated { .. })),
+            "{seven:?}"
+        );
+        assert_eq!(eight, Some(Outcome::Pass), "the network is fine");
+        let Some(Outcome::Fail { remedy, .. }) = nine else {
+            panic!("{nine:?}")
+        };
+        assert!(remedy.unwrap().contains("not answering in time"));
+    }
+
+    #[test]
+    fn a_proxys_refusal_is_step_5_and_the_backend_unjudged() {
+        let b = backend(
+            &[0.1],
+            Some(http::FailurePhase::Proxy),
+            BackendTimeout::Default,
+        );
+        let judged = judge(Some(&b), 0.8);
+        assert!(
+            matches!(judged[0], (Step::ForwardProxy, Outcome::Fail { .. })),
+            "{judged:?}"
+        );
+        let [seven, eight, nine] = outcomes(&b);
+        assert!(matches!(seven, Some(Outcome::NotEvaluated { .. })));
+        assert!(matches!(eight, Some(Outcome::NotEvaluated { .. })));
+        assert_eq!(nine, None, "no answer, no latency to judge");
     }
 
     #[test]

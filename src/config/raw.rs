@@ -89,6 +89,7 @@ pub struct RawConnector {
     pub updater_config: Option<AutoOr<PathBuf>>,
     pub proxy: Option<ProxySetting>,
     pub machine_config: Option<AutoOr<PathBuf>>,
+    pub wininet_proxy: Option<ProxySetting>,
     pub winhttp_proxy: Option<ProxySetting>,
     pub use_default_proxy_for_backend_requests: Option<bool>,
 }

@@ -87,8 +87,11 @@ pub struct ConnectorSettings {
     pub proxy: ProxySetting,
     /// .NET's machine.config, where a service without its own `<defaultProxy>` looks next.
     pub machine_config: AutoOr<PathBuf>,
-    /// The WinHTTP proxy (`netsh winhttp show proxy`): `auto` reads the registry on Windows
-    /// and means none elsewhere.
+    /// .NET's system default proxy for the services: the Internet Options (WinINet) of their
+    /// accounts. `auto` reads the registry on Windows and means `HTTPS_PROXY` elsewhere.
+    pub wininet_proxy: ProxySetting,
+    /// The WinHTTP proxy (`netsh winhttp show proxy`), which overrides the connector's proxy for
+    /// backend requests: `auto` reads the registry on Windows and means none elsewhere.
     pub winhttp_proxy: ProxySetting,
     /// The connector's `UseDefaultProxyForBackendRequests`: omitted reads the registry on
     /// Windows and means false elsewhere.
@@ -121,6 +124,10 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub purpose: EndpointPurpose,
+    /// `Some(why)`: a stand-in host checked for DNS and TCP only (the built-in catalog's
+    /// wildcards without a documented connector host); `None`: the full check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable_only: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]

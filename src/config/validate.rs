@@ -81,6 +81,7 @@ pub fn validate(raw: RawConfig) -> Result<(Settings, Vec<String>), Vec<Problem>>
             updater_config: c.updater_config.unwrap_or_default(),
             proxy: c.proxy.unwrap_or_default(),
             machine_config: c.machine_config.unwrap_or_default(),
+            wininet_proxy: c.wininet_proxy.unwrap_or_default(),
             winhttp_proxy: c.winhttp_proxy.unwrap_or_default(),
             use_default_proxy_for_backend_requests: c.use_default_proxy_for_backend_requests,
         },
@@ -250,6 +251,7 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
                 host: r.host,
                 port: r.port.0,
                 purpose: r.purpose,
+                reachable_only: None,
             };
             EndpointSettings {
                 catalog: e.catalog.unwrap_or(defaults.endpoints.catalog),

@@ -7,7 +7,6 @@
 
 pub mod catalog;
 pub mod probe;
-pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -36,6 +35,21 @@ impl EndpointResult {
 
     fn connected(&self) -> bool {
         self.routes.iter().any(|r| r.connected)
+    }
+
+    /// Whether this result says anything about the path. A stand-in host (`reachable_only`)
+    /// that no route resolved proves nothing: the real names of its wildcard are others. A
+    /// proxy's error answer about it (not 407 or 403, which are policy) proves nothing either.
+    pub fn judged(&self) -> bool {
+        if self.endpoint.reachable_only.is_none() {
+            return true;
+        }
+        self.routes.iter().any(|r| match &r.failure {
+            None => r.connected,
+            Some(Failure::Unresolvable(_)) => false,
+            Some(Failure::ProxyStatus(code)) => matches!(code, 403 | 407),
+            Some(_) => true,
+        })
     }
 
     /// `direct: refused; proxy: the proxy answered 403 to CONNECT`
@@ -117,16 +131,20 @@ pub async fn probe_all(
 /// How many failing endpoints the evidence names before it says "and N more".
 const NAMED: usize = 5;
 
-/// Steps 3 and 4 from the probe results.
+/// Steps 3 and 4 from the probe results. A step with nothing it could judge is not evaluated,
+/// and says why (`note` tells why the catalog is short, when it is).
 pub fn judge(results: Vec<EndpointResult>, note: Option<String>) -> EndpointsState {
+    let judged: Vec<&EndpointResult> = results.iter().filter(|r| r.judged()).collect();
     let mut port_open = BTreeMap::new();
     let mut closed = Vec::new();
+    let mut through_step_5 = false;
     for (port, purpose) in [
         (443, EndpointPurpose::Service),
         (80, EndpointPurpose::Certificates),
     ] {
-        let tested: Vec<&EndpointResult> = results
+        let tested: Vec<&EndpointResult> = judged
             .iter()
+            .copied()
             .filter(|r| r.endpoint.port == port && r.endpoint.purpose == purpose)
             .collect();
         if tested.is_empty() {
@@ -134,32 +152,78 @@ pub fn judge(results: Vec<EndpointResult>, note: Option<String>) -> EndpointsSta
         }
         let open = tested.iter().any(|r| r.connected());
         port_open.insert(port, open);
-        if !open {
-            let reasons: Vec<String> = tested
-                .iter()
-                .take(NAMED)
-                .map(|r| format!("{} {}", r.endpoint.host, r.why()))
-                .collect();
+        if open {
+            continue;
+        }
+        // Direct is closed and the proxy turned the tunnel down: that is the proxy's answer
+        // (step 5), not a closed port.
+        let refusals: Vec<(u16, &Route)> = tested
+            .iter()
+            .flat_map(|r| &r.routes)
+            .filter_map(|x| match x.failure {
+                Some(Failure::ProxyStatus(code)) => Some((code, &x.route)),
+                _ => None,
+            })
+            .collect();
+        if let Some((
+            code,
+            Route::Proxy {
+                host,
+                port: proxy_port,
+            },
+        )) = refusals.first()
+        {
+            through_step_5 = true;
             closed.push(format!(
-                "port {port} is closed: no {} endpoint accepts a TCP connection ({})",
-                purpose_name(purpose),
-                reasons.join(", ")
+                "port {port} cannot be reached: not directly ({}), and the proxy http://{host}:{proxy_port} refuses the tunnel ({code}{}): see step 5 (forward_proxy)",
+                tested
+                    .iter()
+                    .flat_map(|r| &r.routes)
+                    .find(|x| x.route == Route::Direct)
+                    .and_then(|x| x.failure.as_ref())
+                    .map_or_else(|| "no direct route".to_string(), ToString::to_string),
+                if *code == 407 { ", it asks for authentication" } else { "" }
             ));
+            continue;
         }
+        let reasons: Vec<String> = tested
+            .iter()
+            .take(NAMED)
+            .map(|r| format!("{} {}", r.endpoint.host, r.why()))
+            .collect();
+        closed.push(format!(
+            "port {port} is closed: no {} endpoint accepts a TCP connection ({})",
+            purpose_name(purpose),
+            reasons.join(", ")
+        ));
     }
-    let port_test = (!port_open.is_empty()).then(|| {
-        if closed.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::fail(closed.join("; "))
-        }
-    });
+    let short = |what: &str| match &note {
+        Some(note) => format!("{what}: {note}"),
+        None => format!(
+            "{what}: the endpoint list is empty (probes.endpoints.catalog: none, or a replace list without them); add endpoints with probes.endpoints.extra"
+        ),
+    };
+    let port_test = if port_open.is_empty() {
+        Outcome::not_evaluated(short(
+            "no service endpoint on 443 and no certificate endpoint on 80 could be tested",
+        ))
+    } else if closed.is_empty() {
+        Outcome::Pass
+    } else if through_step_5 {
+        Outcome::fail_with_remedy(
+            closed.join("; "),
+            "The only way out on this port is the forward proxy, and it refuses: fix the proxy as step 5 says (allow CONNECT without authentication), or open the port directly.",
+        )
+    } else {
+        Outcome::fail(closed.join("; "))
+    };
 
-    let failing: Vec<&EndpointResult> = results.iter().filter(|r| !r.up()).collect();
-    let required = (!results.is_empty()).then(|| {
-        if failing.is_empty() {
-            return Outcome::Pass;
-        }
+    let failing: Vec<&EndpointResult> = judged.iter().copied().filter(|r| !r.up()).collect();
+    let required = if judged.is_empty() {
+        Outcome::not_evaluated(short("no required endpoint could be tested"))
+    } else if failing.is_empty() {
+        Outcome::Pass
+    } else {
         let mut named: Vec<String> = failing
             .iter()
             .take(NAMED)
@@ -179,15 +243,15 @@ pub fn judge(results: Vec<EndpointResult>, note: Option<String>) -> EndpointsSta
         Outcome::fail(format!(
             "{} of {} required endpoints fail: {}",
             failing.len(),
-            results.len(),
+            judged.len(),
             named.join("; ")
         ))
-    });
+    };
     EndpointsState {
         results,
         port_open,
-        port_test,
-        required,
+        port_test: Some(port_test),
+        required: Some(required),
         note,
     }
 }
@@ -247,6 +311,7 @@ mod tests {
                 host: host.into(),
                 port,
                 purpose,
+                reachable_only: None,
             },
             routes: vec![RouteResult {
                 route: Route::Direct,
@@ -258,6 +323,7 @@ mod tests {
                 phases: Vec::new(),
                 intercepted: None,
                 proxy_status: None,
+                family: None,
             }],
         }
     }
@@ -328,10 +394,80 @@ mod tests {
     }
 
     #[test]
-    fn without_endpoints_neither_step_is_evaluated() {
+    fn without_endpoints_neither_step_is_evaluated_and_both_say_why() {
+        let china = "Microsoft publishes no required-endpoint list for the China cloud";
+        let state = judge(Vec::new(), Some(china.into()));
+        for outcome in [&state.port_test, &state.required] {
+            let Some(Outcome::NotEvaluated { reason }) = outcome else {
+                panic!("{outcome:?}")
+            };
+            assert!(reason.contains(china), "{reason}");
+        }
         let state = judge(Vec::new(), None);
-        assert_eq!(state.port_test, None);
-        assert_eq!(state.required, None);
+        let Some(Outcome::NotEvaluated { reason }) = state.required else {
+            panic!()
+        };
+        assert!(reason.contains("probes.endpoints.extra"), "{reason}");
+    }
+
+    fn stand_in(failure: Option<Failure>) -> EndpointResult {
+        let mut r = result(
+            "servicebus.windows.net",
+            443,
+            EndpointPurpose::Service,
+            failure,
+        );
+        r.endpoint.reachable_only = Some("no documented host");
+        r
+    }
+
+    #[test]
+    fn a_stand_in_that_does_not_resolve_proves_nothing_and_fails_nothing() {
+        let state = judge(
+            vec![
+                stand_in(Some(Failure::Unresolvable("NXDOMAIN".into()))),
+                result("crl", 80, EndpointPurpose::Certificates, None),
+            ],
+            None,
+        );
+        assert_eq!(state.required, Some(Outcome::Pass));
+        assert_eq!(
+            state.port_open,
+            BTreeMap::from([(80, true)]),
+            "443 is not evaluated"
+        );
+        let state = judge(vec![stand_in(Some(Failure::Refused))], None);
+        assert!(
+            matches!(state.required, Some(Outcome::Fail { .. })),
+            "a stand-in that resolves and is refused is a real failure"
+        );
+    }
+
+    #[test]
+    fn a_proxy_asking_for_authentication_is_named_as_the_reason_a_port_is_unreachable() {
+        let mut r = result("svc", 443, EndpointPurpose::Service, Some(Failure::Refused));
+        r.routes.push(RouteResult {
+            route: Route::Proxy {
+                host: "proxy".into(),
+                port: 3128,
+            },
+            connected: false,
+            failure: Some(Failure::ProxyStatus(407)),
+            phases: Vec::new(),
+            intercepted: None,
+            proxy_status: Some(407),
+            family: None,
+        });
+        let state = judge(vec![r], None);
+        let Some(Outcome::Fail { evidence, remedy }) = state.port_test else {
+            panic!()
+        };
+        assert!(!evidence.contains("is closed"), "{evidence}");
+        assert!(
+            evidence.contains("the proxy http://proxy:3128 refuses the tunnel (407, it asks for authentication): see step 5"),
+            "{evidence}"
+        );
+        assert!(remedy.unwrap().contains("step 5"));
     }
 
     #[test]
@@ -347,6 +483,7 @@ mod tests {
             phases: Vec::new(),
             intercepted: Some(false),
             proxy_status: Some(200),
+            family: None,
         });
         assert!(r.up());
         let state = judge(vec![r], None);

@@ -2,16 +2,13 @@
 //! an HTTP CONNECT tunnel, and on 443 a TLS handshake whose chain is judged. Each phase is
 //! timed; a failure says which phase failed and how (refused, dropped, unresolvable ...).
 
-use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+pub use crate::net::{Failure, Family, Phase};
 
-use super::tls::{TlsSetup, TlsVerdict};
 use crate::config::Endpoint;
+use crate::net::tls::{TlsSetup, TlsVerdict};
+use crate::net::{self, Io};
 
 /// How a probe leaves this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,65 +31,6 @@ impl Route {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    Resolve,
-    Connect,
-    ProxyConnect,
-    Tls,
-}
-
-impl Phase {
-    /// The `phase` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Phase::Resolve => "resolve",
-            Phase::Connect => "connect",
-            Phase::ProxyConnect => "proxy_connect",
-            Phase::Tls => "tls",
-        }
-    }
-}
-
-/// Why a probe failed; the words on-call engineers read in the walk's evidence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    Unresolvable(String),
-    Refused,
-    /// Nothing answered before the deadline: a firewall drops the packets.
-    Dropped(Phase),
-    Unreachable(String),
-    ProxyStatus(u16),
-    ProxyGarbled,
-    Tls(String),
-    Untrusted(String),
-    Intercepted(String),
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Unresolvable(detail) => write!(f, "does not resolve ({detail})"),
-            Failure::Refused => f.write_str("refused (a firewall rejects it, or nothing listens)"),
-            Failure::Dropped(Phase::Resolve) => f.write_str("name resolution timed out"),
-            Failure::Dropped(Phase::ProxyConnect) => {
-                f.write_str("the proxy did not answer CONNECT in time")
-            }
-            Failure::Dropped(Phase::Tls) => f.write_str("the TLS handshake timed out"),
-            Failure::Dropped(Phase::Connect) => f.write_str("timed out (dropped by a firewall)"),
-            Failure::Unreachable(detail) => write!(f, "unreachable ({detail})"),
-            Failure::ProxyStatus(status) => write!(f, "the proxy answered {status} to CONNECT"),
-            Failure::ProxyGarbled => f.write_str("the proxy's answer to CONNECT is not HTTP"),
-            Failure::Tls(detail) => f.write_str(detail),
-            Failure::Untrusted(reason) => write!(f, "certificate chain not trusted ({reason})"),
-            Failure::Intercepted(issuer) => write!(
-                f,
-                "TLS intercepted: the certificate is issued by {issuer:?}"
-            ),
-        }
-    }
-}
-
 /// One route's result for one endpoint.
 #[derive(Debug, Clone)]
 pub struct RouteResult {
@@ -106,6 +44,8 @@ pub struct RouteResult {
     pub intercepted: Option<bool>,
     /// The proxy's answer to CONNECT, on the proxy route.
     pub proxy_status: Option<u16>,
+    /// The address family the TCP connection was made over.
+    pub family: Option<Family>,
 }
 
 impl RouteResult {
@@ -128,6 +68,7 @@ pub async fn probe(
         phases: Vec::new(),
         intercepted: None,
         proxy_status: None,
+        family: None,
     };
     let deadline = Instant::now() + timeout;
     let outcome = run(endpoint, route, deadline, expected_issuers, &mut result).await;
@@ -153,25 +94,26 @@ async fn run(
         result,
         Phase::Resolve,
         deadline,
-        resolve(connect_host, connect_port),
+        net::resolve(connect_host, connect_port),
     )
     .await?;
-    let mut stream = timed(result, Phase::Connect, deadline, connect(&addresses)).await?;
+    let connected = timed(result, Phase::Connect, deadline, net::connect(&addresses)).await?;
+    result.family = Some(connected.family());
+    let mut stream: Io = Box::new(connected.stream);
     if let Route::Proxy { .. } = route {
-        let status = timed(
+        let answer = timed(
             result,
             Phase::ProxyConnect,
             deadline,
-            open_tunnel(&mut stream, endpoint),
+            net::tunnel::open(stream, &endpoint.host, endpoint.port),
         )
         .await?;
-        result.proxy_status = Some(status);
-        if status != 200 {
-            return Err(Failure::ProxyStatus(status));
-        }
+        result.proxy_status = Some(answer.status);
+        stream = answer.tunnel.ok_or(Failure::ProxyStatus(answer.status))?;
     }
     result.connected = true;
-    if endpoint.port != 443 {
+    // A stand-in host's certificate need not name it: DNS and TCP are its whole check.
+    if endpoint.port != 443 || endpoint.reachable_only.is_some() {
         return Ok(());
     }
     let setup = TlsSetup::get().map_err(Failure::Tls)?;
@@ -207,82 +149,11 @@ async fn timed<T>(
     outcome
 }
 
-pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Failure::Unresolvable(e.to_string()))?
-        .collect();
-    if addresses.is_empty() {
-        return Err(Failure::Unresolvable("no address".into()));
-    }
-    Ok(addresses)
-}
-
-/// Tries each address in turn; the last error tells how the connection failed.
-pub async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, Failure> {
-    let mut last = Failure::Unreachable("no address to try".into());
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
-            Err(error) => last = classify(&error),
-        }
-    }
-    Err(last)
-}
-
-fn classify(error: &io::Error) -> Failure {
-    match error.kind() {
-        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => Failure::Refused,
-        io::ErrorKind::TimedOut => Failure::Dropped(Phase::Connect),
-        _ => Failure::Unreachable(error.to_string()),
-    }
-}
-
-async fn open_tunnel(stream: &mut TcpStream, endpoint: &Endpoint) -> Result<u16, Failure> {
-    connect_tunnel(stream, &endpoint.host, endpoint.port).await
-}
-
-/// Sends `CONNECT host:port` over a connection to a proxy and returns its status code.
-pub async fn connect_tunnel(stream: &mut TcpStream, host: &str, port: u16) -> Result<u16, Failure> {
-    let target = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let request = format!(
-        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: appproxy_exporter\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| classify(&e))?;
-    // Read the answer's head byte by byte, so nothing of the tunnel is consumed.
-    let mut head = Vec::with_capacity(256);
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 16 * 1024 {
-            return Err(Failure::ProxyGarbled);
-        }
-        let mut byte = [0u8; 1];
-        match stream.read(&mut byte).await {
-            Ok(0) if head.is_empty() => return Err(Failure::Refused),
-            Ok(0) => break,
-            Ok(_) => head.push(byte[0]),
-            Err(error) => return Err(classify(&error)),
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let status = text
-        .strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse().ok())
-        .ok_or(Failure::ProxyGarbled)?;
-    Ok(status)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::values::EndpointPurpose;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     fn endpoint(host: &str, port: u16) -> Endpoint {
@@ -290,6 +161,7 @@ mod tests {
             host: host.into(),
             port,
             purpose: EndpointPurpose::Certificates,
+            reachable_only: None,
         }
     }
 

@@ -59,7 +59,7 @@ pub fn render(ctx: &PageContext<'_>) -> String {
 <title>appproxy_exporter: App Proxy connector flowchart</title>
 <style>{STYLE}</style></head><body>
 <header><h1>App Proxy connector flowchart</h1>
-<p>appproxy_exporter {version}{host} · follows Microsoft's <a style="color:#80cbc4" href="https://learn.microsoft.com/entra/identity/app-proxy/application-proxy-debug-connectors">connector troubleshooting flowchart</a> · refreshes every 15 s</p>
+<p>appproxy_exporter {version}{host} · follows Microsoft's <a style="color:#80cbc4" href="https://learn.microsoft.com/entra/global-secure-access/troubleshoot-connectors">connector troubleshooting flowchart</a> · refreshes every 15 s</p>
 <nav><a href="{metrics}">Metrics</a><a href="{diagnosis}">Diagnosis (JSON)</a><a href="{config}">Configuration</a><a href="{healthy}">Health</a><a href="{ready}">Readiness</a></nav>
 </header><main>
 "#,

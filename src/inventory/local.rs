@@ -93,7 +93,7 @@ pub fn judge(
     } else {
         Outcome::fail_with_remedy(
             problems.join("; "),
-            "Start the connector's services on this host (Start-Service WAPCSvc, WAPCUpdaterSvc), or reinstall the connector; the event logs under Applications and Services Logs > Microsoft > AadApplicationProxy say why they stopped.",
+            "Start the connector's services on this host (Start-Service WAPCSvc, WAPCUpdaterSvc), or reinstall the connector; the event logs under Applications and Services Logs > Microsoft > Microsoft Entra private network (AadApplicationProxy before the 2024 rename) say why they stopped.",
         )
     })
 }

@@ -169,6 +169,9 @@ fn handle(
         if let (ProxySection::Proxy { bypass_list, .. }, Some(address)) =
             (section, attribute("address")?)
         {
+            // .NET compiles each address as a regular expression; one that is not fails there.
+            super::bypass::Bypass::dotnet(false, std::slice::from_ref(&address))
+                .map_err(|message| problem_at(text, position, &message))?;
             bypass_list.push(address);
         }
     }

@@ -4,9 +4,10 @@
 //! the route that works (step 6, `proxy_consistency`)? The proxy each service uses is read from
 //! its own config files (`sources`), as .NET would.
 
+pub mod bypass;
 pub mod dotnet;
+pub mod registry;
 pub mod sources;
-pub mod winhttp;
 
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ fn choice_of(services: &[(Service, Finding)], service: Service) -> Option<&Choic
 }
 
 /// The proxy the endpoint probes also try (`route="proxy"`): the connector's, else the
-/// updater's, else the system's, so "direct is blocked but the proxy works" can be seen.
+/// updater's, else WinHTTP's, so "direct is blocked but the proxy works" can be seen.
 pub fn candidate(
     services: &[(Service, Finding)],
     settings: &ConnectorSettings,
@@ -77,7 +78,7 @@ pub fn candidate(
             .any(|(_, f)| !matches!(f, Finding::NotInstalled));
     configured.or_else(|| {
         from_files
-            .then(|| sources::system_proxy(settings).proxy)
+            .then(|| sources::winhttp(settings).and_then(|c| c.proxy))
             .flatten()
     })
 }
@@ -169,12 +170,11 @@ fn judge_forward_proxy(
                 _ => None,
             })
             .collect();
-    if users.is_empty() {
-        return None;
-    }
+    let mut unprobed = Vec::new();
     for (service, choice) in &users {
         let Some(proxy) = &choice.proxy else { continue };
         let Some(probe) = probes.iter().find(|p| &p.proxy == proxy) else {
+            unprobed.push(proxy.to_string());
             continue;
         };
         let Some(failure) = &probe.result.failure else {
@@ -215,7 +215,38 @@ fn judge_forward_proxy(
         };
         return Some(Outcome::fail_with_remedy(format!("{who}: {what}"), remedy));
     }
+    // Nothing failed; but a pass needs every proxy in use to have been tried.
+    if let Some(reason) = run_time_choice(connector, updater) {
+        return Some(Outcome::not_evaluated(reason));
+    }
+    if !unprobed.is_empty() {
+        return Some(Outcome::not_evaluated(format!(
+            "no probe went through {}: the endpoint list has no endpoint on port 443 to open a CONNECT tunnel to (probes.endpoints.catalog none, a replace list without one, or the China cloud); add one with probes.endpoints.extra",
+            unprobed.join(" and ")
+        )));
+    }
+    if users.is_empty() {
+        return Some(Outcome::not_evaluated(NOT_INSTALLED));
+    }
     Some(Outcome::Pass)
+}
+
+const NOT_INSTALLED: &str = "neither the connector nor its updater is installed on this host (no .exe.config at the standard paths): set connector.service_config and updater_config to their files, or connector.proxy for a host without a connector";
+
+/// Why a service's proxy cannot be evaluated: WPAD or a script picks it at run time.
+fn run_time_choice(connector: Option<&Finding>, updater: Option<&Finding>) -> Option<String> {
+    [(Service::Connector, connector), (Service::Updater, updater)]
+        .into_iter()
+        .find_map(|(service, finding)| match finding {
+            Some(Finding::Automatic { file, how }) => Some(format!(
+                "the {}'s proxy is chosen at run time by {how}{}; which proxy that picks cannot be evaluated from here: set it explicitly with <defaultProxy><proxy proxyaddress=\"http://PROXY:PORT\"/></defaultProxy>, or <defaultProxy enabled=\"false\"/> for direct, in its .exe.config",
+                service.label(),
+                file.as_ref()
+                    .map(|f| format!(" (its {} names no proxy)", f.display()))
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        })
 }
 
 /// Step 6: connector and updater agree, and the connector is set for the route that works.
@@ -224,12 +255,21 @@ fn judge_consistency(
     updater: Option<&Finding>,
     endpoints: &EndpointsState,
 ) -> (Option<Outcome>, Option<bool>) {
+    if let Some(reason) = run_time_choice(connector, updater) {
+        return (Some(Outcome::not_evaluated(reason)), None);
+    }
     let Some(Finding::Known {
         choice: c,
         file: c_file,
     }) = connector
     else {
-        return (None, None);
+        let reason = match connector {
+            Some(Finding::Broken(problem)) => {
+                format!("the connector's proxy setting cannot be read (step 5): {problem}")
+            }
+            _ => NOT_INSTALLED.to_string(),
+        };
+        return (Some(Outcome::not_evaluated(reason)), None);
     };
     if let Some(Finding::Broken(problem)) = updater {
         let outcome = Outcome::fail_with_remedy(
@@ -386,6 +426,7 @@ mod tests {
                 proxy,
                 source: Source::ConfigFile,
                 origin: format!("{file}: <defaultProxy>"),
+                bypass: Default::default(),
             },
         }
     }
@@ -403,6 +444,7 @@ mod tests {
                 phases: Vec::new(),
                 intercepted: None,
                 proxy_status: status,
+                family: None,
             },
         }
     }
@@ -415,6 +457,7 @@ mod tests {
             phases: Vec::new(),
             intercepted: None,
             proxy_status: None,
+            family: None,
         };
         EndpointsState {
             results: vec![EndpointResult {
@@ -422,6 +465,7 @@ mod tests {
                     host: "svc".into(),
                     port: 443,
                     purpose: EndpointPurpose::Service,
+                    reachable_only: None,
                 },
                 routes: vec![
                     route(Route::Direct, direct_up),
@@ -531,16 +575,71 @@ mod tests {
         assert_eq!(state.consistency, Some(Outcome::Pass));
     }
 
+    fn reason(outcome: &Option<Outcome>) -> &str {
+        match outcome {
+            Some(Outcome::NotEvaluated { reason }) => reason,
+            other => panic!("expected not evaluated, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn a_service_that_is_not_installed_is_not_judged() {
+    fn a_service_that_is_not_installed_is_not_evaluated_and_says_so() {
         let state = verdicts(
             Finding::NotInstalled,
             Finding::NotInstalled,
             Vec::new(),
             &endpoint(true, true),
         );
-        assert_eq!(state.forward_proxy, None);
-        assert_eq!(state.consistency, None);
+        assert!(
+            reason(&state.forward_proxy)
+                .contains("neither the connector nor its updater is installed")
+        );
+        assert!(
+            reason(&state.consistency)
+                .contains("neither the connector nor its updater is installed")
+        );
+        assert_eq!(state.consistent, None);
+    }
+
+    #[test]
+    fn a_proxy_no_probe_went_through_is_not_evaluated_never_passed() {
+        // No endpoint on 443 to CONNECT to: a replace list, catalog none, the China cloud.
+        let state = verdicts(
+            known(Some(proxy()), "c.config"),
+            known(Some(proxy()), "u.config"),
+            Vec::new(),
+            &endpoint(true, true),
+        );
+        let why = reason(&state.forward_proxy);
+        assert!(
+            why.contains("no probe went through http://proxy.corp.example:3128"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_proxy_chosen_by_wpad_is_not_evaluated_for_steps_5_and_6() {
+        let automatic = Finding::Automatic {
+            file: Some(PathBuf::from("c.config")),
+            how: "automatic detection (WPAD), set in the Internet Options of Network Service"
+                .into(),
+        };
+        let state = verdicts(
+            automatic,
+            known(None, "u.config"),
+            Vec::new(),
+            &endpoint(true, true),
+        );
+        for outcome in [&state.forward_proxy, &state.consistency] {
+            let why = reason(outcome);
+            assert!(
+                why.contains(
+                    "the connector's proxy is chosen at run time by automatic detection (WPAD)"
+                ),
+                "{why}"
+            );
+            assert!(why.contains("cannot be evaluated from here"), "{why}");
+        }
         assert_eq!(state.consistent, None);
     }
 
@@ -607,8 +706,8 @@ mod tests {
             "{evidence}"
         );
         assert!(remedy.contains("line 5, column 3"), "{remedy}");
-        assert_eq!(
-            state.consistency, None,
+        assert!(
+            reason(&state.consistency).contains("cannot be read (step 5)"),
             "the rest of the walk goes on without a made-up verdict"
         );
     }

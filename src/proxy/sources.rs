@@ -1,13 +1,20 @@
-//! Which forward proxy each service (connector, updater) uses, and where that came from: its
-//! own `.exe.config`, then `machine.config`, then the system proxy (WinHTTP on Windows, the
-//! environment elsewhere), as .NET resolves it. `connector.proxy` other than `auto` overrides
-//! all of that for hosts without a connector.
+//! Which forward proxy each service (connector, updater) uses, and where that came from, as
+//! .NET Framework resolves it: the service's own `.exe.config` `<defaultProxy>`, else
+//! `machine.config`'s; a `<proxy proxyaddress>` there is the proxy, `enabled="false"` is
+//! direct, and `usesystemdefault="true"` or an element without an address means the system
+//! default, which for .NET is the Internet Options (WinINet) of the account the service runs as:
+//! Network Service for the connector, LocalSystem for the updater, or the machine's when the
+//! per-machine policy is set. Those may detect the proxy automatically (WPAD) or run a script:
+//! then the proxy is a run-time choice this exporter cannot evaluate, and says so. Off Windows
+//! the system default is `connector.wininet_proxy`, else `HTTPS_PROXY`. `connector.proxy` other
+//! than `auto` overrides all of that for hosts without a connector.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::bypass::Bypass;
 use super::dotnet::{self, ProxySection, XmlProblem};
-use super::winhttp;
+use super::registry::{self, WinInet};
 use crate::config::ConnectorSettings;
 use crate::config::values::{AutoOr, ProxySetting};
 
@@ -52,7 +59,9 @@ impl Service {
 pub enum Source {
     ConfigFile,
     MachineConfig,
+    Wininet,
     Winhttp,
+    AutoDetect,
     Environment,
     Static,
 }
@@ -62,7 +71,9 @@ impl Source {
         match self {
             Source::ConfigFile => "config_file",
             Source::MachineConfig => "machine_config",
+            Source::Wininet => "wininet",
             Source::Winhttp => "winhttp",
+            Source::AutoDetect => "auto_detect",
             Source::Environment => "environment",
             Source::Static => "static",
         }
@@ -117,6 +128,9 @@ pub struct Choice {
     pub source: Source,
     /// What set it, for people: the file and element, the registry value, the config key.
     pub origin: String,
+    /// Hosts the service reaches without the proxy (steps 7-9, through the proxy only with
+    /// `UseDefaultProxyForBackendRequests`).
+    pub bypass: Bypass,
 }
 
 impl Choice {
@@ -156,6 +170,11 @@ pub enum Finding {
         file: Option<PathBuf>,
         choice: Choice,
     },
+    /// The proxy is chosen at run time, by WPAD or a script: `how` says which and where.
+    Automatic {
+        file: Option<PathBuf>,
+        how: String,
+    },
     Broken(FileProblem),
 }
 
@@ -185,23 +204,49 @@ pub fn resolve(service: Service, settings: &ConnectorSettings) -> Finding {
         Err(problem) => return Finding::Broken(problem),
     };
     let name = file.display().to_string();
-    let choice = match section {
-        ProxySection::Disabled => Choice {
+    let found = match section {
+        ProxySection::Disabled => Ok(Choice {
             proxy: None,
             source: Source::ConfigFile,
             origin: format!("{name}: <defaultProxy enabled=\"false\">"),
+            bypass: Bypass::default(),
+        }),
+        ProxySection::Proxy {
+            address,
+            bypass_on_local,
+            bypass_list,
+        } => match Bypass::dotnet(bypass_on_local, &bypass_list) {
+            Ok(bypass) => Ok(Choice {
+                proxy: ProxyAddress::parse(&address),
+                source: Source::ConfigFile,
+                origin: format!("{name}: <defaultProxy><proxy proxyaddress=\"{address}\">"),
+                bypass,
+            }),
+            Err(message) => {
+                return Finding::Broken(FileProblem::Malformed {
+                    path: file.clone(),
+                    problem: XmlProblem {
+                        line: 0,
+                        column: 0,
+                        message,
+                    },
+                });
+            }
         },
-        ProxySection::Proxy { address, .. } => Choice {
-            proxy: ProxyAddress::parse(&address),
-            source: Source::ConfigFile,
-            origin: format!("{name}: <defaultProxy><proxy proxyaddress=\"{address}\">"),
-        },
-        ProxySection::Absent => machine_config(settings).unwrap_or_else(|| system_proxy(settings)),
-        ProxySection::SystemDefault => system_proxy(settings),
+        ProxySection::Absent => {
+            machine_config(settings).map_or_else(|| system_default(service, settings), Ok)
+        }
+        ProxySection::SystemDefault => system_default(service, settings),
     };
-    Finding::Known {
-        file: Some(file),
-        choice,
+    match found {
+        Ok(choice) => Finding::Known {
+            file: Some(file),
+            choice,
+        },
+        Err(how) => Finding::Automatic {
+            file: Some(file),
+            how,
+        },
     }
 }
 
@@ -212,6 +257,7 @@ fn static_choice(proxy: Option<ProxyAddress>, origin: &str) -> Finding {
             proxy,
             source: Source::Static,
             origin: origin.to_string(),
+            bypass: Bypass::default(),
         },
     }
 }
@@ -248,11 +294,20 @@ fn machine_config(settings: &ConnectorSettings) -> Option<Choice> {
             proxy: None,
             source: Source::MachineConfig,
             origin: format!("{name}: <defaultProxy enabled=\"false\">"),
+            bypass: Bypass::default(),
         }),
-        Ok(ProxySection::Proxy { address, .. }) => Some(Choice {
+        Ok(ProxySection::Proxy {
+            address,
+            bypass_on_local,
+            bypass_list,
+        }) => Some(Choice {
             proxy: ProxyAddress::parse(&address),
             source: Source::MachineConfig,
             origin: format!("{name}: <defaultProxy><proxy proxyaddress=\"{address}\">"),
+            bypass: Bypass::dotnet(bypass_on_local, &bypass_list).unwrap_or_else(|message| {
+                tracing::warn!(%message, "machine.config's bypass list cannot be used");
+                Bypass::default()
+            }),
         }),
         Ok(_) => None,
         Err(problem) => {
@@ -262,33 +317,57 @@ fn machine_config(settings: &ConnectorSettings) -> Option<Choice> {
     }
 }
 
-/// The system's proxy: WinHTTP's (`netsh winhttp show proxy`), or on hosts without it the
-/// `HTTPS_PROXY` environment variable.
-pub fn system_proxy(settings: &ConnectorSettings) -> Choice {
-    match &settings.winhttp_proxy {
+/// .NET's system default proxy for `service`: the WinINet settings of its account on Windows
+/// (or `connector.wininet_proxy`), `HTTPS_PROXY` elsewhere. `Err` says how the proxy is chosen
+/// when it is chosen at run time.
+pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<Choice, String> {
+    let configured = |proxy, origin: String| Choice {
+        proxy,
+        source: Source::Wininet,
+        origin,
+        bypass: Bypass::default(),
+    };
+    match &settings.wininet_proxy {
         ProxySetting::Url(url) => {
-            return Choice {
-                proxy: ProxyAddress::parse(url.0.as_str()),
-                source: Source::Winhttp,
-                origin: format!("connector.winhttp_proxy: {url}"),
-            };
+            return Ok(configured(
+                ProxyAddress::parse(url.0.as_str()),
+                format!("connector.wininet_proxy: {url}"),
+            ));
         }
         ProxySetting::Direct => {
-            return Choice {
-                proxy: None,
-                source: Source::Winhttp,
-                origin: "connector.winhttp_proxy: direct".into(),
-            };
+            return Ok(configured(None, "connector.wininet_proxy: direct".into()));
         }
         ProxySetting::Auto => {}
     }
-    if let Some(found) = winhttp::from_registry() {
-        return Choice {
-            proxy: found,
-            source: Source::Winhttp,
-            origin: format!("registry {}", winhttp::SETTINGS_VALUE),
-        };
+    if let Some(found) = registry::wininet(service) {
+        return from_wininet(service, found);
     }
+    Ok(environment())
+}
+
+/// A service's proxy from its account's WinINet settings.
+fn from_wininet(service: Service, found: WinInet) -> Result<Choice, String> {
+    let (_, account) = registry::account(service);
+    match found {
+        WinInet::Set { settings, value } => match settings.automatic() {
+            Some(how) => Err(format!(
+                "{how}, set in the Internet Options of {account} ({value})"
+            )),
+            None => Ok(Choice {
+                proxy: settings.proxy(),
+                source: Source::Wininet,
+                origin: format!("{value} (Internet Options of {account})"),
+                bypass: settings.bypass(),
+            }),
+        },
+        WinInet::Unset { value } => Err(format!(
+            "automatic detection (WPAD): no Internet Options are saved for {account} ({value} is absent), so WinINet's defaults apply"
+        )),
+    }
+}
+
+/// `HTTPS_PROXY`, the proxy of hosts without WinINet.
+fn environment() -> Choice {
     let variable = ["HTTPS_PROXY", "https_proxy"].into_iter().find_map(|name| {
         let value = std::env::var(name).ok()?;
         (!value.trim().is_empty()).then_some((name, value))
@@ -298,16 +377,43 @@ pub fn system_proxy(settings: &ConnectorSettings) -> Choice {
             proxy: ProxyAddress::parse(&value),
             source: Source::Environment,
             origin: format!("environment {name}"),
+            bypass: Bypass::default(),
         },
         None => Choice {
             proxy: None,
-            source: if cfg!(windows) {
-                Source::Winhttp
-            } else {
-                Source::Environment
-            },
+            source: Source::Environment,
             origin: "no system proxy is set".into(),
+            bypass: Bypass::default(),
         },
+    }
+}
+
+/// The WinHTTP proxy (`netsh winhttp show proxy`): `connector.winhttp_proxy`, else the registry
+/// on Windows. With `UseDefaultProxyForBackendRequests` it overrides the connector's proxy for
+/// backend requests (Microsoft's proxy page: "Proxy settings configured via NETSH WINHTTP ...
+/// override"). `None`: not set.
+pub fn winhttp(settings: &ConnectorSettings) -> Option<Choice> {
+    let choice = |proxy, origin: String, bypass| Choice {
+        proxy,
+        source: Source::Winhttp,
+        origin,
+        bypass,
+    };
+    match &settings.winhttp_proxy {
+        ProxySetting::Url(url) => Some(choice(
+            ProxyAddress::parse(url.0.as_str()),
+            format!("connector.winhttp_proxy: {url}"),
+            Bypass::default(),
+        )),
+        ProxySetting::Direct => None,
+        ProxySetting::Auto => registry::winhttp().and_then(|s| {
+            let proxy = s.proxy()?;
+            Some(choice(
+                Some(proxy),
+                format!("registry {}", registry::WINHTTP_VALUE),
+                s.bypass(),
+            ))
+        }),
     }
 }
 
@@ -361,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn without_an_element_machine_config_then_the_system_proxy_apply() {
+    fn without_an_element_machine_config_then_the_accounts_internet_options_apply() {
         let c = choice(resolve(
             Service::Updater,
             &settings("no-element.exe.config", Some("machine.config")),
@@ -374,25 +480,106 @@ mod tests {
             )
         );
         let mut s = settings("no-element.exe.config", None);
+        s.wininet_proxy = ProxySetting::Url(
+            crate::config::values::HttpUrl::parse("http://wininet.corp.example:8080").unwrap(),
+        );
         s.winhttp_proxy = ProxySetting::Url(
             crate::config::values::HttpUrl::parse("http://winhttp.corp.example:8080").unwrap(),
         );
         let c = choice(resolve(Service::Updater, &s));
         assert_eq!(
             (c.proxy_url().as_str(), c.source),
-            ("http://winhttp.corp.example:8080", Source::Winhttp)
+            ("http://wininet.corp.example:8080", Source::Wininet),
+            ".NET's system default is WinINet's, not WinHTTP's"
         );
     }
 
     #[test]
     fn use_system_default_skips_machine_config() {
-        let c = choice(resolve(
-            Service::Connector,
-            &settings("system-default.exe.config", Some("machine.config")),
-        ));
+        let mut s = settings("system-default.exe.config", Some("machine.config"));
+        s.wininet_proxy = ProxySetting::Direct;
+        let c = choice(resolve(Service::Connector, &s));
         assert_eq!(
             (c.proxy_url().as_str(), c.source),
-            ("direct", Source::Winhttp)
+            ("direct", Source::Wininet)
+        );
+    }
+
+    fn wininet(flags: u32, proxy: &str, bypass: &str, script: &str) -> WinInet {
+        let mut blob = Vec::new();
+        for dword in [0x46u32, 3, flags] {
+            blob.extend(dword.to_le_bytes());
+        }
+        for text in [proxy, bypass, script] {
+            blob.extend((text.len() as u32).to_le_bytes());
+            blob.extend(text.as_bytes());
+        }
+        WinInet::Set {
+            settings: registry::ConnectionSettings::parse(&blob).unwrap(),
+            value: r"HKU\S-1-5-20\...\DefaultConnectionSettings".into(),
+        }
+    }
+
+    #[test]
+    fn an_accounts_manual_proxy_is_used_with_its_exceptions() {
+        let c = from_wininet(
+            Service::Connector,
+            wininet(0x3, "proxy.corp.example:8080", "*.corp.example;<local>", ""),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.proxy_url().as_str(), c.source),
+            ("http://proxy.corp.example:8080", Source::Wininet)
+        );
+        assert!(
+            c.origin.contains("Internet Options of Network Service"),
+            "{}",
+            c.origin
+        );
+        let wiki = url::Url::parse("https://wiki.corp.example/").unwrap();
+        assert!(c.bypass.bypasses(&wiki));
+    }
+
+    #[test]
+    fn automatic_detection_a_script_or_no_settings_leave_the_proxy_to_run_time() {
+        let how = from_wininet(Service::Connector, wininet(0x9, "", "", "")).unwrap_err();
+        assert!(
+            how.starts_with(
+                "automatic detection (WPAD), set in the Internet Options of Network Service"
+            ),
+            "{how}"
+        );
+        let how = from_wininet(
+            Service::Updater,
+            wininet(0x5, "", "", "http://pac.corp.example/x.pac"),
+        )
+        .unwrap_err();
+        assert!(
+            how.contains("http://pac.corp.example/x.pac") && how.contains("LocalSystem"),
+            "{how}"
+        );
+        let how = from_wininet(
+            Service::Connector,
+            WinInet::Unset {
+                value: "HKU\\S-1-5-20\\...".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(how.contains("WinINet's defaults apply"), "{how}");
+    }
+
+    #[test]
+    fn an_invalid_bypass_expression_is_a_finding_naming_the_file() {
+        let finding = resolve(Service::Connector, &settings("bad-bypass.exe.config", None));
+        let Finding::Broken(problem) = finding else {
+            panic!("{finding:?}")
+        };
+        assert!(
+            problem
+                .to_string()
+                .contains("bad-bypass.exe.config is not valid: line 7, column 9")
+                && problem.to_string().contains("\"[unclosed\""),
+            "{problem}"
         );
     }
 

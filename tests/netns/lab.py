@@ -233,6 +233,22 @@ def check_loopback(ip, what):
     return str(addr)
 
 
+def check_host_addresses(value, what):
+    """A hosts entry: one IPv4 loopback address, or a list of them that may also hold ::1
+    (a dual-stack name, for the Happy Eyeballs tests)."""
+    if isinstance(value, str):
+        return [check_loopback(value, what)]
+    if not isinstance(value, list) or not value:
+        raise LabError("%s must be an address or a non-empty list of addresses" % what)
+    out = []
+    for ip in value:
+        if ip == "::1":
+            out.append(ip)
+        else:
+            out.append(check_loopback(ip, what))
+    return out
+
+
 def check_port(port, what):
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise LabError("%s: invalid port %r" % (what, port))
@@ -250,7 +266,7 @@ def normalize_spec(spec):
     if not isinstance(raw_hosts, dict):
         raise LabError("spec.hosts must be an object name -> ip")
     for name, ip in raw_hosts.items():
-        hosts[check_dns_name(name, "hosts")] = check_loopback(ip, "hosts[%s]" % name)
+        hosts[check_dns_name(name, "hosts")] = check_host_addresses(ip, "hosts[%s]" % name)
 
     servers = []
     seen = set()
@@ -273,7 +289,12 @@ def normalize_spec(spec):
             if s.get("issuer") not in ISSUERS:
                 raise LabError("%s: issuer must be one of %s" % (what, ", ".join(ISSUERS)))
             out["issuer"] = s["issuer"]
-            out["cn"] = check_dns_name(s.get("cn"), what + ".cn")
+            # A wildcard certificate (`*.servicebus.test`) covers one label under its domain only.
+            cn = s.get("cn")
+            if isinstance(cn, str) and cn.startswith("*."):
+                out["cn"] = "*." + check_dns_name(cn[2:], what + ".cn")
+            else:
+                out["cn"] = check_dns_name(cn, what + ".cn")
         if kind in ("http", "tls"):
             status = s.get("status", 200)
             if not isinstance(status, int) or not 100 <= status <= 599:
@@ -286,6 +307,12 @@ def normalize_spec(spec):
                 if not isinstance(value, (int, float)) or value < 0:
                     raise LabError("%s: %s must be a number of seconds >= 0" % (what, key))
                 out[key] = value
+            # Interim 1xx answers sent before the final one (a 103 Early Hints, say).
+            informational = s.get("informational", [])
+            if not isinstance(informational, list) or not all(
+                    isinstance(c, int) and 100 <= c <= 199 for c in informational):
+                raise LabError("%s: informational must be a list of 1xx codes" % what)
+            out["informational"] = informational
             headers = s.get("headers", {})
             if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
                 raise LabError("%s: headers must be an object of strings" % what)
@@ -298,6 +325,12 @@ def normalize_spec(spec):
             if body_bytes is not None and (not isinstance(body_bytes, int) or body_bytes < 0):
                 raise LabError("%s: body_bytes must be a whole number >= 0" % what)
             out["body_bytes"] = body_bytes
+        if kind == "tls":
+            # "1.1": a backend that speaks only TLS 1.0 and 1.1 (old ciphers allowed).
+            max_tls = s.get("max_tls")
+            if max_tls not in (None, "1.1"):
+                raise LabError("%s: max_tls must be \"1.1\" or absent" % what)
+            out["max_tls"] = max_tls
         if kind == "tcp":
             mode = s.get("mode", "hold")
             if mode not in ("hold", "close"):
@@ -321,7 +354,11 @@ def normalize_spec(spec):
             user, sep, password = auth.partition(":") if isinstance(auth, str) else ("", "", "")
             if not sep or not CREDENTIAL_RE.match(user) or not CREDENTIAL_RE.match(password):
                 raise LabError("proxy.basic_auth must be 'user:pass' without spaces or quotes")
+        filters = proxy.get("filter", [])
+        if not isinstance(filters, list) or not all(isinstance(f, str) and f and "\n" not in f for f in filters):
+            raise LabError("proxy.filter must be a list of host patterns")
         proxy = {
+            "filter": filters,
             "ip": check_loopback(proxy.get("ip", "127.0.0.1"), "proxy"),
             "port": check_port(proxy.get("port", 3128), "proxy"),
             "connect_ports": [check_port(p, "proxy.connect_ports") for p in ports],
@@ -452,6 +489,11 @@ def tinyproxy_conf(d, proxy):
         "DisableViaHeader Yes",
     ]
     lines += ["ConnectPort %d" % p for p in proxy["connect_ports"]]
+    if proxy.get("filter"):
+        # tinyproxy answers 403 "Filtered" for these hosts (extended regular expressions).
+        filter_file = os.path.join(d, "tinyproxy.filter")
+        _write(filter_file, "\n".join(proxy["filter"]) + "\n")
+        lines += ['Filter "%s"' % filter_file, "FilterType ere"]
     if proxy["basic_auth"]:
         user, _, password = proxy["basic_auth"].partition(":")
         lines.append("BasicAuth %s %s" % (user, password))
@@ -641,6 +683,14 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         self.close_connection = True
         try:
+            for code in spec.get("informational", []):
+                try:
+                    phrase = http.HTTPStatus(code).phrase
+                except ValueError:
+                    phrase = "Informational"
+                self.wfile.write(("HTTP/1.1 %d %s\r\nLink: </lab.css>; rel=preload\r\n\r\n"
+                                  % (code, phrase)).encode())
+                self.wfile.flush()
             if spec.get("trickle"):
                 for i in range(len(head)):
                     self.wfile.write(head[i:i + 1])
@@ -687,6 +737,10 @@ def build_server(s, d):
         return _Server(s, _HTTPHandler)
     pem, key = leaf_paths(d, s["issuer"], s["cn"])
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if s.get("max_tls") == "1.1":
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     ctx.load_cert_chain(pem, key)
     return _Server(s, _HTTPHandler, ssl_ctx=ctx)
 
@@ -777,12 +831,14 @@ def _up(name, spec, state):
             if attempt == 4:
                 raise
     hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-    hosts += ["%s %s" % (ip, host) for host, ip in spec["hosts"].items()]
+    # One line per address; a dual-stack name gets ::1 first, as the resolver orders it.
+    hosts += ["%s %s" % (ip, host) for host, ips in spec["hosts"].items() for ip in ips]
     _write(os.path.join(etc, "hosts"), "\n".join(hosts) + "\n")
     _write(os.path.join(etc, "resolv.conf"),
            "nameserver %s\noptions timeout:1 attempts:1\n" % DEAD_RESOLVER)
 
-    ips = set(spec["hosts"].values()) | {s["ip"] for s in spec["servers"]}
+    ips = {ip for ips in spec["hosts"].values() for ip in ips if ip != "::1"}
+    ips |= {s["ip"] for s in spec["servers"]}
     if spec["proxy"]:
         ips.add(spec["proxy"]["ip"])
     for ip in sorted(ips):
@@ -884,13 +940,20 @@ def cmd_firewall(args):
     if not isinstance(rules, list) or not all(isinstance(r, (str, list)) for r in rules):
         raise LabError("--rules must be a JSON list of rule strings")
     ipt = ["ip", "netns", "exec", name, "iptables", "-w"]
+    ip6t = ["ip", "netns", "exec", name, "ip6tables", "-w"]
     run(ipt + ["-F", "OUTPUT"])
+    run(ip6t + ["-F", "OUTPUT"])
     for rule in rules:
         argv = shlex.split(rule) if isinstance(rule, str) else [str(a) for a in rule]
+        # A rule that starts with "ip6" is for IPv6 (ip6tables).
+        tool = ipt
+        if argv and argv[0] == "ip6":
+            tool, argv = ip6t, argv[1:]
         try:
-            run(ipt + ["-A", "OUTPUT"] + argv)
+            run(tool + ["-A", "OUTPUT"] + argv)
         except LabError:
             run(ipt + ["-F", "OUTPUT"], check=False)
+            run(ip6t + ["-F", "OUTPUT"], check=False)
             raise
     emit({"ok": True})
     return 0

@@ -103,6 +103,9 @@ def tls(a):
     except ssl.SSLCertVerificationError as e:
         r.update(verified=False, error=e.verify_message)
         return r
+    except ssl.SSLError as e:
+        r.update(verified=False, error=e.reason)
+        return r
     issuer = dict(x[0] for x in t.getpeercert()["issuer"])
     t.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % a["host"]).encode())
     data = b""
@@ -119,6 +122,22 @@ def http(a):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(a["url"], timeout=5) as resp:
         return {"status": resp.status, "body": resp.read().decode()}
+
+def raw(a):
+    """One request, sent as given; the whole answer as text."""
+    s = socket.create_connection((a["host"], a["port"]), timeout=5)
+    if a.get("proxy"):
+        s.close()
+        s = socket.create_connection((a["proxy_host"], a["proxy_port"]), timeout=5)
+    s.sendall(a["request"].encode())
+    data = b""
+    while True:
+        c = s.recv(4096)
+        if not c:
+            break
+        data += c
+    s.close()
+    return {"text": data.decode(errors="replace")}
 
 def hosts_file(a):
     with open("/etc/hosts") as f:
@@ -277,6 +296,47 @@ class LabTest(unittest.TestCase):
         self.assertEqual(http["status"], 200)
         self.assertTrue(tcp["ok"], tcp)
         self.assertEqual(closed["error"], "ConnectionRefusedError")
+
+    def test_a_dual_stack_name_and_an_ipv6_rule(self):
+        spec = dict(SPEC, hosts=dict(SPEC["hosts"], **{"dual.test": ["::1", "127.0.0.11"]}))
+        name, _ = self.up(spec)
+        self.assertIn("::1 dual.test\n127.0.0.11 dual.test", self.probe(name, {"op": "hosts_file"})[0]["text"])
+        self.firewall(name, ["ip6 -p tcp -d ::1 --dport 443 -j DROP"])
+        v6, v4 = self.probe(name, {"op": "connect", "host": "::1", "port": 443, "timeout": 1},
+                            {"op": "connect", "host": "127.0.0.11", "port": 443, "timeout": 2})
+        self.assertEqual(v6["error"], "TimeoutError", v6)
+        self.assertTrue(v4["ok"], v4)
+        self.firewall(name, [])
+        rules = lab("exec", "--name", name, "--", "ip6tables", "-S", "OUTPUT").stdout
+        self.assertEqual(rules.strip(), "-P OUTPUT ACCEPT")
+
+    def test_informational_answers_legacy_tls_and_a_filtering_proxy(self):
+        spec = dict(SPEC,
+                    hosts=dict(SPEC["hosts"], **{"old.test": "127.0.0.51", "blocked.test": "127.0.0.52"}),
+                    servers=SPEC["servers"] + [
+                        {"ip": "127.0.0.50", "port": 80, "kind": "http", "status": 500, "informational": [103]},
+                        {"ip": "127.0.0.51", "port": 443, "kind": "tls", "issuer": "microsoft",
+                         "cn": "old.test", "max_tls": "1.1"},
+                        {"ip": "127.0.0.52", "port": 80, "kind": "http"},
+                    ],
+                    proxy=dict(SPEC["proxy"], filter=["blocked\\.test"]))
+        name, info = self.up(spec)
+        hints, old, filtered, allowed = self.probe(
+            name,
+            {"op": "raw", "host": "127.0.0.50", "port": 80, "request": "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+            {"op": "tls", "host": "old.test", "port": 443, "cafile": info["ca_bundle"]},
+            {"op": "raw", "host": "blocked.test", "port": 80, "proxy": True, "proxy_host": "127.0.0.1",
+             "proxy_port": 3128, "request": "GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n"},
+            {"op": "raw", "host": "127.0.0.50", "port": 80, "proxy": True, "proxy_host": "127.0.0.1",
+             "proxy_port": 3128, "request": "GET http://127.0.0.50/ HTTP/1.1\r\nHost: 127.0.0.50\r\n\r\n"},
+        )
+        self.assertTrue(hints["text"].startswith("HTTP/1.1 103 Early Hints\r\n"), hints)
+        self.assertIn("\r\n\r\nHTTP/1.1 500 ", hints["text"])
+        self.assertEqual(old, dict(old, verified=False, error="TLSV1_ALERT_PROTOCOL_VERSION"),
+                         "a TLS 1.2 client cannot talk to a TLS 1.1 server")
+        self.assertTrue(filtered["text"].startswith("HTTP/1.1 403"), filtered["text"][:200])
+        self.assertIn("Server: tinyproxy", filtered["text"])
+        self.assertFalse(allowed["text"].startswith("HTTP/1.1 403"), allowed["text"][:200])
 
     def test_firewall_drop_reject_and_clear(self):
         name, _ = self.up()

@@ -1,7 +1,11 @@
-//! The TLS part of an endpoint probe. The handshake accepts whatever chain the peer presents so
-//! the chain can be examined; it is then verified against the platform trust store (which
-//! honours `SSL_CERT_FILE`) and its issuers are compared with the expected organisations. A
-//! chain from anyone else is TLS interception, which the connector does not survive.
+//! TLS for every step that dials. For the Microsoft endpoints (steps 3-5) the handshake accepts
+//! whatever chain the peer presents so the chain can be examined; it is then verified against
+//! the platform trust store (which honours `SSL_CERT_FILE`) and its issuers are compared with
+//! the expected organisations. A chain from anyone else is TLS interception, which the connector
+//! does not survive. For backends (step 7) the chain is verified during the handshake as the
+//! connector's Windows does (on Windows with the platform verifier: the machine's store,
+//! missing intermediates fetched), and a failure says why in words, the TLS version included
+//! when the backend speaks only TLS 1.1 or older.
 
 use std::sync::{Arc, OnceLock};
 
@@ -61,13 +65,11 @@ impl TlsSetup {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Examine(Arc::clone(&verifier))))
             .with_no_client_auth();
-        let verifying = ClientConfig::builder()
-            .with_webpki_verifier(Arc::clone(&verifier))
-            .with_no_client_auth();
+        let verifying = verifying_config(&verifier)?;
         Ok(TlsSetup {
             verifier,
             connector: TlsConnector::from(Arc::new(config)),
-            verifying: TlsConnector::from(Arc::new(verifying)),
+            verifying,
         })
     }
 
@@ -92,7 +94,7 @@ impl TlsSetup {
         connector
             .connect(name, stream)
             .await
-            .map_err(|e| format!("TLS handshake failed: {e}"))
+            .map_err(|e| format!("the TLS handshake failed: {}", reason(&e, host)))
     }
 
     /// Handshakes over `stream` as `host` and judges the presented chain.
@@ -111,7 +113,7 @@ impl TlsSetup {
             .connector
             .connect(name.clone(), stream)
             .await
-            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            .map_err(|e| format!("the TLS handshake failed: {}", reason(&e, host)))?;
         let (_, connection) = stream.get_ref();
         let chain = connection
             .peer_certificates()
@@ -142,6 +144,74 @@ impl TlsSetup {
         }
     }
 }
+
+/// Backend chains verified during the handshake: the platform verifier on Windows, as the
+/// connector's own .NET does; webpki with the platform's roots elsewhere.
+#[cfg(windows)]
+fn verifying_config(_roots: &Arc<WebPkiServerVerifier>) -> Result<TlsConnector, String> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let config = ClientConfig::builder()
+        .with_platform_verifier()
+        .map_err(|e| format!("cannot use the Windows certificate verifier: {e}"))?
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(not(windows))]
+fn verifying_config(roots: &Arc<WebPkiServerVerifier>) -> Result<TlsConnector, String> {
+    let config = ClientConfig::builder()
+        .with_webpki_verifier(Arc::clone(roots))
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Why a handshake failed, in words.
+pub fn reason(error: &std::io::Error, host: &str) -> String {
+    use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return match error.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+                "the backend closed the connection during the handshake (is the port TLS?)".into()
+            }
+            _ => error.to_string(),
+        };
+    };
+    match tls {
+        rustls::Error::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13)
+        | rustls::Error::AlertReceived(AlertDescription::ProtocolVersion) => format!(
+            "{LEGACY_TLS}: the backend offers only TLS 1.1 or older, which are deprecated and off by default on current Windows Server"
+        ),
+        rustls::Error::AlertReceived(AlertDescription::HandshakeFailure) => {
+            "the backend refused the handshake: no protocol version or cipher suite in common (a backend that speaks only TLS 1.0/1.1 or old ciphers does this)".into()
+        }
+        rustls::Error::InvalidMessage(_) => {
+            "the backend does not speak TLS on this port (plain HTTP?)".into()
+        }
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            CertificateError::UnknownIssuer => {
+                "the certificate's issuer is not trusted on this host (UnknownIssuer): a private CA not in the machine's store, or a missing intermediate".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("the certificate does not name {host} (NotValidForName)")
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "the certificate has expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "the certificate is not valid yet".into()
+            }
+            CertificateError::Revoked => "the certificate is revoked".into(),
+            other => format!("the certificate is not valid ({other:?})"),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// How a backend that speaks only old TLS is named in the evidence (and recognised).
+pub const LEGACY_TLS: &str = "TLS 1.0/1.1 only";
 
 /// The organisation (O=) of a certificate's issuer.
 fn issuer_organisation(cert: &CertificateDer<'_>) -> Option<String> {

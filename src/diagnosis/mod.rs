@@ -4,6 +4,8 @@
 //! and `/api/v1/diagnosis` serve it as JSON (schema: docs/diagnosis.schema.json); `diagnose`
 //! prints it like the flowchart.
 
+mod notes;
+
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -96,6 +98,7 @@ pub fn build(
         ]
         .as_slice(),
         runbooks,
+        |step| notes::pass_note(step, snapshot, "", None),
     );
     let apps: Vec<AppDiagnosis> = snapshot
         .walks
@@ -106,7 +109,9 @@ pub fn build(
             app: walk.app.clone(),
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
-            steps: views(&walk.steps, &Step::ALL, runbooks),
+            steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
+                notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_ref())
+            }),
         })
         .collect();
     let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
@@ -141,8 +146,14 @@ fn host_results(snapshot: &Snapshot) -> StepResults {
     results
 }
 
-/// Each step's state along the walk of `results`.
-fn views(results: &StepResults, steps: &[Step], runbooks: &str) -> Vec<StepView> {
+/// Each step's state along the walk of `results`; `note` gives a passing step's evidence,
+/// `runbooks` where the runbooks are.
+fn views(
+    results: &StepResults,
+    steps: &[Step],
+    runbooks: &str,
+    note: impl Fn(Step) -> Option<String>,
+) -> Vec<StepView> {
     let failing = crate::flow::walk(results);
     steps
         .iter()
@@ -158,11 +169,12 @@ fn views(results: &StepResults, steps: &[Step], runbooks: &str) -> Vec<StepView>
                 (_, None) => State::NotEvaluated,
                 (_, Some(state)) => state,
             };
-            // A failure's evidence, or why no probe could judge the step.
+            // A failure's evidence, why no probe could judge the step, or what a pass saw.
             let evidence = match results.get(step) {
                 Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
                 Some(Outcome::NotEvaluated { reason }) => Some(reason.clone()),
-                _ => None,
+                Some(Outcome::Pass) => note(step),
+                None => None,
             };
             let remedy = failing
                 .as_ref()
@@ -269,8 +281,22 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
             "    {mark} {:>2} {:<26} {}{note}",
             s.step, s.step_name, s.title
         );
-        if let (State::NotEvaluated, Some(reason)) = (s.state, &s.evidence) {
-            let _ = writeln!(out, "         why:      {reason}");
+        match (s.state, s.result, &s.evidence) {
+            (State::NotEvaluated, _, Some(reason)) => {
+                let _ = writeln!(out, "         why:      {reason}");
+            }
+            (State::Pass, _, Some(seen)) => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    colours.paint("2", &format!("         seen:     {seen}"))
+                );
+            }
+            // Past the failing step, what fails too: fixing the first may not be the end.
+            (State::NotReached, Some(State::Fail), Some(evidence)) => {
+                let _ = writeln!(out, "         also fails: {evidence}");
+            }
+            _ => {}
         }
         if s.state == State::Fail {
             if let Some(evidence) = &s.evidence {
@@ -384,6 +410,33 @@ mod tests {
             text.contains("why:      the internal URL is a wildcard"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn passing_steps_say_what_they_saw_and_later_failures_are_listed() {
+        let snapshot = Snapshot {
+            complete: true,
+            walks: vec![walk(&[
+                (Step::ConnectorGroupAssigned, Outcome::Pass),
+                (Step::PortTest, Outcome::fail("port 443 is closed")),
+                (Step::InternalNetwork, Outcome::fail("intranet:443 refused")),
+            ])],
+            ..Snapshot::default()
+        };
+        let d = build(
+            &snapshot,
+            "CONN-01".into(),
+            "f.yml".into(),
+            None,
+            "/runbooks",
+        );
+        assert_eq!(
+            d.apps[0].steps[0].evidence.as_deref(),
+            Some("assigned to Default")
+        );
+        let text = render_text(&d, Colours(false));
+        assert!(text.contains("seen:     assigned to Default"), "{text}");
+        assert!(text.contains("also fails: intranet:443 refused"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,348 @@
+//! Steps 5 and 7-10 against real web servers in a network namespace: nginx (keep-alive,
+//! chunked gzip, 204, 304), a server that sends 103 Early Hints and then 500, one that speaks
+//! only TLS 1.0/1.1, tinyproxy filtering a backend host (403) or asking for authentication
+//! (407) when the connector sends backend requests through it, and App Proxy-like front ends
+//! for step 10 (a sign-in redirect, a "Backend Timeout" page, a gateway timeout page). Every
+//! case asserts the step, the failure phase and the evidence. App Proxy's timeouts are scaled
+//! to 2 s (Default) so the test runs in seconds.
+
+mod common;
+
+use std::path::Path;
+use std::process::Child;
+
+use common::{Lab, Running, sample, write_config};
+use serde_json::json;
+
+/// nginx inside the lab on 127.0.0.70:80, serving a small page, a large text that it sends
+/// gzip-compressed (so chunked), and 204 and 304 answers, on kept-alive connections.
+struct Nginx(Child);
+
+impl Nginx {
+    fn start(lab: &Lab, dir: &Path) -> Nginx {
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "<html><body>ok</body></html>\n").unwrap();
+        std::fs::write(
+            www.join("big.txt"),
+            "the quick brown fox jumps over the lazy dog\n".repeat(5000),
+        )
+        .unwrap();
+        let d = dir.display();
+        let config = format!(
+            "worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log;
+daemon off;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  keepalive_timeout 60;
+  gzip on; gzip_min_length 1; gzip_types text/plain;
+  server {{
+    listen 127.0.0.70:80;
+    root {d}/www;
+    location = /nocontent {{ return 204; }}
+    location = /notmodified {{ return 304; }}
+  }}
+}}
+"
+        );
+        let file = dir.join("nginx.conf");
+        std::fs::write(&file, config).unwrap();
+        let child = lab
+            .netns
+            .command("nginx")
+            .args(["-c", &file.display().to_string()])
+            .spawn()
+            .expect("nginx runs (scripts/test installs it)");
+        // Ready when it answers.
+        let address = "127.0.0.70:80".parse().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while lab.netns.get(address, "/").0 != 200 {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Nginx(child)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spec(proxy: serde_json::Value) -> serde_json::Value {
+    json!({
+        "hosts": {
+            "nginx.backend.test": "127.0.0.70",
+            "hints.backend.test": "127.0.0.71",
+            "legacy.backend.test": "127.0.0.72",
+            "blocked.backend.test": "127.0.0.73",
+            "front-preauth.test": "127.0.0.81",
+            "front-timeout.test": "127.0.0.82",
+            "front-gateway.test": "127.0.0.83"
+        },
+        "servers": [
+            {"ip": "127.0.0.71", "port": 80, "kind": "http", "status": 500, "informational": [103]},
+            {"ip": "127.0.0.72", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "legacy.backend.test", "max_tls": "1.1"},
+            {"ip": "127.0.0.73", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.81", "port": 80, "kind": "http", "status": 302,
+             "headers": {"Location": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/authorize?client_id=x"}},
+            {"ip": "127.0.0.82", "port": 80, "kind": "http", "status": 504,
+             "body": "<html><h1>This corporate app can't be accessed.</h1><p>Backend Timeout</p></html>"},
+            {"ip": "127.0.0.83", "port": 80, "kind": "http", "status": 504,
+             "body": "<html><p>Error Code: GatewayTimeout</p></html>"}
+        ],
+        "proxy": proxy
+    })
+}
+
+/// (app, internal URL, external URL)
+const APPS: &[(&str, &str, &str)] = &[
+    ("nginx-page", "http://nginx.backend.test/", ""),
+    ("nginx-chunked", "http://nginx.backend.test/big.txt", ""),
+    ("nginx-204", "http://nginx.backend.test/nocontent", ""),
+    ("nginx-304", "http://nginx.backend.test/notmodified", ""),
+    ("early-hints", "http://hints.backend.test/", ""),
+    ("legacy-tls", "https://legacy.backend.test/", ""),
+    (
+        "preauth",
+        "http://nginx.backend.test/",
+        "http://front-preauth.test/",
+    ),
+    (
+        "front-timeout",
+        "http://nginx.backend.test/",
+        "http://front-timeout.test/",
+    ),
+    (
+        "front-gateway",
+        "http://nginx.backend.test/",
+        "http://front-gateway.test/",
+    ),
+    ("filtered", "http://blocked.backend.test/", ""),
+];
+
+fn config(connector_file: &Path, through_proxy: bool) -> String {
+    let apps: String = APPS
+        .iter()
+        .map(|(name, internal, external)| {
+            let external = if external.is_empty() {
+                String::new()
+            } else {
+                format!(", external_url: \"{external}\"")
+            };
+            format!("      - {{name: {name}, connector_group: Default, internal_url: \"{internal}\"{external}}}\n")
+        })
+        .collect();
+    format!(
+        "inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors: [{{machine_name: CONN-01, status: active}}]
+    apps:
+{apps}connector:
+  service_config: {file}
+  updater_config: {file}
+  machine_config: /nonexistent/machine.config
+  winhttp_proxy: direct
+  use_default_proxy_for_backend_requests: {through_proxy}
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  backend:
+    interval: 300ms
+    timeouts: {{default: 2s, long: 4s}}
+",
+        file = connector_file.display()
+    )
+}
+
+/// The connector's file: the lab's tinyproxy, bypassed for every backend host but
+/// `blocked.backend.test`, so only that one's request goes through the proxy.
+fn connector_file(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("connector.exe.config");
+    std::fs::write(
+        &file,
+        r#"<configuration><system.net><defaultProxy>
+  <proxy proxyaddress="http://127.0.0.1:3128"/>
+  <bypasslist><add address="^https?://(nginx|hints|legacy)\.backend\.test"/></bypasslist>
+</defaultProxy></system.net></configuration>"#,
+    )
+    .unwrap();
+    file
+}
+
+fn failing(m: &str, app: &str) -> Option<f64> {
+    sample(
+        m,
+        &format!("appproxy_flow_failing_step{{app=\"{app}\",connector_group=\"Default\"}}"),
+    )
+}
+
+/// The app's backend (and external URL, when it has one) has been requested at least once.
+fn answered(m: &str, app: &str, external: bool) -> bool {
+    let has = |metric: &str| {
+        m.contains(&format!(
+            "{metric}{{app=\"{app}\",connector_group=\"Default\"}}"
+        ))
+    };
+    has("appproxy_backend_up") && (!external || has("appproxy_external_up"))
+}
+
+fn failure_phase(m: &str, app: &str, phase: &str) -> bool {
+    m.contains(&format!(
+        "appproxy_backend_failure_info{{app=\"{app}\",connector_group=\"Default\",phase=\"{phase}\"}} 1"
+    ))
+}
+
+/// The app's step as `/api/v1/diagnosis` shows it: (state, evidence).
+fn diagnosed(lab: &Lab, exporter: &Running, app: &str, step: u64) -> (String, String) {
+    let body = lab.netns.get(exporter.address, "/api/v1/diagnosis").1;
+    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let steps = document["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == app)
+        .unwrap_or_else(|| panic!("{app} not in {body}"))["steps"]
+        .clone();
+    let s = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == step)
+        .unwrap()
+        .clone();
+    (
+        s["state"].as_str().unwrap().to_string(),
+        s["evidence"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn each_real_server_case_gets_its_step_phase_and_evidence() {
+    let lab = Lab::up(&spec(
+        json!({"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80],
+                                   "filter": ["blocked\\.backend\\.test"]}),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let _nginx = Nginx::start(&lab, dir.path());
+    let exporter = lab.start(&write_config(
+        dir.path(),
+        &config(&connector_file(dir.path()), true),
+    ));
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        APPS.iter()
+            .all(|(app, _, external)| answered(m, app, !external.is_empty()))
+    });
+
+    // nginx: a length, chunked gzip, 204 and 304 all end where their framing says, on a
+    // connection nginx keeps open: fast pages, nothing waits for the close.
+    for app in ["nginx-page", "nginx-chunked", "nginx-204", "nginx-304"] {
+        assert_eq!(failing(&m, app), Some(0.0), "{app}: {m}");
+        let ratio = sample(
+            &m,
+            &format!("appproxy_backend_latency_ratio{{app=\"{app}\",connector_group=\"Default\"}}"),
+        )
+        .unwrap();
+        assert!(ratio < 0.25, "{app} is fast: {ratio}");
+    }
+    assert_eq!(
+        sample(
+            &m,
+            r#"appproxy_backend_http_status_code{app="nginx-304",connector_group="Default"}"#
+        ),
+        Some(304.0)
+    );
+
+    // 103 then 500: the final answer counts.
+    assert_eq!(failing(&m, "early-hints"), Some(7.0));
+    assert!(failure_phase(&m, "early-hints", "http"));
+    assert_eq!(
+        sample(
+            &m,
+            r#"appproxy_backend_http_status_code{app="early-hints",connector_group="Default"}"#
+        ),
+        Some(500.0)
+    );
+    assert!(
+        diagnosed(&lab, &exporter, "early-hints", 7)
+            .1
+            .contains("answered HTTP 500")
+    );
+
+    // A backend that speaks only TLS 1.0/1.1 is named as such, with its remedy.
+    assert_eq!(failing(&m, "legacy-tls"), Some(7.0));
+    assert!(failure_phase(&m, "legacy-tls", "tls"));
+    let (_, evidence) = diagnosed(&lab, &exporter, "legacy-tls", 7);
+    assert!(evidence.contains("TLS 1.0/1.1 only"), "{evidence}");
+
+    // tinyproxy filters the backend host: the proxy's 403, step 5 for this app alone.
+    assert_eq!(failing(&m, "filtered"), Some(5.0));
+    assert!(failure_phase(&m, "filtered", "proxy"));
+    let (state, evidence) = diagnosed(&lab, &exporter, "filtered", 5);
+    assert_eq!(state, "fail");
+    assert!(
+        evidence.contains(
+            "the backend proxy http://127.0.0.1:3128 refuses blocked.backend.test:80 (403)"
+        ),
+        "{evidence}"
+    );
+    assert_ne!(
+        diagnosed(&lab, &exporter, "nginx-page", 5).0,
+        "fail",
+        "other apps keep the host's step 5"
+    );
+
+    // Step 10 judges only what it can: a sign-in redirect is not evaluated; App Proxy's
+    // pages go to the step they name.
+    assert_eq!(failing(&m, "preauth"), Some(0.0));
+    let (state, evidence) = diagnosed(&lab, &exporter, "preauth", 10);
+    assert_eq!(state, "not_evaluated");
+    assert!(
+        evidence.contains("redirects to Microsoft sign-in"),
+        "{evidence}"
+    );
+    assert_eq!(failing(&m, "front-timeout"), Some(9.0));
+    assert!(
+        diagnosed(&lab, &exporter, "front-timeout", 9)
+            .1
+            .contains("App Proxy's error page (\"backend timeout\")")
+    );
+    assert_eq!(failing(&m, "front-gateway"), Some(2.0));
+    assert!(
+        diagnosed(&lab, &exporter, "front-gateway", 2)
+            .1
+            .contains("gatewaytimeout")
+    );
+}
+
+#[test]
+fn a_proxy_asking_for_authentication_fails_step_5_for_the_backend_request() {
+    let lab = Lab::up(&spec(
+        json!({"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80],
+                                   "basic_auth": "user:pass"}),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = lab.start(&write_config(
+        dir.path(),
+        &config(&connector_file(dir.path()), true),
+    ));
+    let m = lab.wait_for_metrics(&exporter, |m| answered(m, "filtered", false));
+    assert_eq!(failing(&m, "filtered"), Some(5.0), "{m}");
+    assert!(failure_phase(&m, "filtered", "proxy"));
+    let (_, evidence) = diagnosed(&lab, &exporter, "filtered", 5);
+    assert!(
+        evidence.contains("asks for authentication (407)"),
+        "{evidence}"
+    );
+}
