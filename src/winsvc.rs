@@ -1,6 +1,7 @@
-//! Running under the Windows Service Control Manager (`appproxy_exporter service`, which
-//! deploy/windows/install.ps1 registers). This glue lives in the binary: the service entry
-//! point the Windows API calls is generated with `unsafe` code, which the library forbids.
+//! Running under the Windows Service Control Manager (`appproxy_exporter service`, which the
+//! MSI registers: deploy/windows/appproxy_exporter.wxs). This glue lives in the binary: the
+//! service entry point the Windows API calls is generated with `unsafe` code, which the library
+//! forbids.
 
 use std::ffi::OsString;
 use std::sync::Mutex;

@@ -213,6 +213,13 @@ class DeploymentTest(unittest.TestCase):
         state = volumes[mounts["/var/lib/appproxy_exporter"]["name"]]
         self.assertIn("emptyDir", state)
 
+    def test_the_deployment_runs_the_image_the_release_workflow_pushes_at_this_version(self):
+        workflow = text(ROOT / ".github" / "workflows" / "release.yml")
+        image = re.search(r"^\s+IMAGE:\s*(\S+)\s*$", workflow, re.M).group(1)
+        version = re.search(r'^version = "([^"]+)"', text(ROOT / "Cargo.toml"), re.M).group(1)
+        self.assertRegex(text(K8S / "deployment.yaml"), rf"(?m)^\s+image: {re.escape(image)}:{re.escape(version)}$")
+        self.assertIn(f"{image}:VERSION", text(K8S / "README.md"))
+
     @needs_yaml
     def test_the_deployment_has_small_requests_and_limits(self):
         self.assertEqual(self.container["resources"], {
@@ -251,7 +258,8 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertEqual(self.value("User"), "appproxy_exporter")
         self.assertEqual(self.value("Group"), "appproxy_exporter")
         self.assertEqual(self.value("DynamicUser"), "no")
-        self.assertEqual(self.value("ExecStart"), f"/usr/local/bin/appproxy_exporter --config.file={CONFIG_FILE}")
+        self.assertEqual(self.value("ExecStart"), f"/usr/bin/appproxy_exporter --config.file={CONFIG_FILE} $ARGS")
+        self.assertEqual(self.value("EnvironmentFile"), "-/etc/default/appproxy_exporter")
         self.assertRegex(self.value("ExecReload"), r"^/bin/kill -HUP \$MAINPID$")
         self.assertEqual(self.value("Restart"), "on-failure")
         self.assertEqual(self.value("StateDirectory"), "appproxy_exporter")
@@ -287,7 +295,7 @@ class SystemdUnitTest(unittest.TestCase):
             stand_in.write_text("#!/bin/sh\nexit 0\n")
             stand_in.chmod(0o755)
             unit = pathlib.Path(directory) / UNIT.name
-            unit.write_text(text(UNIT).replace("/usr/local/bin/appproxy_exporter", str(stand_in)))
+            unit.write_text(text(UNIT).replace("/usr/bin/appproxy_exporter", str(stand_in)))
             result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, cwd=directory)
         # verify exits 0 on unknown keys and unparsable values, only printing them: any output fails.
         self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ""))
