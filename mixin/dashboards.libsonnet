@@ -1,1 +1,2 @@
-{ grafanaDashboards+:: {} }
+(import 'dashboards/overview.libsonnet')
++ (import 'dashboards/app.libsonnet')

@@ -12,7 +12,7 @@ local a = import 'lib/alerting.libsonnet';
         name: 'appproxy.rules',
         rules: [
           {
-            record: 'instance_app:appproxy_backend_latency_ratio:avg%s' % c.timeoutRiskWindow,
+            record: a.latencyRecord(c),
             expr: 'avg_over_time(%s[%s])\n' % [a.series(c, 'appproxy_backend_latency_ratio'), c.timeoutRiskWindow],
           },
         ],

@@ -34,7 +34,7 @@ local a = import '../lib/alerting.libsonnet';
     local walk = sel('appproxy_flow_failing_step');
     '  (\n    sum without (step, step_name) (count_over_time(%s[%s]))\n    or\n    0 * count_over_time(%s[%s])\n  )\n  / count_over_time(%s[%s])' % [info, c.walkWindow, walk, c.walkWindow, walk, c.walkWindow],
 
-  local latency = 'instance_app:appproxy_backend_latency_ratio:avg%s' % c.timeoutRiskWindow,
+  local latency = a.latencyRecord(c),
   local latencySel = '%s{%s}' % [latency, c.selector],
 
   local lastFailure = a.lookup(

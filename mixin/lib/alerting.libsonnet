@@ -16,6 +16,9 @@
   withoutHosts(config):: 'without (%s)' % std.join(', ', config.hostLabels),
   ignoringHosts(config):: 'ignoring (%s)' % std.join(', ', config.hostLabels),
 
+  // The recording rule of timeout risk (rules.libsonnet), which alerts and dashboards read.
+  latencyRecord(config):: 'instance_app:appproxy_backend_latency_ratio:avg%s' % config.timeoutRiskWindow,
+
   runbook(config, name):: config.runbookURLPattern % name,
 
   // A query's first result in an annotation: `format` uses `.` (the sample), or `default`.

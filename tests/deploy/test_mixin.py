@@ -102,6 +102,11 @@ class MixinConfigTest(unittest.TestCase):
                     self.assertTrue(rule["annotations"]["dashboard_url"].startswith("https://grafana.example/d/"))
                 if rule.get("alert") == "AppProxyBackendTimeoutRisk" and rule["labels"]["severity"] == "critical":
                     self.assertIn(">= 0.75", rule["expr"])
+        links = json.dumps(rendered["dashboards"])
+        self.assertIn("https://grafana.example/d/appproxy-app?", links)
+        self.assertIn("https://grafana.example/d/appproxy-overview", links)
+        self.assertIn("https://wiki.example/appproxy/${__data.fields.step_name}", links)
+        self.assertIn('"value": 0.75', json.dumps(rendered["dashboards"], indent=1))
 
 
 if __name__ == "__main__":
