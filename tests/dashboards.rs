@@ -225,9 +225,9 @@ fn the_overview_shows_steps_7_to_10_worst_first_and_the_apps_closest_to_their_ti
     let limited = |metric: &str| {
         panels.iter().any(|p| {
             p["type"] == "table"
-                && exprs(p).iter().any(|e| {
-                    e.contains(metric) && (e.contains("topk(") || e.contains("bottomk("))
-                })
+                && exprs(p)
+                    .iter()
+                    .any(|e| e.contains(metric) && (e.contains("topk(") || e.contains("bottomk(")))
         })
     };
     for metric in [
@@ -238,9 +238,11 @@ fn the_overview_shows_steps_7_to_10_worst_first_and_the_apps_closest_to_their_ti
     ] {
         assert!(limited(metric), "no worst-first table of {metric}");
     }
-    assert!(panels.iter().any(|p| p["title"]
-        .as_str()
-        .is_some_and(|t| t.starts_with("Closest to their timeout"))));
+    assert!(panels.iter().any(|p| {
+        p["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Closest to their timeout"))
+    }));
 }
 
 #[test]
@@ -249,9 +251,12 @@ fn per_app_panels_of_the_overview_list_only_apps_that_failed_in_the_range() {
     // the apps picked by a topk/bottomk over the range, or counted, or kept to failures.
     for panel in panels(&overview()) {
         for expr in exprs(&panel) {
-            let per_app = ["appproxy_flow_failing_step{", "appproxy_backend_latency_ratio{"]
-                .iter()
-                .any(|m| expr.starts_with(m));
+            let per_app = [
+                "appproxy_flow_failing_step{",
+                "appproxy_backend_latency_ratio{",
+            ]
+            .iter()
+            .any(|m| expr.starts_with(m));
             if per_app && panel["type"] != "stat" {
                 assert!(
                     expr.contains("[$__range] @ end()") && expr.contains("topk("),

@@ -15,7 +15,7 @@ local a = import '../lib/alerting.libsonnet';
     annotations: {
       summary: summary,
       description: description,
-      runbook_url: a.runbook(c, 'exporter'),
+      runbook_url: a.runbook(c, 'exporter#' + std.asciiLower(name)),
     } + a.overviewDashboard(c),
   },
 
