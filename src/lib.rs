@@ -18,7 +18,7 @@ pub mod config;
 pub mod diagnosis;
 pub mod endpoints;
 pub mod exporter;
-mod exposition;
+pub mod exposition;
 pub mod flow;
 pub mod host;
 pub mod http;

@@ -43,17 +43,19 @@ pub struct Prober {
 
 /// What a round found that is not per app.
 struct HostRound {
-    inventory: InventoryState,
+    inventory: Arc<InventoryState>,
     local_services: Option<Vec<(&'static str, ServiceState)>>,
-    endpoints: EndpointsState,
-    proxy: ProxyState,
+    endpoints: Arc<EndpointsState>,
+    proxy: Arc<ProxyState>,
     round_seconds: BTreeMap<&'static str, f64>,
+    /// When the round finished.
+    finished: std::time::SystemTime,
     host: ThisHost,
-    targets: Vec<Target>,
+    targets: Vec<Arc<Target>>,
     /// Apps whose backend is not requested, with the reason (steps 7-10 not evaluated).
     unprobed: HashMap<AppKey, String>,
     /// The connector host's own health (steps 2, 4, 7).
-    host_health: HostHealth,
+    host_health: Arc<HostHealth>,
 }
 
 impl Prober {
@@ -81,10 +83,7 @@ impl Prober {
     /// Runs forever: a host round at once, then every `probes.interval` (sooner after a
     /// reload); backends on their own schedule, each answer published as it comes.
     pub async fn run(mut self) {
-        self.scheduler = Some(Scheduler::new(
-            Arc::clone(&self.backends),
-            self.exporter.backend_histogram.clone(),
-        ));
+        self.scheduler = Some(Scheduler::new(Arc::clone(&self.backends)));
         loop {
             // Rounds start every interval, whatever a round takes (within the interval).
             let started = tokio::time::Instant::now();
@@ -118,8 +117,12 @@ impl Prober {
     /// Renders and publishes off the async workers, so probes' timings stay true.
     async fn publish(&self, snapshot: Snapshot) {
         let exporter = Arc::clone(&self.exporter);
-        if let Err(error) = tokio::task::spawn_blocking(move || exporter.publish(snapshot)).await {
-            tracing::error!(%error, "publishing a snapshot failed");
+        match tokio::task::spawn_blocking(move || exporter.publish(snapshot)).await {
+            // Cancelled: the runtime is shutting down.
+            Err(error) if !error.is_cancelled() => {
+                tracing::error!(%error, "publishing a snapshot failed");
+            }
+            _ => {}
         }
     }
 
@@ -156,22 +159,19 @@ impl Prober {
         let (targets, unprobed) = backend_targets(&inventory, settings, &host, &proxy);
         if let Some(scheduler) = &mut self.scheduler {
             let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
-            scheduler.sync(
-                targets.clone(),
-                settings.probes.backend.interval,
-                concurrency,
-            );
+            scheduler.sync(&targets, settings.probes.backend.interval, concurrency);
         }
         self.last = Some(HostRound {
-            inventory,
+            inventory: Arc::new(inventory),
             local_services,
-            endpoints,
-            proxy,
+            endpoints: Arc::new(endpoints),
+            proxy: Arc::new(proxy),
             round_seconds,
+            finished: std::time::SystemTime::now(),
             host,
             targets,
             unprobed,
-            host_health,
+            host_health: Arc::new(host_health),
         });
         self.compose().unwrap_or_default()
     }
@@ -187,7 +187,6 @@ impl Prober {
             .unwrap_or_default();
         let concurrency = usize::try_from(self.exporter.config().settings.probes.concurrency)
             .unwrap_or(usize::MAX);
-        let histogram = self.exporter.backend_histogram.clone();
         let backends = Arc::clone(&self.backends);
         stream::iter(targets)
             .map(|target| async move {
@@ -196,9 +195,6 @@ impl Prober {
             })
             .buffer_unordered(concurrency.max(1))
             .for_each(|(target, outcome, external)| {
-                histogram
-                    .with_label_values(&[&target.key.connector_group, &target.key.app])
-                    .observe(outcome.seconds);
                 backends.record(&target, outcome, external);
                 async {}
             })
@@ -226,6 +222,9 @@ impl Prober {
             .local_services
             .as_deref()
             .and_then(|states| local::judge(states, host_is_connector));
+        let mut group_steps = BTreeMap::new();
+        let timeouts: HashMap<&AppKey, Duration> =
+            last.targets.iter().map(|t| (&t.key, t.threshold)).collect();
         let walks = inventory
             .apps_to_walk(&last.host.groups, &last.host.machine)
             .into_iter()
@@ -249,6 +248,15 @@ impl Prober {
                     connector_group: app.connector_group.clone().unwrap_or_default(),
                     app: app.name.clone(),
                 };
+                // Step 2 is the group's, before any app's own answers.
+                if let (false, Some(outcome)) = (
+                    key.connector_group.is_empty(),
+                    steps.get(Step::ConnectorInstalled),
+                ) {
+                    group_steps
+                        .entry(key.connector_group.clone())
+                        .or_insert_with(|| outcome.clone());
+                }
                 let backend = self.backends.get(&key);
                 // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
                 // app, and an app's own answers may fail an earlier step for it alone (its
@@ -258,7 +266,7 @@ impl Prober {
                         steps.set(*step, outcome.clone());
                     }
                 }
-                for (step, outcome) in backend::judge(backend.as_ref(), ratio) {
+                for (step, outcome) in backend::judge(backend.as_deref(), ratio) {
                     let earlier = step < Step::InternalUrl;
                     if !earlier || !outcome.passed() {
                         steps.set(step, outcome);
@@ -291,24 +299,46 @@ impl Prober {
                         steps.set(*step, Outcome::not_evaluated(reason.as_str()));
                     }
                 }
+                let backend_timeout = timeouts.get(&key).copied();
                 AppWalk {
                     connector_group: key.connector_group,
                     app: key.app,
                     failure: flow::walk(&steps),
                     steps,
                     backend,
+                    backend_timeout,
                 }
             })
             .collect();
         Some(Snapshot {
             complete: true,
-            inventory: last.inventory.clone(),
-            endpoints: last.endpoints.clone(),
-            proxy: last.proxy.clone(),
+            inventory: Arc::clone(&last.inventory),
+            endpoints: Arc::clone(&last.endpoints),
+            proxy: Arc::clone(&last.proxy),
             local_services: last.local_services.clone(),
-            host: last.host_health.clone(),
+            host: Arc::clone(&last.host_health),
             walks,
             round_seconds: last.round_seconds.clone(),
+            round_finished: BTreeMap::from_iter(
+                ["inventory", "endpoints", "proxy"]
+                    .map(|kind| (kind, last.finished))
+                    .into_iter()
+                    .chain(self.backends.last_answer().map(|at| ("backend", at))),
+            ),
+            host_steps: host_steps
+                .into_iter()
+                .filter_map(|(step, outcome)| {
+                    // TLS 1.2 switched off fails step 4 even where every endpoint answers.
+                    let tls = last.host_health.failure_for(Step::RequiredEndpoints);
+                    match (step, outcome, tls) {
+                        (Step::RequiredEndpoints, None | Some(Outcome::Pass), Some(failed)) => {
+                            Some((step, failed))
+                        }
+                        (_, outcome, _) => outcome.map(|o| (step, o)),
+                    }
+                })
+                .collect(),
+            group_steps,
         })
     }
 }
@@ -476,7 +506,7 @@ fn backend_targets(
     settings: &Settings,
     host: &ThisHost,
     proxy: &ProxyState,
-) -> (Vec<Target>, HashMap<AppKey, String>) {
+) -> (Vec<Arc<Target>>, HashMap<AppKey, String>) {
     let backend = &settings.probes.backend;
     let through_proxy = settings
         .connector
@@ -537,10 +567,10 @@ fn backend_targets(
             pre_authenticated: app.pre_authenticated,
             ..target
         };
-        targets.push(match &urls.external {
+        targets.push(Arc::new(match &urls.external {
             Some(url) if external => target.with_external(url, connector_proxy.clone()),
             _ => target,
-        });
+        }));
     }
     (targets, unprobed)
 }

@@ -131,7 +131,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_top_level_key.yml",
-        ":1:1: clodu: unknown field `clodu`, expected one of cloud, tenant_id, inventory, connector, probes",
+        ":1:1: clodu: unknown field `clodu`, expected one of cloud, tenant_id, inventory, connector, probes, metrics",
     ),
     (
         "url_without_scheme.yml",

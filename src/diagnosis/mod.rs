@@ -154,7 +154,7 @@ pub fn build(
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
             steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
-                notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_ref())
+                notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_deref())
             }),
         })
         .collect();
@@ -427,6 +427,7 @@ mod tests {
             failure: crate::flow::walk(&steps),
             steps,
             backend: None,
+            backend_timeout: None,
         }
     }
 
