@@ -8,7 +8,6 @@ use std::time::SystemTime;
 
 use tokio::sync::Notify;
 
-
 use crate::config::values::AutoOr;
 use crate::config::{self, ConfigError, Loaded};
 use crate::inventory::ThisHost;

@@ -372,7 +372,8 @@ impl BackendStore {
         *self
             .last_answer
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::SystemTime::now());
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(std::time::SystemTime::now());
     }
 
     fn retain(&self, keep: impl Fn(&AppKey) -> bool) {

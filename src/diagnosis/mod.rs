@@ -154,7 +154,12 @@ pub fn build(
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
             steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
-                notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_deref())
+                notes::pass_note(
+                    step,
+                    snapshot,
+                    &walk.connector_group,
+                    walk.backend.as_deref(),
+                )
             }),
         })
         .collect();

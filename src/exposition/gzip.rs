@@ -184,7 +184,10 @@ mod tests {
                 .text_with_tail(tail)
                 .flat_map(|chunk| chunk.unwrap().to_vec())
                 .collect();
-            assert_eq!(String::from_utf8(text).unwrap(), format!("{expected}{tail}"));
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                format!("{expected}{tail}")
+            );
         }
         // The member is whole to the system's gzip, which checks the CRC and the length.
         let dir = tempfile::tempdir().unwrap();
@@ -195,7 +198,11 @@ mod tests {
             .arg(&file)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_eq!(output.stdout, format!("{expected}x 1\n").into_bytes());
     }
 
