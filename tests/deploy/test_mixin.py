@@ -12,9 +12,10 @@ import pathlib
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 
-from test_deploy import LOAD_YAML, ROOT, RULES, needs_yaml
+from test_deploy import LOAD_YAML, MIXIN, ROOT, RULES, needs_yaml
 
 TESTS = sorted((ROOT / "alerts" / "tests").glob("*.yml"))
 
@@ -107,6 +108,37 @@ class MixinConfigTest(unittest.TestCase):
         self.assertIn("https://grafana.example/d/appproxy-overview", links)
         self.assertIn("https://wiki.example/appproxy/${__data.fields.step_name}", links)
         self.assertIn('"value": 0.75', json.dumps(rendered["dashboards"], indent=1))
+
+    @needs_yaml
+    def test_scripts_mixin_renders_every_shipped_file_for_another_config_into_a_directory(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = pathlib.Path(tmp) / "config.jsonnet"
+            config.write_text("{ selector: 'job=\"connectors\"', runbookURLPattern: 'https://wiki.example/appproxy/%s' }\n")
+            out = pathlib.Path(tmp) / "out"
+            result = subprocess.run([str(MIXIN), "--config", str(config), "--out", str(out)],
+                                    capture_output=True, text=True)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            rendered = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+            self.assertEqual(rendered, ["alerts/appproxy.rules.yml", "dashboards/appproxy-app.json",
+                                        "dashboards/appproxy-overview.json", "deploy/kubernetes/prometheusrule.yaml"])
+            rules = [rule for group in LOAD_YAML(out / "alerts" / "appproxy.rules.yml")[0]["groups"]
+                     for rule in group["rules"]]
+            for rule in rules:
+                with self.subTest(rule=rule.get("alert") or rule.get("record")):
+                    self.assertNotIn("appproxy-exporter", rule["expr"])
+                    self.assertIn('job="connectors"', rule["expr"])
+                    if "alert" in rule:
+                        self.assertTrue(rule["annotations"]["runbook_url"].startswith("https://wiki.example/appproxy/"))
+            self.assertIn('job=\\"connectors\\"', (out / "dashboards" / "appproxy-overview.json").read_text())
+
+    def test_scripts_mixin_never_writes_another_config_over_the_committed_files(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = pathlib.Path(tmp) / "config.jsonnet"
+            config.write_text("{ selector: 'job=\"connectors\"' }\n")
+            before = RULES.read_text()
+            result = subprocess.run([str(MIXIN), "--config", str(config)], capture_output=True, text=True)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertEqual(RULES.read_text(), before)
 
 
 if __name__ == "__main__":
