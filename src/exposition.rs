@@ -59,7 +59,10 @@ impl Family {
     pub fn with_label_values<V: AsRef<str>>(&self, values: &[V]) -> Series<'_> {
         Series {
             family: self,
-            values: values.iter().map(|v| capped(v.as_ref()).into_owned()).collect(),
+            values: values
+                .iter()
+                .map(|v| capped(v.as_ref()).into_owned())
+                .collect(),
         }
     }
 
@@ -77,7 +80,9 @@ impl Family {
             self.help,
             self.kind,
             &self.labels,
-            series.iter().map(|(values, value)| (values.as_slice(), *value)),
+            series
+                .iter()
+                .map(|(values, value)| (values.as_slice(), *value)),
         );
     }
 }
@@ -143,7 +148,15 @@ pub fn write_histogram<'a, V: AsRef<str> + 'a>(
             le.clear();
             write_value(&mut le, *bound);
             let at = [("le", le.as_str())];
-            write_series(out, &bucket, labels, &order, s.labels, &at, *cumulative as f64);
+            write_series(
+                out,
+                &bucket,
+                labels,
+                &order,
+                s.labels,
+                &at,
+                *cumulative as f64,
+            );
         }
         let inf = [("le", "+Inf")];
         write_series(out, &bucket, labels, &order, s.labels, &inf, s.count as f64);
@@ -168,10 +181,11 @@ fn write_series<V: AsRef<str>>(
 ) {
     let _ = out.write_str(name);
     let value_of = |i: usize| capped(values.get(i).map_or("", AsRef::as_ref));
-    let pairs = order
-        .iter()
-        .map(|&i| (labels[i], value_of(i)))
-        .chain(extra.iter().map(|(l, v)| (*l, std::borrow::Cow::Borrowed(*v))));
+    let pairs = order.iter().map(|&i| (labels[i], value_of(i))).chain(
+        extra
+            .iter()
+            .map(|(l, v)| (*l, std::borrow::Cow::Borrowed(*v))),
+    );
     let mut first = true;
     for (label, text) in pairs {
         let _ = out.write_str(if first { "{" } else { "," });

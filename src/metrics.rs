@@ -85,7 +85,12 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
     let host = snapshot.host_steps.iter().filter_map(|(step, outcome)| {
         let number = step.number().to_string();
         step_value(outcome).map(|v| {
-            let labels = vec![String::new(), String::new(), number, step.name().to_string()];
+            let labels = vec![
+                String::new(),
+                String::new(),
+                number,
+                step.name().to_string(),
+            ];
             (labels, v)
         })
     });
@@ -93,29 +98,31 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
         let step = crate::flow::Step::ConnectorInstalled;
         step_value(outcome).map(|v| {
             (
-                vec![group.clone(), String::new(), step.number().to_string(), step.name().to_string()],
+                vec![
+                    group.clone(),
+                    String::new(),
+                    step.number().to_string(),
+                    step.name().to_string(),
+                ],
                 v,
             )
         })
     });
-    let apps = walks
-        .iter()
-        .filter(|_| per_app_detail)
-        .flat_map(|walk| {
-            walk.steps.iter().filter_map(move |(step, outcome)| {
-                step_value(outcome).map(|v| {
-                    (
-                        vec![
-                            walk.connector_group.clone(),
-                            walk.app.clone(),
-                            step.number().to_string(),
-                            step.name().to_string(),
-                        ],
-                        v,
-                    )
-                })
+    let apps = walks.iter().filter(|_| per_app_detail).flat_map(|walk| {
+        walk.steps.iter().filter_map(move |(step, outcome)| {
+            step_value(outcome).map(|v| {
+                (
+                    vec![
+                        walk.connector_group.clone(),
+                        walk.app.clone(),
+                        step.number().to_string(),
+                        step.name().to_string(),
+                    ],
+                    v,
+                )
             })
-        });
+        })
+    });
     write_family(
         out,
         "appproxy_flow_step_ok",
@@ -132,7 +139,10 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
         &APP_LABELS,
         walks.iter().map(|w| {
             let failing = w.failure.as_ref().map_or(0, |f| f.step.number());
-            ([w.connector_group.as_str(), w.app.as_str()], f64::from(failing))
+            (
+                [w.connector_group.as_str(), w.app.as_str()],
+                f64::from(failing),
+            )
         }),
     );
     write_family(
@@ -185,7 +195,9 @@ fn write_inventory(out: &mut Compressor, snapshot: &Snapshot, refresh: std::time
         GAUGE,
         &["connector_group", "group_id", "region", "is_default"],
         groups.iter().map(|g| {
-            let is_default = g.is_default.map_or("", |d| if d { "true" } else { "false" });
+            let is_default = g
+                .is_default
+                .map_or("", |d| if d { "true" } else { "false" });
             ([g.name.as_str(), &g.id, &g.region, is_default], 1.0)
         }),
     );
@@ -199,7 +211,11 @@ fn write_inventory(out: &mut Compressor, snapshot: &Snapshot, refresh: std::time
             .iter()
             .map(|g| ([g.name.as_str()], g.active_connectors() as f64)),
     );
-    let connectors = || groups.iter().flat_map(|g| g.connectors.iter().map(move |c| (g, c)));
+    let connectors = || {
+        groups
+            .iter()
+            .flat_map(|g| g.connectors.iter().map(move |c| (g, c)))
+    };
     write_family(
         out,
         "appproxy_connector_info",
@@ -213,7 +229,13 @@ fn write_inventory(out: &mut Compressor, snapshot: &Snapshot, refresh: std::time
             "version",
         ],
         connectors().map(|(g, c)| {
-            let labels = [g.name.as_str(), &c.machine_name, &c.id, &c.external_ip, &c.version];
+            let labels = [
+                g.name.as_str(),
+                &c.machine_name,
+                &c.id,
+                &c.external_ip,
+                &c.version,
+            ];
             (labels, 1.0)
         }),
     );
@@ -296,14 +318,23 @@ fn write_endpoints(out: &mut Compressor, state: &EndpointsState) {
     );
     // A stand-in host that proves nothing has no verdict, so no series.
     let routes = || {
-        state.results.iter().filter(|r| r.judged()).flat_map(|result| {
-            let e = &result.endpoint;
-            let (port, purpose) = (e.port.to_string(), endpoints::purpose_name(e.purpose));
-            result.routes.iter().map(move |route| {
-                let labels = [e.host.clone(), port.clone(), purpose.to_string(), route.route.label().to_string()];
-                (labels, route)
+        state
+            .results
+            .iter()
+            .filter(|r| r.judged())
+            .flat_map(|result| {
+                let e = &result.endpoint;
+                let (port, purpose) = (e.port.to_string(), endpoints::purpose_name(e.purpose));
+                result.routes.iter().map(move |route| {
+                    let labels = [
+                        e.host.clone(),
+                        port.clone(),
+                        purpose.to_string(),
+                        route.route.label().to_string(),
+                    ];
+                    (labels, route)
+                })
             })
-        })
     };
     write_family(
         out,
@@ -322,7 +353,10 @@ fn write_endpoints(out: &mut Compressor, state: &EndpointsState) {
         routes().flat_map(|(labels, route)| {
             route.phases.iter().map(move |(phase, seconds)| {
                 let [host, port, purpose, route] = labels.clone();
-                ([host, port, purpose, route, phase.label().to_string()], *seconds)
+                (
+                    [host, port, purpose, route, phase.label().to_string()],
+                    *seconds,
+                )
             })
         }),
     );
@@ -335,7 +369,10 @@ fn write_endpoints(out: &mut Compressor, state: &EndpointsState) {
         routes().filter_map(|(labels, route)| {
             let family = route.family.filter(|_| route.connected)?;
             let [host, port, purpose, route] = labels;
-            Some(([host, port, purpose, route, family.label().to_string()], 1.0))
+            Some((
+                [host, port, purpose, route, family.label().to_string()],
+                1.0,
+            ))
         }),
     );
     write_family(
@@ -344,11 +381,15 @@ fn write_endpoints(out: &mut Compressor, state: &EndpointsState) {
         "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
         GAUGE,
         &["host"],
-        state.results.iter().filter(|r| r.judged()).filter_map(|result| {
-            let seen = result.routes.iter().filter_map(|r| r.intercepted);
-            let intercepted = seen.reduce(|a, b| a || b)?;
-            Some(([result.endpoint.host.as_str()], bool_value(intercepted)))
-        }),
+        state
+            .results
+            .iter()
+            .filter(|r| r.judged())
+            .filter_map(|result| {
+                let seen = result.routes.iter().filter_map(|r| r.intercepted);
+                let intercepted = seen.reduce(|a, b| a || b)?;
+                Some(([result.endpoint.host.as_str()], bool_value(intercepted)))
+            }),
     );
 }
 
@@ -476,7 +517,15 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
         requested().filter_map(|([group, app], b)| {
             let failure = b.last.failure.as_ref()?;
             let code = b.last.status.map(|s| s.to_string()).unwrap_or_default();
-            Some(([group.to_string(), app.to_string(), failure.phase.label().to_string(), code], 1.0))
+            Some((
+                [
+                    group.to_string(),
+                    app.to_string(),
+                    failure.phase.label().to_string(),
+                    code,
+                ],
+                1.0,
+            ))
         }),
     );
     write_family(
@@ -506,12 +555,15 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
         "appproxy_backend_request_duration_seconds",
         "How long requests to the app's internal URL took, to the final answer's head or the failure. Its buckets are the timeout risk ratio of the app's timeout and the timeout (68 and 85 s for Default, 144 and 180 s for Long): sum over count is the mean latency.",
         &APP_LABELS,
-        histograms.iter().enumerate().map(|(i, (_, h))| HistogramSeries {
-            labels: &labels[i],
-            buckets: &buckets[i],
-            sum: h.sum,
-            count: h.count,
-        }),
+        histograms
+            .iter()
+            .enumerate()
+            .map(|(i, (_, h))| HistogramSeries {
+                labels: &labels[i],
+                buckets: &buckets[i],
+                sum: h.sum,
+                count: h.count,
+            }),
     );
     write_family(
         out,
@@ -534,9 +586,10 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
         GAUGE,
         &["connector_group", "app", "phase"],
         requested().flat_map(|([group, app], b)| {
-            b.last.phases.iter().map(move |(phase, seconds)| {
-                ([group, app, phase.label()], *seconds)
-            })
+            b.last
+                .phases
+                .iter()
+                .map(move |(phase, seconds)| ([group, app, phase.label()], *seconds))
         }),
     );
     write_family(

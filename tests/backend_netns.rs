@@ -120,7 +120,8 @@ fn failure_code(m: &str, app: &str, phase: &str) -> Option<String> {
 fn failure_line<'a>(m: &'a str, app: &str, phase: &str) -> Option<&'a str> {
     let start = format!("appproxy_backend_failure_info{{app=\"{app}\",code=\"");
     let end = format!("\",connector_group=\"Default\",phase=\"{phase}\"}}");
-    m.lines().find(|l| l.starts_with(&start) && l.contains(&end))
+    m.lines()
+        .find(|l| l.starts_with(&start) && l.contains(&end))
 }
 
 const EXPECTED: &[(&str, f64)] = &[
@@ -170,7 +171,10 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
     );
     assert_eq!(value(&m, "appproxy_backend_up", "negotiate"), Some(1.0));
     // A failing answer's status is the failure's code, not the passing status's series.
-    assert_eq!(value(&m, "appproxy_backend_http_status_code", "error"), None);
+    assert_eq!(
+        value(&m, "appproxy_backend_http_status_code", "error"),
+        None
+    );
     assert_eq!(failure_phase(&m, "error", "http"), Some(1.0));
     assert_eq!(failure_code(&m, "error", "http").as_deref(), Some("503"));
     assert_eq!(failure_code(&m, "missing", "resolve").as_deref(), Some(""));

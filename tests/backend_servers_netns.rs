@@ -207,7 +207,9 @@ fn failure_phase(m: &str, app: &str, phase: &str) -> bool {
 fn failure_code(m: &str, app: &str, phase: &str) -> Option<String> {
     let start = format!("appproxy_backend_failure_info{{app=\"{app}\",code=\"");
     let end = format!("\",connector_group=\"Default\",phase=\"{phase}\"}} 1");
-    let line = m.lines().find(|l| l.starts_with(&start) && l.ends_with(&end))?;
+    let line = m
+        .lines()
+        .find(|l| l.starts_with(&start) && l.ends_with(&end))?;
     Some(line[start.len()..line.len() - end.len()].to_string())
 }
 

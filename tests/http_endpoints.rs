@@ -200,8 +200,13 @@ async fn by_default_step_2_is_served_per_group_and_the_walk_per_app() {
             .any(|l| l.starts_with("appproxy_flow_step_ok{app=\"intranet\"")),
         "no per-app step matrix by default"
     );
-    for (app, group, step) in [("intranet", "Default", 0.0), ("orphan", "", 1.0), ("payroll", "Dormant", 2.0)] {
-        let series = format!("appproxy_flow_failing_step{{app=\"{app}\",connector_group=\"{group}\"}}");
+    for (app, group, step) in [
+        ("intranet", "Default", 0.0),
+        ("orphan", "", 1.0),
+        ("payroll", "Dormant", 2.0),
+    ] {
+        let series =
+            format!("appproxy_flow_failing_step{{app=\"{app}\",connector_group=\"{group}\"}}");
         assert_eq!(sample(&metrics, &series), Some(step), "{app}");
     }
 }

@@ -111,7 +111,10 @@ fn a_walked_app_has_at_most_twelve_series_by_default() {
     }
     // The histogram's buckets are the app's risk and timeout: 0.8 s and 1 s here.
     let bucket = r#"appproxy_backend_request_duration_seconds_bucket{app="fine",connector_group="Default",le="0.8"}"#;
-    assert!(sample(&metrics, bucket).is_some_and(|n| n >= 1.0), "{metrics}");
+    assert!(
+        sample(&metrics, bucket).is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
     let failure = r#"appproxy_backend_failure_info{app="broken",code="500",connector_group="Default",phase="http"}"#;
     assert_eq!(sample(&metrics, failure), Some(1.0));
 }
@@ -140,7 +143,11 @@ fn metrics_are_served_gzip_to_who_asks_and_as_text_to_the_rest() {
     let names = |t: &str| -> Vec<String> {
         t.lines()
             .filter(|l| !l.starts_with('#') && !l.starts_with("process_"))
-            .map(|l| l.rsplit_once(' ').map_or(l, |(series, _)| series).to_string())
+            .map(|l| {
+                l.rsplit_once(' ')
+                    .map_or(l, |(series, _)| series)
+                    .to_string()
+            })
             .collect()
     };
     assert_eq!(names(&text), names(&plain));

@@ -39,6 +39,20 @@ impl Scheduler {
     /// Requests `targets` from now on: new apps at once, gone ones no more, changed ones
     /// (another URL, timeout or proxy) afresh.
     pub fn sync(&mut self, targets: &[Arc<Target>], interval: Duration, concurrency: usize) {
+        let concurrency = concurrency.max(1);
+        let unchanged = {
+            let plan = self.plan.borrow();
+            plan.interval == interval
+                && plan.concurrency == concurrency
+                && plan.targets.len() == targets.len()
+                && targets
+                    .iter()
+                    .all(|t| plan.targets.get(&t.key).is_some_and(|p| Arc::ptr_eq(p, t)))
+        };
+        // Most rounds: the same targets, shared from the last round.
+        if unchanged {
+            return;
+        }
         let targets = targets
             .iter()
             .map(|t| (t.key.clone(), Arc::clone(t)))
@@ -46,7 +60,7 @@ impl Scheduler {
         self.plan.send_replace(Plan {
             targets: Arc::new(targets),
             interval,
-            concurrency: concurrency.max(1),
+            concurrency,
         });
     }
 }
@@ -217,7 +231,9 @@ mod tests {
                     let mut buffer = [0u8; 1024];
                     let _ = socket.read(&mut buffer).await;
                     let _ = socket
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
                         .await;
                 });
             }
@@ -225,19 +241,32 @@ mod tests {
         let store = Arc::new(BackendStore::default());
         let mut scheduler = Scheduler::new(Arc::clone(&store));
         let (a, b) = (target("a", &url), target("b", &url));
-        scheduler.sync(&[Arc::clone(&a), Arc::clone(&b)], Duration::from_millis(100), 4);
+        scheduler.sync(
+            &[Arc::clone(&a), Arc::clone(&b)],
+            Duration::from_millis(100),
+            4,
+        );
         tokio::time::sleep(Duration::from_millis(550)).await;
         let both = hits.load(std::sync::atomic::Ordering::SeqCst);
-        assert!((6..=14).contains(&both), "{both} requests for two apps in 550 ms");
+        assert!(
+            (6..=14).contains(&both),
+            "{both} requests for two apps in 550 ms"
+        );
         assert!(store.get(&a.key).is_some() && store.get(&b.key).is_some());
 
         scheduler.sync(&[Arc::clone(&a)], Duration::from_millis(100), 4);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(store.get(&b.key).is_none(), "a gone app's answers are forgotten");
+        assert!(
+            store.get(&b.key).is_none(),
+            "a gone app's answers are forgotten"
+        );
         let before = hits.load(std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let one = hits.load(std::sync::atomic::Ordering::SeqCst) - before;
-        assert!((3..=7).contains(&one), "{one} requests for one app in 500 ms");
+        assert!(
+            (3..=7).contains(&one),
+            "{one} requests for one app in 500 ms"
+        );
     }
 
     /// At most `concurrency` requests run at once, and a hanging backend holds only its own
@@ -257,8 +286,9 @@ mod tests {
         });
         let store = Arc::new(BackendStore::default());
         let mut scheduler = Scheduler::new(Arc::clone(&store));
-        let mut all: Vec<Arc<Target>> =
-            (0..3).map(|i| target(&format!("h{i}"), &hang_url)).collect();
+        let mut all: Vec<Arc<Target>> = (0..3)
+            .map(|i| target(&format!("h{i}"), &hang_url))
+            .collect();
         let refused = target("a-refused", "http://127.0.0.1:1/");
         all.push(Arc::clone(&refused));
         scheduler.sync(&all, Duration::from_millis(20), 4);

@@ -12,7 +12,8 @@
 use std::fmt;
 use std::io::{Read, Write};
 
-use axum::body::Bytes;
+use bytes::Bytes;
+use bytes::buf::{Buf, Chain};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
@@ -124,16 +125,16 @@ impl OpenMember {
 
     /// The text of [`OpenMember::with_tail`], decompressed a chunk at a time.
     pub fn text_with_tail(&self, tail: &str) -> TextChunks {
-        let member: Vec<u8> = self.with_tail(tail).concat();
+        let [header, deflate, end] = self.with_tail(tail);
         TextChunks {
-            decoder: flate2::read::GzDecoder::new(std::io::Cursor::new(member)),
+            decoder: flate2::read::GzDecoder::new(header.chain(deflate).chain(end).reader()),
         }
     }
 }
 
 /// Text decompressed a chunk at a time, for clients that do not take gzip.
 pub struct TextChunks {
-    decoder: flate2::read::GzDecoder<std::io::Cursor<Vec<u8>>>,
+    decoder: flate2::read::GzDecoder<bytes::buf::Reader<Chain<Chain<Bytes, Bytes>, Bytes>>>,
 }
 
 impl Iterator for TextChunks {
@@ -184,7 +185,10 @@ mod tests {
                 .text_with_tail(tail)
                 .flat_map(|chunk| chunk.unwrap().to_vec())
                 .collect();
-            assert_eq!(String::from_utf8(text).unwrap(), format!("{expected}{tail}"));
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                format!("{expected}{tail}")
+            );
         }
         // The member is whole to the system's gzip, which checks the CRC and the length.
         let dir = tempfile::tempdir().unwrap();
@@ -195,7 +199,11 @@ mod tests {
             .arg(&file)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_eq!(output.stdout, format!("{expected}x 1\n").into_bytes());
     }
 

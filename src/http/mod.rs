@@ -198,7 +198,9 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
     };
     let vary = (header::VARY, "Accept-Encoding");
     if accepts_gzip(&headers) {
-        let chunks = rendered.with_tail(&live).map(Ok::<_, std::convert::Infallible>);
+        let chunks = rendered
+            .with_tail(&live)
+            .map(Ok::<_, std::convert::Infallible>);
         let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
         let headers = [
             (header::CONTENT_TYPE, prometheus::TEXT_FORMAT),
@@ -210,7 +212,11 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         let body = axum::body::Body::from_stream(futures_util::stream::iter(
             rendered.text_with_tail(&live),
         ));
-        ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT), vary], body).into_response()
+        (
+            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT), vary],
+            body,
+        )
+            .into_response()
     }
 }
 
