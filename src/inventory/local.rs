@@ -122,7 +122,7 @@ mod tests {
             panic!()
         };
         let evidence = &found.evidence;
-        assert_eq!(&*evidence, "the updater service WAPCUpdaterSvc is Stopped");
+        assert_eq!(evidence, "the updater service WAPCUpdaterSvc is Stopped");
     }
 
     #[test]
