@@ -59,6 +59,7 @@ impl Exporter {
     pub fn publish(&self, snapshot: crate::store::Snapshot) {
         let text = crate::metrics::render_snapshot(&snapshot, self);
         self.store.publish(snapshot, text);
+        crate::memory::release_freed();
     }
 
     /// Changes whenever a reload applies a new configuration.

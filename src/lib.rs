@@ -24,6 +24,7 @@ pub mod host;
 pub mod http;
 pub mod inventory;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod prober;

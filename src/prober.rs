@@ -156,7 +156,14 @@ impl Prober {
         let input = host_input(&inventory, settings, &host, local_services.as_deref());
         let host_health = host::check_all(input, Arc::clone(&self.event_log)).await;
         round_seconds.insert("host", started.elapsed().as_secs_f64());
-        let (targets, unprobed) = backend_targets(&inventory, settings, &host, &proxy);
+        let previous = self.last.as_ref().map(|l| l.targets.as_slice());
+        let (targets, unprobed) = backend_targets(
+            &inventory,
+            settings,
+            &host,
+            &proxy,
+            previous.unwrap_or_default(),
+        );
         if let Some(scheduler) = &mut self.scheduler {
             let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
             scheduler.sync(&targets, settings.probes.backend.interval, concurrency);
@@ -232,7 +239,7 @@ impl Prober {
                 let mut steps = StepResults::default();
                 inventory.judge(app, &last.host, &mut steps);
                 // The connector's services on this host: step 2 fails when they do not run.
-                if let (Some(Outcome::Pass), Some(failed @ Outcome::Fail { .. })) =
+                if let (Some(Outcome::Pass), Some(failed @ Outcome::Fail(_))) =
                     (steps.get(Step::ConnectorInstalled), &local)
                 {
                     steps.set(Step::ConnectorInstalled, failed.clone());
@@ -500,13 +507,16 @@ fn host_input(
 
 /// What steps 7-10 request: every walked web app's internal URL, through the connector's proxy
 /// when it sends backend requests through one (`UseDefaultProxyForBackendRequests`); and for
-/// every web app that cannot be requested, why.
+/// every web app that cannot be requested, why. A target equal to one of `previous` is that
+/// one, shared: a round does not hold a second copy of what did not change.
 fn backend_targets(
     inventory: &InventoryState,
     settings: &Settings,
     host: &ThisHost,
     proxy: &ProxyState,
+    previous: &[Arc<Target>],
 ) -> (Vec<Arc<Target>>, HashMap<AppKey, String>) {
+    let previous: HashMap<&AppKey, &Arc<Target>> = previous.iter().map(|t| (&t.key, t)).collect();
     let backend = &settings.probes.backend;
     let through_proxy = settings
         .connector
@@ -567,10 +577,14 @@ fn backend_targets(
             pre_authenticated: app.pre_authenticated,
             ..target
         };
-        targets.push(Arc::new(match &urls.external {
+        let target = match &urls.external {
             Some(url) if external => target.with_external(url, connector_proxy.clone()),
             _ => target,
-        }));
+        };
+        targets.push(match previous.get(&target.key) {
+            Some(same) if ***same == target => Arc::clone(same),
+            _ => Arc::new(target),
+        });
     }
     (targets, unprobed)
 }

@@ -37,7 +37,8 @@ pub struct AppWalk {
 /// The inventory as last refreshed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct InventoryState {
-    pub inventory: Inventory,
+    /// Shared from round to round while neither the config nor Graph's answer changes.
+    pub inventory: Arc<Inventory>,
     /// Whether the last refresh succeeded.
     pub up: bool,
     pub last_success: Option<SystemTime>,

@@ -39,6 +39,20 @@ impl Scheduler {
     /// Requests `targets` from now on: new apps at once, gone ones no more, changed ones
     /// (another URL, timeout or proxy) afresh.
     pub fn sync(&mut self, targets: &[Arc<Target>], interval: Duration, concurrency: usize) {
+        let concurrency = concurrency.max(1);
+        let unchanged = {
+            let plan = self.plan.borrow();
+            plan.interval == interval
+                && plan.concurrency == concurrency
+                && plan.targets.len() == targets.len()
+                && targets
+                    .iter()
+                    .all(|t| plan.targets.get(&t.key).is_some_and(|p| Arc::ptr_eq(p, t)))
+        };
+        // Most rounds: the same targets, shared from the last round.
+        if unchanged {
+            return;
+        }
         let targets = targets
             .iter()
             .map(|t| (t.key.clone(), Arc::clone(t)))
@@ -46,7 +60,7 @@ impl Scheduler {
         self.plan.send_replace(Plan {
             targets: Arc::new(targets),
             interval,
-            concurrency: concurrency.max(1),
+            concurrency,
         });
     }
 }

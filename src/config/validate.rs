@@ -205,7 +205,7 @@ fn static_inventory(check: &mut Checker, raw: RawStatic) -> StaticInventory {
         });
     }
     let mut seen_apps: HashMap<String, u64> = HashMap::new();
-    let mut apps = Vec::new();
+    let mut apps = Vec::with_capacity(raw.apps.len());
     for (i, app) in raw.apps.into_iter().enumerate() {
         let path = format!("inventory.static.apps[{i}].name");
         let line = app.referenced.line();

@@ -12,7 +12,8 @@
 use std::fmt;
 use std::io::{Read, Write};
 
-use axum::body::Bytes;
+use bytes::Bytes;
+use bytes::buf::{Buf, Chain};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
@@ -124,16 +125,16 @@ impl OpenMember {
 
     /// The text of [`OpenMember::with_tail`], decompressed a chunk at a time.
     pub fn text_with_tail(&self, tail: &str) -> TextChunks {
-        let member: Vec<u8> = self.with_tail(tail).concat();
+        let [header, deflate, end] = self.with_tail(tail);
         TextChunks {
-            decoder: flate2::read::GzDecoder::new(std::io::Cursor::new(member)),
+            decoder: flate2::read::GzDecoder::new(header.chain(deflate).chain(end).reader()),
         }
     }
 }
 
 /// Text decompressed a chunk at a time, for clients that do not take gzip.
 pub struct TextChunks {
-    decoder: flate2::read::GzDecoder<std::io::Cursor<Vec<u8>>>,
+    decoder: flate2::read::GzDecoder<bytes::buf::Reader<Chain<Chain<Bytes, Bytes>, Bytes>>>,
 }
 
 impl Iterator for TextChunks {
