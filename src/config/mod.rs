@@ -81,7 +81,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         return Ok(Loaded::defaults());
     };
     let name = path.display().to_string();
-    let bytes = crate::text::read_bounded(path, crate::text::CONFIG_LIMIT).map_err(|source| {
+    let bytes = crate::text::read_bounded(path, crate::text::EXPORTER_CONFIG_LIMIT).map_err(|source| {
         ConfigError::Read {
             file: name.clone(),
             source,
