@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod diagnosis;

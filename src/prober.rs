@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, stream};
 
 use crate::backend::{self, AppKey, BackendStore, Scheduler, Target, wildcard};
+use crate::background::Background;
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
@@ -39,6 +40,8 @@ pub struct Prober {
     host_read: Option<BlockingRead<HostFacts>>,
     /// The connector's event logs, read on from where the last round stopped.
     event_log: Arc<std::sync::Mutex<EventLogMonitor>>,
+    /// Where the walks are composed and rendered, below the workers' priority.
+    publisher: Background,
 }
 
 /// What a round found that is not per app.
@@ -77,6 +80,7 @@ impl Prober {
             last: None,
             host_read: None,
             event_log: Arc::default(),
+            publisher: Background::start("publish"),
         }
     }
 
@@ -200,16 +204,16 @@ impl Prober {
         Some(compose(last, &self.exporter, &self.backends))
     }
 
-    /// Composes and publishes off the async workers: at 10,000 apps both take tens of
-    /// milliseconds of CPU, which on a worker would delay the backend answers being timed and
-    /// the scrapes being served.
+    /// Composes and publishes off the async workers, on the publishing thread: at 10,000 apps
+    /// both take tens of milliseconds of CPU, which on a worker would delay the backend
+    /// answers being timed and the scrapes being served.
     async fn compose_and_publish(&self) {
         let Some(last) = self.last.clone() else {
             return;
         };
         let exporter = Arc::clone(&self.exporter);
         let backends = Arc::clone(&self.backends);
-        let published = tokio::task::spawn_blocking(move || {
+        let published = self.publisher.run(move || {
             let snapshot = compose(&last, &exporter, &backends);
             let failing = snapshot
                 .walks
@@ -219,12 +223,8 @@ impl Prober {
             tracing::debug!(apps = snapshot.walks.len(), failing, "walks composed");
             exporter.publish(snapshot);
         });
-        match published.await {
-            // Cancelled: the runtime is shutting down.
-            Err(error) if !error.is_cancelled() => {
-                tracing::error!(%error, "publishing a snapshot failed");
-            }
-            _ => {}
+        if published.await.is_none() {
+            tracing::error!("publishing a snapshot failed; the last one is still served");
         }
     }
 }
