@@ -23,6 +23,10 @@ struct Plan {
     concurrency: usize,
 }
 
+/// How far apart new apps' first requests start, at most (less when an interval is shorter
+/// than this for every app): 10,000 apps start within 20 s, or within their interval.
+const START_SPACING: Duration = Duration::from_millis(2);
+
 /// Keeps every app's backend requested on its own schedule, for as long as it lives.
 pub struct Scheduler {
     plan: watch::Sender<Plan>,
@@ -151,8 +155,16 @@ impl Schedule {
             .filter(|key| !queued.contains(key) && !self.running.contains_key(*key))
             .cloned()
             .collect();
+        // New apps start a few milliseconds apart, not in the same instant: hundreds of answers
+        // arriving together would be read one after another and timed late (by about 10 ms
+        // for 512 at once on two cores). Later requests keep the spacing, each an interval
+        // after its own answer.
+        let spacing = (self.plan.interval / u32::try_from(fresh.len()).unwrap_or(u32::MAX).max(1))
+            .min(START_SPACING);
+        let mut at = now;
         for key in fresh {
-            self.due.push(Reverse((now, key)));
+            self.due.push(Reverse((at, key)));
+            at += spacing;
         }
         store.retain(|key| self.plan.targets.contains_key(key));
     }
@@ -266,6 +278,52 @@ mod tests {
         assert!(
             (3..=7).contains(&one),
             "{one} requests for one app in 500 ms"
+        );
+    }
+
+    /// Many new apps start a few milliseconds apart instead of in one burst, and within their
+    /// interval; a few start at once.
+    #[tokio::test]
+    async fn new_apps_start_spaced_out_not_in_one_burst() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (accepted, mut accepts) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = accepted.send(Instant::now());
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 1024];
+                    let _ = socket.read(&mut buffer).await;
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .await;
+                });
+            }
+        });
+        let store = Arc::new(BackendStore::default());
+        let mut scheduler = Scheduler::new(Arc::clone(&store));
+        let apps: Vec<_> = (0..50).map(|i| target(&format!("app{i}"), &url)).collect();
+        scheduler.sync(&apps, Duration::from_secs(60), 512);
+        let mut times = Vec::new();
+        while times.len() < 50 {
+            times.push(accepts.recv().await.unwrap());
+        }
+        let span = times[49] - times[0];
+        assert!(
+            span >= START_SPACING * 40 && span < Duration::from_secs(5),
+            "50 apps' first requests spanned {span:?}"
+        );
+
+        let mut scheduler = Scheduler::new(store);
+        let started = Instant::now();
+        scheduler.sync(&apps[..3], Duration::from_millis(30), 512);
+        for _ in 0..3 {
+            accepts.recv().await.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "three apps start at once"
         );
     }
 
