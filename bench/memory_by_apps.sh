@@ -11,9 +11,9 @@ for n in 1000 2500 5000 10000; do  # apps
   $bin --config.file=$cfg --web.listen-address=127.0.0.1:19874 --log.level=error &
   pid=$!
   sleep 20
-  size=$(curl -s 127.0.0.1:19874/metrics | wc -c)
+  size=$(curl -s 127.0.0.1:19874/metrics | wc -c); gz=$(curl -s -H "Accept-Encoding: gzip" 127.0.0.1:19874/metrics | wc -c)
   series=$(curl -s 127.0.0.1:19874/metrics | grep -vc '^#')
   hwm=$(awk '/VmHWM/{print $2}' /proc/$pid/status); rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
-  echo "apps=$n series=$series exposition_bytes=$size VmHWM_MiB=$((hwm/1024)) VmRSS_MiB=$((rss/1024)) bytes_per_series_peak=$((hwm*1024/series))"
+  echo "apps=$n series=$series exposition_bytes=$size gzip_bytes=$gz VmHWM_MiB=$((hwm/1024)) VmRSS_MiB=$((rss/1024)) bytes_per_series_peak=$((hwm*1024/series))"
   kill $pid; wait $pid 2>/dev/null; rm -f $cfg
 done

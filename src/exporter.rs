@@ -6,10 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use prometheus::{HistogramOpts, HistogramVec};
 use tokio::sync::Notify;
-
-use crate::backend;
 
 use crate::config::values::AutoOr;
 use crate::config::{self, ConfigError, Loaded};
@@ -34,9 +31,6 @@ pub struct Exporter {
     pub store: Store,
     /// Cumulative Graph request metrics, kept across reloads.
     pub graph_metrics: GraphMetrics,
-    /// `appproxy_backend_request_duration_seconds`: cumulative, so it lives here. Its buckets
-    /// follow the backend timeouts configured at start.
-    pub backend_histogram: HistogramVec,
     /// Wakes the prober early, after a reload.
     pub(crate) wake: Notify,
     host_name: String,
@@ -45,16 +39,7 @@ pub struct Exporter {
 impl Exporter {
     /// `loaded` must come from `config_file` (or be the defaults when there is none).
     pub fn new(loaded: Loaded) -> prometheus::Result<Arc<Self>> {
-        let backend_histogram = HistogramVec::new(
-            HistogramOpts::new(
-                "appproxy_backend_request_duration_seconds",
-                "How long requests to the app's internal URL took, to the end of the (bounded) body or the failure.",
-            )
-            .buckets(backend::buckets(&loaded.settings.probes.backend)),
-            &["connector_group", "app"],
-        )?;
         Ok(Arc::new(Self {
-            backend_histogram,
             config_file: loaded.file.clone(),
             loaded: RwLock::new(Arc::new(loaded)),
             reload_status: Mutex::new(ReloadStatus {
@@ -74,6 +59,7 @@ impl Exporter {
     pub fn publish(&self, snapshot: crate::store::Snapshot) {
         let text = crate::metrics::render_snapshot(&snapshot, self);
         self.store.publish(snapshot, text);
+        crate::memory::release_freed();
     }
 
     /// Changes whenever a reload applies a new configuration.

@@ -1,6 +1,11 @@
-//! A metric family written straight to the Prometheus text format. The snapshot's families are
-//! rendered with it: hundreds of thousands of series on a large tenant, where building the
-//! `prometheus` crate's objects first cost about 1.6 KiB a series (docs/performance.md).
+//! Metric families written straight to the Prometheus text format, and kept compressed
+//! ([`gzip`]). The snapshot's families are rendered with them: a large tenant has over a
+//! hundred thousand series, where building the `prometheus` crate's objects first cost about
+//! 1.6 KiB a series (docs/performance.md). Small families collect their series in a
+//! [`Family`]; the per-app and per-endpoint ones are written series by series as the snapshot
+//! is walked ([`write_family`], [`write_histogram`]), so no family is held whole in memory.
+
+pub mod gzip;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -54,7 +59,10 @@ impl Family {
     pub fn with_label_values<V: AsRef<str>>(&self, values: &[V]) -> Series<'_> {
         Series {
             family: self,
-            values: values.iter().map(|v| capped(v.as_ref())).collect(),
+            values: values
+                .iter()
+                .map(|v| capped(v.as_ref()).into_owned())
+                .collect(),
         }
     }
 
@@ -64,38 +72,132 @@ impl Family {
     }
 
     /// Appends the family in the text format; nothing when it has no series.
-    pub fn write(&self, out: &mut String) {
+    pub fn write(&self, out: &mut impl Write) {
         let series = self.series.borrow();
-        if series.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        // Labels in name order, as Prometheus' own encoders write them.
-        let mut order: Vec<usize> = (0..self.labels.len()).collect();
-        order.sort_by_key(|&i| self.labels[i]);
-        for (values, value) in series.iter() {
-            out.push_str(self.name);
-            if !order.is_empty() {
-                out.push('{');
-                for (n, &i) in order.iter().enumerate() {
-                    if n > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(
-                        out,
-                        "{}=\"{}\"",
-                        self.labels[i],
-                        escape_value(values.get(i).map_or("", String::as_str))
-                    );
-                }
-                out.push('}');
-            }
-            out.push(' ');
-            write_value(out, *value);
-            out.push('\n');
-        }
+        write_family(
+            out,
+            self.name,
+            self.help,
+            self.kind,
+            &self.labels,
+            series
+                .iter()
+                .map(|(values, value)| (values.as_slice(), *value)),
+        );
     }
+}
+
+/// Writes one family: its `# HELP` and `# TYPE` lines, then one line per series (label values
+/// in the order of `labels`, capped as in [`Family::with_label_values`]); nothing at all when
+/// `series` is empty.
+pub fn write_family<V: AsRef<str>>(
+    out: &mut impl Write,
+    name: &str,
+    help: &str,
+    kind: &str,
+    labels: &[&str],
+    series: impl IntoIterator<Item = (impl AsRef<[V]>, f64)>,
+) {
+    let order = name_order(labels);
+    let mut header = Some((name, help, kind));
+    for (values, value) in series {
+        if let Some((name, help, kind)) = header.take() {
+            write_header(out, name, help, kind);
+        }
+        write_series(out, name, labels, &order, values.as_ref(), &[], value);
+    }
+}
+
+/// Labels are written in name order, as Prometheus' own encoders write them (`le` last).
+fn name_order(labels: &[&str]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|&i| labels[i]);
+    order
+}
+
+/// One histogram series: its label values, the upper bounds with their cumulative counts
+/// (without `+Inf`, which is `count`), the sum of the observations and their count.
+pub struct HistogramSeries<'a, V> {
+    pub labels: &'a [V],
+    pub buckets: &'a [(f64, u64)],
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// Writes one histogram family, as [`write_family`] writes a gauge.
+pub fn write_histogram<'a, V: AsRef<str> + 'a>(
+    out: &mut impl Write,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    series: impl IntoIterator<Item = HistogramSeries<'a, V>>,
+) {
+    let order = name_order(labels);
+    let mut header = Some(());
+    let (bucket, sum, count) = (
+        format!("{name}_bucket"),
+        format!("{name}_sum"),
+        format!("{name}_count"),
+    );
+    for s in series {
+        if header.take().is_some() {
+            write_header(out, name, help, "histogram");
+        }
+        let mut le = String::new();
+        for (bound, cumulative) in s.buckets {
+            le.clear();
+            write_value(&mut le, *bound);
+            let at = [("le", le.as_str())];
+            write_series(
+                out,
+                &bucket,
+                labels,
+                &order,
+                s.labels,
+                &at,
+                *cumulative as f64,
+            );
+        }
+        let inf = [("le", "+Inf")];
+        write_series(out, &bucket, labels, &order, s.labels, &inf, s.count as f64);
+        write_series(out, &sum, labels, &order, s.labels, &[], s.sum);
+        write_series(out, &count, labels, &order, s.labels, &[], s.count as f64);
+    }
+}
+
+fn write_header(out: &mut impl Write, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn write_series<V: AsRef<str>>(
+    out: &mut impl Write,
+    name: &str,
+    labels: &[&str],
+    order: &[usize],
+    values: &[V],
+    extra: &[(&str, &str)],
+    value: f64,
+) {
+    let _ = out.write_str(name);
+    let value_of = |i: usize| capped(values.get(i).map_or("", AsRef::as_ref));
+    let pairs = order.iter().map(|&i| (labels[i], value_of(i))).chain(
+        extra
+            .iter()
+            .map(|(l, v)| (*l, std::borrow::Cow::Borrowed(*v))),
+    );
+    let mut first = true;
+    for (label, text) in pairs {
+        let _ = out.write_str(if first { "{" } else { "," });
+        first = false;
+        let _ = write!(out, "{label}=\"{}\"", escape_value(&text));
+    }
+    if !first {
+        let _ = out.write_char('}');
+    }
+    let _ = out.write_char(' ');
+    write_value(out, value);
+    let _ = out.write_char('\n');
 }
 
 /// The longest label value written, in bytes (URLs and names are far shorter).
@@ -104,31 +206,35 @@ pub const LABEL_LIMIT: usize = 512;
 /// What marks a value that was cut.
 pub const CUT_MARKER: &str = "…[cut]";
 
-fn capped(value: &str) -> String {
+fn capped(value: &str) -> std::borrow::Cow<'_, str> {
     if value.len() <= LABEL_LIMIT {
-        return value.to_string();
+        return value.into();
     }
     let mut end = LABEL_LIMIT;
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}{CUT_MARKER}", &value[..end])
+    format!("{}{CUT_MARKER}", &value[..end]).into()
 }
 
-fn write_value(out: &mut String, value: f64) {
-    if value.is_nan() {
-        out.push_str("NaN");
+fn write_value(out: &mut impl Write, value: f64) {
+    let _ = if value.is_nan() {
+        out.write_str("NaN")
     } else if value.is_infinite() {
-        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+        out.write_str(if value > 0.0 { "+Inf" } else { "-Inf" })
     } else {
-        let _ = write!(out, "{value}");
-    }
+        write!(out, "{value}")
+    };
 }
 
-fn escape_value(text: &str) -> String {
+fn escape_value(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\\', '"', '\n']) {
+        return text.into();
+    }
     text.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+        .into()
 }
 
 fn escape_help(text: &str) -> String {

@@ -3,9 +3,10 @@
 //! function that decides which step an app's walk stops at. No other module decides verdicts;
 //! the probe modules only report each step's outcome and evidence.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 
 /// A step of the flowchart, numbered as in Microsoft's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -153,6 +154,11 @@ impl Step {
         self as u8
     }
 
+    /// The step's place in [`Step::ALL`] and in [`STEPS`].
+    fn index(self) -> usize {
+        usize::from(self.number()) - 1
+    }
+
     pub fn info(self) -> &'static StepInfo {
         &STEPS[usize::from(self.number()) - 1]
     }
@@ -162,45 +168,55 @@ impl Step {
     }
 }
 
-/// A step's result. A step with no outcome at all was not evaluated for a reason nobody needs
+/// A step's result: a word, or a reference to what was found. A host-level outcome (steps 3-6)
+/// is the same for every app, so each app's copy is a reference, not another string.
+///
+/// A step with no outcome at all was not evaluated for a reason nobody needs
 /// to read (not probed yet); one that no probe could judge says why with [`Outcome::NotEvaluated`].
 /// Neither is ever a pass: the walk goes past them, and they have no `appproxy_flow_step_ok`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
-    Fail {
-        evidence: String,
-        /// What to change where, when the step knows better than its general remedy.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        remedy: Option<String>,
-    },
-    NotEvaluated {
-        /// Why nothing could judge the step here (a wildcard URL, an app that is no web app).
-        reason: String,
-    },
+    Fail(Arc<Failed>),
+    NotEvaluated(Arc<Unjudged>),
+}
+
+/// What a failing step found.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Failed {
+    pub evidence: String,
+    /// What to change where, when the step knows better than its general remedy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+}
+
+/// Why nothing could judge the step here (a wildcard URL, an app that is no web app).
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Unjudged {
+    pub reason: String,
 }
 
 impl Outcome {
     pub fn fail(evidence: impl Into<String>) -> Self {
-        Self::Fail {
+        Self::Fail(Arc::new(Failed {
             evidence: evidence.into(),
             remedy: None,
-        }
+        }))
     }
 
     /// A failure with a remedy specific to what was found (which file, which setting).
     pub fn fail_with_remedy(evidence: impl Into<String>, remedy: impl Into<String>) -> Self {
-        Self::Fail {
+        Self::Fail(Arc::new(Failed {
             evidence: evidence.into(),
             remedy: Some(remedy.into()),
-        }
+        }))
     }
 
     pub fn not_evaluated(reason: impl Into<String>) -> Self {
-        Self::NotEvaluated {
+        Self::NotEvaluated(Arc::new(Unjudged {
             reason: reason.into(),
-        }
+        }))
     }
 
     pub fn passed(&self) -> bool {
@@ -209,36 +225,88 @@ impl Outcome {
 
     /// Pass or fail: a probe judged the step.
     pub fn evaluated(&self) -> bool {
-        !matches!(self, Self::NotEvaluated { .. })
+        !matches!(self, Self::NotEvaluated(_))
+    }
+
+    /// What a failure found; `None` unless the step failed.
+    pub fn evidence(&self) -> Option<&str> {
+        match self {
+            Self::Fail(failed) => Some(&failed.evidence),
+            Self::Pass | Self::NotEvaluated(_) => None,
+        }
+    }
+
+    /// Why no probe could judge the step; `None` unless it was not evaluated.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::NotEvaluated(unjudged) => Some(&unjudged.reason),
+            Self::Pass | Self::Fail(_) => None,
+        }
     }
 }
 
-/// The outcomes known for one app, by step.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StepResults(BTreeMap<Step, Outcome>);
+/// The outcomes known for one app, by step: a slot per step, in flowchart order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepResults([Option<Outcome>; 10]);
 
 impl StepResults {
     pub fn set(&mut self, step: Step, outcome: Outcome) {
-        self.0.insert(step, outcome);
+        self.0[step.index()] = Some(outcome);
     }
 
     pub fn get(&self, step: Step) -> Option<&Outcome> {
-        self.0.get(&step)
+        self.0[step.index()].as_ref()
     }
 
     /// Evaluated steps in flowchart order.
     pub fn iter(&self) -> impl Iterator<Item = (Step, &Outcome)> {
-        self.0.iter().map(|(step, outcome)| (*step, outcome))
+        Step::ALL
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(step, outcome)| Some((*step, outcome.as_ref()?)))
+    }
+}
+
+/// A map from step name to outcome, as the diagnosis API has always shown it.
+impl Serialize for StepResults {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (step, outcome) in self.iter() {
+            map.serialize_entry(&step, outcome)?;
+        }
+        map.end()
     }
 }
 
 /// Where a walk stopped and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub step: Step,
-    pub evidence: String,
+    found: Arc<Failed>,
+}
+
+impl Failure {
+    pub fn evidence(&self) -> &str {
+        &self.found.evidence
+    }
+
     /// The specific remedy, when the step found one; otherwise the step's general remedy.
-    pub remedy: String,
+    pub fn remedy(&self) -> &str {
+        self.found
+            .remedy
+            .as_deref()
+            .unwrap_or(self.step.info().remedy)
+    }
+}
+
+impl Serialize for Failure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut failure = serializer.serialize_struct("Failure", 3)?;
+        failure.serialize_field("step", &self.step)?;
+        failure.serialize_field("evidence", self.evidence())?;
+        failure.serialize_field("remedy", self.remedy())?;
+        failure.end()
+    }
 }
 
 /// Walks the chart in order and stops at the first failing step. Steps without an outcome were
@@ -246,14 +314,11 @@ pub struct Failure {
 /// evidence of a failure stops the walk. `None` means every evaluated step passed.
 pub fn walk(results: &StepResults) -> Option<Failure> {
     Step::ALL.iter().find_map(|step| match results.get(*step) {
-        Some(Outcome::Fail { evidence, remedy }) => Some(Failure {
+        Some(Outcome::Fail(found)) => Some(Failure {
             step: *step,
-            evidence: evidence.clone(),
-            remedy: remedy
-                .clone()
-                .unwrap_or_else(|| step.info().remedy.to_string()),
+            found: Arc::clone(found),
         }),
-        Some(Outcome::Pass | Outcome::NotEvaluated { .. }) | None => None,
+        Some(Outcome::Pass | Outcome::NotEvaluated(_)) | None => None,
     })
 }
 
@@ -349,7 +414,7 @@ mod tests {
                 .collect();
             let failure = walk(&results(&outcomes)).unwrap();
             assert_eq!(failure.step, failing);
-            assert_eq!(failure.evidence, "why");
+            assert_eq!(failure.evidence(), "why");
         }
     }
 
@@ -361,7 +426,7 @@ mod tests {
             (Step::InternalNetwork, Outcome::fail("refused")),
         ]);
         assert_eq!(walk(&r).unwrap().step, Step::PortTest);
-        assert_eq!(walk(&r).unwrap().evidence, "443 closed");
+        assert_eq!(walk(&r).unwrap().evidence(), "443 closed");
     }
 
     #[test]
@@ -371,11 +436,11 @@ mod tests {
             Outcome::fail_with_remedy("407", "allow CONNECT without authentication"),
         )]);
         assert_eq!(
-            walk(&r).unwrap().remedy,
+            walk(&r).unwrap().remedy(),
             "allow CONNECT without authentication"
         );
         let r = results(&[(Step::ForwardProxy, Outcome::fail("407"))]);
-        assert_eq!(walk(&r).unwrap().remedy, Step::ForwardProxy.info().remedy);
+        assert_eq!(walk(&r).unwrap().remedy(), Step::ForwardProxy.info().remedy);
     }
 
     #[test]

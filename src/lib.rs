@@ -13,17 +13,19 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod diagnosis;
 pub mod endpoints;
 pub mod exporter;
-mod exposition;
+pub mod exposition;
 pub mod flow;
 pub mod host;
 pub mod http;
 pub mod inventory;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod prober;

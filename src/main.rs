@@ -12,6 +12,7 @@ use clap::Parser;
 mod winsvc;
 
 fn main() -> ExitCode {
+    appproxy_exporter::memory::tune_allocator();
     let cli = Cli::parse();
     if cli.version {
         print!("{}", version_text());

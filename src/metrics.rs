@@ -1,6 +1,13 @@
-//! Every metric family the exporter serves, defined in one place, and the collector that fills
-//! them from the latest snapshot at scrape time. The registry is built once and passed to the
-//! HTTP layer; nothing here is global.
+//! Every metric family the exporter serves, defined in one place. The snapshot's families are
+//! written once per published snapshot, straight into the compressed exposition; the
+//! exporter's own few (build info, reloads) and the process's are built at scrape time by the
+//! registry. Nothing here is global.
+//!
+//! What is per app is what Prometheus pays for on every connector host, so by default only
+//! what is per app is served per app (steps 7-10 and the walk's result); steps judged once per
+//! host (3-6) or per connector group (2) are served once at that level. Every per-app series
+//! is there with `metrics.per_step_series: true` (docs/performance.md says which dashboard or
+//! alert reads each).
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,566 +16,601 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
-use crate::exposition::Family;
+use crate::exposition::gzip::{Compressor, OpenMember};
+use crate::exposition::{Family, HistogramSeries, write_family, write_histogram};
 
 mod host;
 
-use crate::backend::AppBackend;
+use crate::backend::LatencyHistogram;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
 use crate::flow::Outcome;
 use crate::inventory::local::ServiceState;
 use crate::proxy::{FileProblem, Finding, ProxyState, Source};
-use crate::store::Snapshot;
+use crate::store::{AppWalk, Snapshot};
 
 /// The revision the binary was built from (see build.rs).
 pub const REVISION: &str = env!("APPPROXY_REVISION");
 
-/// The families built from the snapshot. They are reset and refilled on every scrape, so a
-/// series disappears as soon as what it describes does.
-struct Families {
-    flow_step_ok: Family,
-    flow_failing_step: Family,
-    flow_failing_step_info: Family,
-    inventory_up: Family,
-    inventory_last_success: Family,
-    inventory_refresh_interval: Family,
-    group_info: Family,
-    group_active_connectors: Family,
-    connector_info: Family,
-    connector_active: Family,
-    app_info: Family,
-    build_info: GaugeVec,
-    reload_successful: Gauge,
-    reload_success_timestamp: Gauge,
-    round_duration: Family,
-    port_open: Family,
-    endpoint_up: Family,
-    endpoint_duration: Family,
-    endpoint_family: Family,
-    endpoint_tls_intercepted: Family,
-    forward_proxy_info: Family,
-    forward_proxy_up: Family,
-    forward_proxy_status: Family,
-    /// No labels; a vec so it can be absent when not evaluated.
-    forward_proxy_consistent: Family,
-    connector_config_valid: Family,
-    backend_up: Family,
-    backend_status: Family,
-    backend_failure_info: Family,
-    backend_phase_duration: Family,
-    backend_timeout: Family,
-    backend_latency_ratio: Family,
-    external_up: Family,
-    external_status: Family,
-    service_running: Family,
-}
-
-fn gauge(name: &str, help: &str) -> prometheus::Result<Gauge> {
-    Gauge::with_opts(Opts::new(name, help))
-}
-
-fn gauges(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
-    GaugeVec::new(Opts::new(name, help), labels)
-}
-
 const APP_LABELS: [&str; 2] = ["connector_group", "app"];
-
+const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
 const ENDPOINT_LABELS: [&str; 4] = ["host", "port", "purpose", "route"];
 
-const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
+const GAUGE: &str = "gauge";
 
-impl Families {
-    fn new() -> prometheus::Result<Self> {
-        Ok(Self {
-            flow_step_ok: Family::new(
-                "appproxy_flow_step_ok",
-                "1 when the flowchart step passes for the app, 0 when it fails; absent where not evaluated.",
-                &STEP_LABELS,
-            ),
-            flow_failing_step: Family::new(
-                "appproxy_flow_failing_step",
-                "The flowchart step (1-10) the app's walk stops at; 0 when every step passes.",
-                &["connector_group", "app"],
-            ),
-            flow_failing_step_info: Family::new(
-                "appproxy_flow_failing_step_info",
-                "1 for the step the app's walk stops at, present only while the app fails.",
-                &STEP_LABELS,
-            ),
-            inventory_up: Family::new(
-                "appproxy_inventory_up",
-                "1 when the last inventory refresh succeeded.",
-                &[],
-            ),
-            inventory_last_success: Family::new(
-                "appproxy_inventory_last_success_timestamp_seconds",
-                "Unix time of the last successful inventory refresh.",
-                &[],
-            ),
-            inventory_refresh_interval: Family::new(
-                "appproxy_inventory_refresh_interval_seconds",
-                "How often the inventory is refreshed (inventory.refresh_interval); alerts call it stale after three.",
-                &[],
-            ),
-            group_info: Family::new(
-                "appproxy_connector_group_info",
-                "Connector groups in the inventory.",
-                &["connector_group", "group_id", "region", "is_default"],
-            ),
-            group_active_connectors: Family::new(
-                "appproxy_connector_group_active_connectors",
-                "Connectors of the group whose status is active.",
-                &["connector_group"],
-            ),
-            connector_info: Family::new(
-                "appproxy_connector_info",
-                "Connectors in the inventory.",
-                &[
-                    "connector_group",
-                    "machine_name",
-                    "connector_id",
-                    "external_ip",
-                    "version",
-                ],
-            ),
-            connector_active: Family::new(
-                "appproxy_connector_active",
-                "1 when the connector's status is active, 0 when inactive.",
-                &["connector_group", "machine_name"],
-            ),
-            app_info: Family::new(
-                "appproxy_app_info",
-                "Applications of the connector groups, as the inventory knows them; application_type is Graph's (nonwebapp, quickaccessapp: Private Access apps, walked to step 2 only), empty for a web app.",
-                &[
-                    "connector_group",
-                    "app",
-                    "app_id",
-                    "internal_url",
-                    "external_url",
-                    "backend_timeout",
-                    "application_type",
-                ],
-            ),
-            build_info: gauges(
-                "appproxy_exporter_build_info",
-                "The exporter's version and source revision.",
-                &["version", "revision"],
-            )?,
-            reload_successful: gauge(
-                "appproxy_exporter_config_last_reload_successful",
-                "1 when the last configuration reload succeeded.",
-            )?,
-            reload_success_timestamp: gauge(
-                "appproxy_exporter_config_last_reload_success_timestamp_seconds",
-                "Unix time of the last successful configuration load.",
-            )?,
-            round_duration: Family::new(
-                "appproxy_probe_round_duration_seconds",
-                "How long the last probe round of each kind took.",
-                &["kind"],
-            ),
-            port_open: Family::new(
-                "appproxy_port_open",
-                "The port test (step 3): 1 when outbound TCP on the port reaches the core service endpoints (443) or the certificate endpoints (80).",
-                &["port"],
-            ),
-            endpoint_up: Family::new(
-                "appproxy_endpoint_up",
-                "1 when the required endpoint resolves, connects and, on 443, presents a genuine TLS chain by this route.",
-                &ENDPOINT_LABELS,
-            ),
-            endpoint_duration: Family::new(
-                "appproxy_endpoint_duration_seconds",
-                "How long each completed phase of the last endpoint probe took.",
-                &["host", "port", "purpose", "route", "phase"],
-            ),
-            endpoint_family: Family::new(
-                "appproxy_endpoint_family_info",
-                "The address family (ipv4, ipv6) of the endpoint's last connection by this route; both families are raced (RFC 8305).",
-                &["host", "port", "purpose", "route", "family"],
-            ),
-            endpoint_tls_intercepted: Family::new(
-                "appproxy_endpoint_tls_intercepted",
-                "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
-                &["host"],
-            ),
-            forward_proxy_info: Family::new(
-                "appproxy_forward_proxy_info",
-                "The forward proxy each service uses (proxy_url direct when none) and where that setting came from.",
-                &["service", "proxy_url", "source"],
-            ),
-            forward_proxy_up: Family::new(
-                "appproxy_forward_proxy_up",
-                "1 when the forward proxy is reachable and accepts CONNECT to a core service endpoint.",
-                &["proxy_url"],
-            ),
-            forward_proxy_status: Family::new(
-                "appproxy_forward_proxy_connect_status_code",
-                "The forward proxy's last answer to CONNECT (200, 407, 403, 502 ...).",
-                &["proxy_url"],
-            ),
-            forward_proxy_consistent: Family::new(
-                "appproxy_forward_proxy_consistent",
-                "1 when connector and updater use the same proxy and the connector's route is one that works.",
-                &[],
-            ),
-            connector_config_valid: Family::new(
-                "appproxy_connector_config_valid",
-                "1 when the service's .exe.config could be read and parsed, 0 when it is unreadable or malformed (see the log for the position).",
-                &["service", "file"],
-            ),
-            backend_up: Family::new(
-                "appproxy_backend_up",
-                "1 when the app's internal URL loaded from this host (a 401/403 sign-in challenge counts as loaded).",
-                &APP_LABELS,
-            ),
-            backend_status: Family::new(
-                "appproxy_backend_http_status_code",
-                "The HTTP status of the last request to the app's internal URL.",
-                &APP_LABELS,
-            ),
-            backend_failure_info: Family::new(
-                "appproxy_backend_failure_info",
-                "1 while requests to the internal URL fail, with the phase that failed (resolve, connect, timeout: the network; tls, http: the application).",
-                &["connector_group", "app", "phase"],
-            ),
-            backend_phase_duration: Family::new(
-                "appproxy_backend_phase_duration_seconds",
-                "How long each phase of the last request to the internal URL took.",
-                &["connector_group", "app", "phase"],
-            ),
-            backend_timeout: Family::new(
-                "appproxy_backend_timeout_seconds",
-                "The app's App Proxy backend timeout: 85 (Default) or 180 (Long) unless configured otherwise.",
-                &APP_LABELS,
-            ),
-            backend_latency_ratio: Family::new(
-                "appproxy_backend_latency_ratio",
-                "The last request's latency divided by the app's backend timeout.",
-                &APP_LABELS,
-            ),
-            external_up: Family::new(
-                "appproxy_external_up",
-                "Step 10: 1 when the app's external URL answers as App Proxy should (2xx, 3xx, 401, 403, and not its error page).",
-                &APP_LABELS,
-            ),
-            external_status: Family::new(
-                "appproxy_external_http_status_code",
-                "The HTTP status of the last request to the app's external URL.",
-                &APP_LABELS,
-            ),
-            service_running: Family::new(
-                "appproxy_connector_service_running",
-                "1 when the connector's Windows service (connector: WAPCSvc, updater: WAPCUpdaterSvc) runs on this host, 0 when it is stopped or not installed; Windows only.",
-                &["service"],
-            ),
+/// The snapshot's families, compressed and ready for a scrape's own series to close them.
+/// Empty before the first round: no series beats a misleading 0.
+pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> OpenMember {
+    let mut out = Compressor::default();
+    if snapshot.complete {
+        let config = exporter.config();
+        let settings = &config.settings;
+        let per_app_detail = settings.metrics.per_step_series;
+        write_flow(&mut out, snapshot, per_app_detail);
+        write_inventory(&mut out, snapshot, settings.inventory.refresh_interval);
+        write_rounds(&mut out, snapshot);
+        write_endpoints(&mut out, &snapshot.endpoints);
+        write_proxy(&mut out, &snapshot.proxy);
+        write_services(&mut out, snapshot);
+        write_backends(
+            &mut out,
+            &snapshot.walks,
+            settings.probes.backend.timeout_risk_ratio,
+            per_app_detail,
+        );
+        let host = host::HostFamilies::new();
+        host.fill(&snapshot.host);
+        for family in host.all() {
+            family.write(&mut out);
+        }
+    }
+    out.open()
+}
+
+fn bool_value(yes: bool) -> f64 {
+    if yes { 1.0 } else { 0.0 }
+}
+
+fn step_value(outcome: &Outcome) -> Option<f64> {
+    outcome
+        .evaluated()
+        .then(|| bool_value(matches!(outcome, Outcome::Pass)))
+}
+
+/// The walk: where each app stops, and the steps' verdicts once per host (3-6) and per group
+/// (2); every app's every step with `per_app_detail`.
+fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
+    let walks = &snapshot.walks;
+    let host = snapshot.host_steps.iter().filter_map(|(step, outcome)| {
+        let number = step.number().to_string();
+        step_value(outcome).map(|v| {
+            let labels = vec![
+                String::new(),
+                String::new(),
+                number,
+                step.name().to_string(),
+            ];
+            (labels, v)
         })
+    });
+    let groups = snapshot.group_steps.iter().filter_map(|(group, outcome)| {
+        let step = crate::flow::Step::ConnectorInstalled;
+        step_value(outcome).map(|v| {
+            (
+                vec![
+                    group.clone(),
+                    String::new(),
+                    step.number().to_string(),
+                    step.name().to_string(),
+                ],
+                v,
+            )
+        })
+    });
+    let apps = walks.iter().filter(|_| per_app_detail).flat_map(|walk| {
+        walk.steps.iter().filter_map(move |(step, outcome)| {
+            step_value(outcome).map(|v| {
+                (
+                    vec![
+                        walk.connector_group.clone(),
+                        walk.app.clone(),
+                        step.number().to_string(),
+                        step.name().to_string(),
+                    ],
+                    v,
+                )
+            })
+        })
+    });
+    write_family(
+        out,
+        "appproxy_flow_step_ok",
+        "1 when the flowchart step passes, 0 when it fails; absent where not evaluated. Steps 3-6 are judged once for this host (no connector_group or app label), step 2 once per connector group (no app label); every app's every step with metrics.per_step_series.",
+        GAUGE,
+        &STEP_LABELS,
+        host.chain(groups).chain(apps),
+    );
+    write_family(
+        out,
+        "appproxy_flow_failing_step",
+        "The flowchart step (1-10) the app's walk stops at; 0 when every step passes.",
+        GAUGE,
+        &APP_LABELS,
+        walks.iter().map(|w| {
+            let failing = w.failure.as_ref().map_or(0, |f| f.step.number());
+            (
+                [w.connector_group.as_str(), w.app.as_str()],
+                f64::from(failing),
+            )
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_flow_failing_step_info",
+        "1 for the step the app's walk stops at, present only while the app fails.",
+        GAUGE,
+        &STEP_LABELS,
+        walks.iter().filter_map(|w| {
+            let failure = w.failure.as_ref()?;
+            let labels = [
+                w.connector_group.clone(),
+                w.app.clone(),
+                failure.step.number().to_string(),
+                failure.step.name().to_string(),
+            ];
+            Some((labels, 1.0))
+        }),
+    );
+}
+
+fn write_inventory(out: &mut Compressor, snapshot: &Snapshot, refresh: std::time::Duration) {
+    let state = &snapshot.inventory;
+    let up = Family::new(
+        "appproxy_inventory_up",
+        "1 when the last inventory refresh succeeded.",
+        &[],
+    );
+    up.set(bool_value(state.up));
+    let last_success = Family::new(
+        "appproxy_inventory_last_success_timestamp_seconds",
+        "Unix time of the last successful inventory refresh.",
+        &[],
+    );
+    last_success.set(state.last_success.map_or(0.0, unix_seconds));
+    let interval = Family::new(
+        "appproxy_inventory_refresh_interval_seconds",
+        "How often the inventory is refreshed (inventory.refresh_interval); alerts call it stale after three.",
+        &[],
+    );
+    interval.set(refresh.as_secs_f64());
+    for family in [&up, &last_success, &interval] {
+        family.write(out);
     }
-
-    /// The exporter's own families, served from the start and built at scrape time.
-    fn live(&self) -> [&dyn Collector; 3] {
-        [
-            &self.build_info,
-            &self.reload_successful,
-            &self.reload_success_timestamp,
-        ]
-    }
-
-    /// The snapshot's families, in the order they are written.
-    fn snapshot(&self) -> [&Family; 31] {
-        [
-            &self.flow_step_ok,
-            &self.flow_failing_step,
-            &self.flow_failing_step_info,
-            &self.inventory_up,
-            &self.inventory_last_success,
-            &self.inventory_refresh_interval,
-            &self.group_info,
-            &self.group_active_connectors,
-            &self.connector_info,
-            &self.connector_active,
-            &self.app_info,
-            &self.round_duration,
-            &self.port_open,
-            &self.endpoint_up,
-            &self.endpoint_duration,
-            &self.endpoint_family,
-            &self.endpoint_tls_intercepted,
-            &self.forward_proxy_info,
-            &self.forward_proxy_up,
-            &self.forward_proxy_status,
-            &self.forward_proxy_consistent,
-            &self.connector_config_valid,
-            &self.backend_up,
-            &self.backend_status,
-            &self.backend_failure_info,
-            &self.backend_phase_duration,
-            &self.backend_timeout,
-            &self.backend_latency_ratio,
-            &self.external_up,
-            &self.external_status,
-            &self.service_running,
-        ]
-    }
-
-    /// Fills the snapshot's families; false while no probe round has completed yet.
-    fn fill_snapshot(&self, snapshot: &Snapshot, exporter: &Exporter) -> bool {
-        if !snapshot.complete {
-            return false;
-        }
-        for walk in &snapshot.walks {
-            let (group, app) = (walk.connector_group.as_str(), walk.app.as_str());
-            for (step, outcome) in walk.steps.iter().filter(|(_, o)| o.evaluated()) {
-                let number = step.number().to_string();
-                let ok = if matches!(outcome, Outcome::Pass) {
-                    1.0
-                } else {
-                    0.0
-                };
-                self.flow_step_ok
-                    .with_label_values(&[group, app, &number, step.name()])
-                    .set(ok);
-            }
-            let failing = walk.failure.as_ref().map_or(0, |f| f.step.number());
-            self.flow_failing_step
-                .with_label_values(&[group, app])
-                .set(f64::from(failing));
-            if let Some(failure) = &walk.failure {
-                let number = failure.step.number().to_string();
-                self.flow_failing_step_info
-                    .with_label_values(&[group, app, &number, failure.step.name()])
-                    .set(1.0);
-            }
-        }
-
-        let state = &snapshot.inventory;
-        self.inventory_up.set(if state.up { 1.0 } else { 0.0 });
-        self.inventory_last_success
-            .set(state.last_success.map_or(0.0, unix_seconds));
-        let refresh = exporter.config().settings.inventory.refresh_interval;
-        self.inventory_refresh_interval.set(refresh.as_secs_f64());
-        for group in &state.inventory.groups {
-            let is_default = group
+    let groups = &state.inventory.groups;
+    write_family(
+        out,
+        "appproxy_connector_group_info",
+        "Connector groups in the inventory.",
+        GAUGE,
+        &["connector_group", "group_id", "region", "is_default"],
+        groups.iter().map(|g| {
+            let is_default = g
                 .is_default
                 .map_or("", |d| if d { "true" } else { "false" });
-            self.group_info
-                .with_label_values(&[&group.name, &group.id, &group.region, is_default])
-                .set(1.0);
-            self.group_active_connectors
-                .with_label_values(&[&group.name])
-                .set(group.active_connectors() as f64);
-            for c in &group.connectors {
-                let labels = [
-                    &group.name,
-                    &c.machine_name,
-                    &c.id,
-                    &c.external_ip,
-                    &c.version,
-                ];
-                self.connector_info.with_label_values(&labels).set(1.0);
-                let active = if c.status == ConnectorStatus::Active {
-                    1.0
-                } else {
-                    0.0
-                };
-                self.connector_active
-                    .with_label_values(&[&group.name, &c.machine_name])
-                    .set(active);
-            }
-        }
-        for app in &state.inventory.apps {
-            let group = app.connector_group.as_deref().unwrap_or("");
-            let external = app.external_url.as_deref().unwrap_or("");
+            ([g.name.as_str(), &g.id, &g.region, is_default], 1.0)
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_connector_group_active_connectors",
+        "Connectors of the group whose status is active.",
+        GAUGE,
+        &["connector_group"],
+        groups
+            .iter()
+            .map(|g| ([g.name.as_str()], g.active_connectors() as f64)),
+    );
+    let connectors = || {
+        groups
+            .iter()
+            .flat_map(|g| g.connectors.iter().map(move |c| (g, c)))
+    };
+    write_family(
+        out,
+        "appproxy_connector_info",
+        "Connectors in the inventory.",
+        GAUGE,
+        &[
+            "connector_group",
+            "machine_name",
+            "connector_id",
+            "external_ip",
+            "version",
+        ],
+        connectors().map(|(g, c)| {
             let labels = [
-                group,
+                g.name.as_str(),
+                &c.machine_name,
+                &c.id,
+                &c.external_ip,
+                &c.version,
+            ];
+            (labels, 1.0)
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_connector_active",
+        "1 when the connector's status is active, 0 when inactive.",
+        GAUGE,
+        &["connector_group", "machine_name"],
+        connectors().map(|(g, c)| {
+            let active = bool_value(c.status == ConnectorStatus::Active);
+            ([g.name.as_str(), &c.machine_name], active)
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_app_info",
+        "Applications of the connector groups, as the inventory knows them; application_type is Graph's (nonwebapp, quickaccessapp: Private Access apps, walked to step 2 only), empty for a web app.",
+        GAUGE,
+        &[
+            "connector_group",
+            "app",
+            "app_id",
+            "internal_url",
+            "external_url",
+            "backend_timeout",
+            "application_type",
+        ],
+        state.inventory.apps.iter().map(|app| {
+            let labels = [
+                app.connector_group.as_deref().unwrap_or(""),
                 &app.name,
                 &app.id,
                 &app.internal_url,
-                external,
+                app.external_url.as_deref().unwrap_or(""),
                 app.backend_timeout.as_str(),
                 &app.application_type,
             ];
-            self.app_info.with_label_values(&labels).set(1.0);
-        }
+            (labels, 1.0)
+        }),
+    );
+}
 
-        for (kind, seconds) in &snapshot.round_seconds {
-            self.round_duration.with_label_values(&[kind]).set(*seconds);
-        }
-        self.fill_endpoints(&snapshot.endpoints);
-        self.fill_proxy(&snapshot.proxy);
-        for (service, state) in snapshot.local_services.iter().flatten() {
-            let running = if *state == ServiceState::Running {
-                1.0
-            } else {
-                0.0
-            };
-            self.service_running
-                .with_label_values(&[*service])
-                .set(running);
-        }
-        for walk in &snapshot.walks {
-            if let Some(backend) = &walk.backend {
-                self.fill_backend(&walk.connector_group, &walk.app, backend);
-            }
-        }
-        true
-    }
+/// How long each kind of round took, and when it last finished: a prober that stopped shows
+/// as a timestamp that no longer moves.
+fn write_rounds(out: &mut Compressor, snapshot: &Snapshot) {
+    write_family(
+        out,
+        "appproxy_probe_round_duration_seconds",
+        "How long the last probe round of each kind took.",
+        GAUGE,
+        &["kind"],
+        snapshot.round_seconds.iter().map(|(kind, s)| ([*kind], *s)),
+    );
+    write_family(
+        out,
+        "appproxy_probe_last_round_timestamp_seconds",
+        "Unix time the last round of each kind finished (inventory, endpoints, proxy: the host's round; backend: the last answer of any app's internal URL).",
+        GAUGE,
+        &["kind"],
+        snapshot
+            .round_finished
+            .iter()
+            .map(|(kind, at)| ([*kind], unix_seconds(*at))),
+    );
+}
 
-    /// Steps 7-9 for one app: the last request to its internal URL.
-    fn fill_backend(&self, group: &str, app: &str, backend: &AppBackend) {
-        let labels = [group, app];
-        let last = &backend.last;
-        self.backend_up
-            .with_label_values(&labels)
-            .set(if backend.up() { 1.0 } else { 0.0 });
-        if let Some(status) = last.status {
-            self.backend_status
-                .with_label_values(&labels)
-                .set(f64::from(status));
-        }
-        if let Some(failure) = &last.failure {
-            self.backend_failure_info
-                .with_label_values(&[group, app, failure.phase.label()])
-                .set(1.0);
-        }
-        for (phase, seconds) in &last.phases {
-            self.backend_phase_duration
-                .with_label_values(&[group, app, phase.label()])
-                .set(*seconds);
-        }
-        self.backend_timeout
-            .with_label_values(&labels)
-            .set(backend.threshold.as_secs_f64());
-        self.backend_latency_ratio
-            .with_label_values(&labels)
-            .set(backend.ratio());
-        if let Some(external) = &backend.external {
-            let up = if external.reachable() { 1.0 } else { 0.0 };
-            self.external_up.with_label_values(&labels).set(up);
-            if let Some(status) = external.outcome.status {
-                self.external_status
-                    .with_label_values(&labels)
-                    .set(f64::from(status));
-            }
-        }
-    }
+/// Steps 3-4: the port test and every endpoint by every route.
+fn write_endpoints(out: &mut Compressor, state: &EndpointsState) {
+    write_family(
+        out,
+        "appproxy_port_open",
+        "The port test (step 3): 1 when outbound TCP on the port reaches the core service endpoints (443) or the certificate endpoints (80).",
+        GAUGE,
+        &["port"],
+        state
+            .port_open
+            .iter()
+            .map(|(port, open)| ([port.to_string()], bool_value(*open))),
+    );
+    // A stand-in host that proves nothing has no verdict, so no series.
+    let routes = || {
+        state
+            .results
+            .iter()
+            .filter(|r| r.judged())
+            .flat_map(|result| {
+                let e = &result.endpoint;
+                let (port, purpose) = (e.port.to_string(), endpoints::purpose_name(e.purpose));
+                result.routes.iter().map(move |route| {
+                    let labels = [
+                        e.host.clone(),
+                        port.clone(),
+                        purpose.to_string(),
+                        route.route.label().to_string(),
+                    ];
+                    (labels, route)
+                })
+            })
+    };
+    write_family(
+        out,
+        "appproxy_endpoint_up",
+        "1 when the required endpoint resolves, connects and, on 443, presents a genuine TLS chain by this route.",
+        GAUGE,
+        &ENDPOINT_LABELS,
+        routes().map(|(labels, route)| (labels, bool_value(route.up()))),
+    );
+    write_family(
+        out,
+        "appproxy_endpoint_duration_seconds",
+        "How long each completed phase of the last endpoint probe took.",
+        GAUGE,
+        &["host", "port", "purpose", "route", "phase"],
+        routes().flat_map(|(labels, route)| {
+            route.phases.iter().map(move |(phase, seconds)| {
+                let [host, port, purpose, route] = labels.clone();
+                (
+                    [host, port, purpose, route, phase.label().to_string()],
+                    *seconds,
+                )
+            })
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_endpoint_family_info",
+        "The address family (ipv4, ipv6) of the endpoint's last connection by this route; both families are raced (RFC 8305).",
+        GAUGE,
+        &["host", "port", "purpose", "route", "family"],
+        routes().filter_map(|(labels, route)| {
+            let family = route.family.filter(|_| route.connected)?;
+            let [host, port, purpose, route] = labels;
+            Some((
+                [host, port, purpose, route, family.label().to_string()],
+                1.0,
+            ))
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_endpoint_tls_intercepted",
+        "1 when the endpoint's certificate chain comes from an issuer other than the expected ones (TLS inspection).",
+        GAUGE,
+        &["host"],
+        state
+            .results
+            .iter()
+            .filter(|r| r.judged())
+            .filter_map(|result| {
+                let seen = result.routes.iter().filter_map(|r| r.intercepted);
+                let intercepted = seen.reduce(|a, b| a || b)?;
+                Some(([result.endpoint.host.as_str()], bool_value(intercepted)))
+            }),
+    );
+}
 
-    /// Steps 5-6: each service's proxy, each proxy's health, and whether they agree.
-    fn fill_proxy(&self, state: &ProxyState) {
-        let valid_file = |service: &str, file: &Option<std::path::PathBuf>| {
-            if let Some(file) = file {
-                let file = file.display().to_string();
-                self.connector_config_valid
-                    .with_label_values(&[service, &file])
-                    .set(1.0);
-            }
-        };
-        for (service, finding) in &state.services {
-            match finding {
-                Finding::Known { file, choice } => {
-                    let labels = [service.label(), &choice.proxy_url(), choice.source.label()];
-                    self.forward_proxy_info.with_label_values(&labels).set(1.0);
-                    valid_file(service.label(), file);
-                }
-                // WPAD or a script picks the proxy at run time: which one is unknown here.
-                Finding::Automatic { file, .. } => {
-                    let labels = [service.label(), "unknown", Source::AutoDetect.label()];
-                    self.forward_proxy_info.with_label_values(&labels).set(1.0);
-                    valid_file(service.label(), file);
-                }
-                Finding::Broken(
-                    FileProblem::Malformed { path, .. } | FileProblem::Unreadable { path, .. },
-                ) => {
-                    let file = path.display().to_string();
-                    self.connector_config_valid
-                        .with_label_values(&[service.label(), &file])
-                        .set(0.0);
-                }
-                Finding::NotInstalled | Finding::Unread { .. } => {}
-            }
+/// Steps 5-6: each service's proxy, each proxy's health, and whether they agree.
+fn write_proxy(out: &mut Compressor, state: &ProxyState) {
+    let info = Family::new(
+        "appproxy_forward_proxy_info",
+        "The forward proxy each service uses (proxy_url direct when none) and where that setting came from.",
+        &["connector_service", "proxy_url", "source"],
+    );
+    let valid = Family::new(
+        "appproxy_connector_config_valid",
+        "1 when the service's .exe.config could be read and parsed, 0 when it is unreadable or malformed (see the log for the position).",
+        &["connector_service", "file"],
+    );
+    let valid_file = |service: &str, file: &Option<std::path::PathBuf>| {
+        if let Some(file) = file {
+            let file = file.display().to_string();
+            valid.with_label_values(&[service, &file]).set(1.0);
         }
-        for probe in &state.probes {
-            let url = probe.proxy.to_string();
-            self.forward_proxy_up
-                .with_label_values(&[&url])
-                .set(if probe.up() { 1.0 } else { 0.0 });
-            if let Some(status) = probe.result.proxy_status {
-                self.forward_proxy_status
-                    .with_label_values(&[&url])
-                    .set(f64::from(status));
+    };
+    for (service, finding) in &state.services {
+        match finding {
+            Finding::Known { file, choice } => {
+                let labels = [service.label(), &choice.proxy_url(), choice.source.label()];
+                info.with_label_values(&labels).set(1.0);
+                valid_file(service.label(), file);
             }
-        }
-        if let Some(consistent) = state.consistent {
-            self.forward_proxy_consistent
-                .with_label_values::<&str>(&[])
-                .set(if consistent { 1.0 } else { 0.0 });
-        }
-    }
-
-    /// Steps 3-4: the port test and every endpoint by every route.
-    fn fill_endpoints(&self, state: &EndpointsState) {
-        for (port, open) in &state.port_open {
-            self.port_open
-                .with_label_values(&[&port.to_string()])
-                .set(if *open { 1.0 } else { 0.0 });
-        }
-        // A stand-in host that proves nothing has no verdict, so no series.
-        for result in state.results.iter().filter(|r| r.judged()) {
-            let e = &result.endpoint;
-            let (port, purpose) = (e.port.to_string(), endpoints::purpose_name(e.purpose));
-            let mut intercepted = None;
-            for route in &result.routes {
-                let labels = [e.host.as_str(), &port, purpose, route.route.label()];
-                self.endpoint_up
-                    .with_label_values(&labels)
-                    .set(if route.up() { 1.0 } else { 0.0 });
-                if let (Some(family), true) = (route.family, route.connected) {
-                    self.endpoint_family
-                        .with_label_values(&[
-                            e.host.as_str(),
-                            &port,
-                            purpose,
-                            route.route.label(),
-                            family.label(),
-                        ])
-                        .set(1.0);
-                }
-                for (phase, seconds) in &route.phases {
-                    self.endpoint_duration
-                        .with_label_values(&[
-                            e.host.as_str(),
-                            &port,
-                            purpose,
-                            route.route.label(),
-                            phase.label(),
-                        ])
-                        .set(*seconds);
-                }
-                if let Some(i) = route.intercepted {
-                    intercepted = Some(intercepted.unwrap_or(false) || i);
-                }
+            // WPAD or a script picks the proxy at run time: which one is unknown here.
+            Finding::Automatic { file, .. } => {
+                let labels = [service.label(), "unknown", Source::AutoDetect.label()];
+                info.with_label_values(&labels).set(1.0);
+                valid_file(service.label(), file);
             }
-            if let Some(i) = intercepted {
-                self.endpoint_tls_intercepted
-                    .with_label_values(&[&e.host])
-                    .set(if i { 1.0 } else { 0.0 });
+            Finding::Broken(
+                FileProblem::Malformed { path, .. } | FileProblem::Unreadable { path, .. },
+            ) => {
+                let file = path.display().to_string();
+                valid.with_label_values(&[service.label(), &file]).set(0.0);
             }
+            Finding::NotInstalled | Finding::Unread { .. } => {}
         }
     }
-
-    /// The exporter's own series, there from the start.
-    fn fill_exporter(&self, exporter: &Exporter) {
-        self.build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
-            .set(1.0);
-        let reload = exporter.reload_status();
-        self.reload_successful
-            .set(if reload.successful { 1.0 } else { 0.0 });
-        self.reload_success_timestamp
-            .set(unix_seconds(reload.last_success));
+    let up = Family::new(
+        "appproxy_forward_proxy_up",
+        "1 when the forward proxy is reachable and accepts CONNECT to a core service endpoint.",
+        &["proxy_url"],
+    );
+    let status = Family::new(
+        "appproxy_forward_proxy_connect_status_code",
+        "The forward proxy's last answer to CONNECT (200, 407, 403, 502 ...).",
+        &["proxy_url"],
+    );
+    for probe in &state.probes {
+        let url = probe.proxy.to_string();
+        up.with_label_values(&[&url]).set(bool_value(probe.up()));
+        if let Some(code) = probe.result.proxy_status {
+            status.with_label_values(&[&url]).set(f64::from(code));
+        }
     }
+    let consistent = Family::new(
+        "appproxy_forward_proxy_consistent",
+        "1 when connector and updater use the same proxy and the connector's route is one that works.",
+        &[],
+    );
+    if let Some(agree) = state.consistent {
+        consistent.set(bool_value(agree));
+    }
+    for family in [&info, &up, &status, &consistent, &valid] {
+        family.write(out);
+    }
+}
+
+/// The connector's Windows services on this host.
+fn write_services(out: &mut Compressor, snapshot: &Snapshot) {
+    write_family(
+        out,
+        "appproxy_connector_service_running",
+        "1 when the connector's Windows service (connector: WAPCSvc, updater: WAPCUpdaterSvc) runs on this host, 0 when it is stopped or not installed; Windows only.",
+        GAUGE,
+        &["connector_service"],
+        snapshot
+            .local_services
+            .iter()
+            .flatten()
+            .map(|(service, state)| ([*service], bool_value(*state == ServiceState::Running))),
+    );
+}
+
+/// Steps 7-10, per app: the last request to its internal URL, its latency against its
+/// timeout, and its external URL. Phases, timeout and the external status with
+/// `per_app_detail`.
+fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_app_detail: bool) {
+    let requested = || {
+        walks.iter().filter_map(|w| {
+            let backend = w.backend.as_ref()?;
+            Some(([w.connector_group.as_str(), w.app.as_str()], backend))
+        })
+    };
+    write_family(
+        out,
+        "appproxy_backend_up",
+        "1 when the app's internal URL loaded from this host (a 401/403 sign-in challenge counts as loaded).",
+        GAUGE,
+        &APP_LABELS,
+        requested().map(|(labels, b)| (labels, bool_value(b.up()))),
+    );
+    write_family(
+        out,
+        "appproxy_backend_http_status_code",
+        "The HTTP status of the last request to the app's internal URL, while it passes (a failing answer's status is the code label of appproxy_backend_failure_info).",
+        GAUGE,
+        &APP_LABELS,
+        requested().filter_map(|(labels, b)| {
+            let status = b.last.status.filter(|_| b.up())?;
+            Some((labels, f64::from(status)))
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_backend_failure_info",
+        "1 while requests to the internal URL fail, with the phase that failed (resolve, connect, timeout: the network; tls, http: the application; proxy: the backend proxy refused) and the HTTP status when there was one.",
+        GAUGE,
+        &["connector_group", "app", "phase", "code"],
+        requested().filter_map(|([group, app], b)| {
+            let failure = b.last.failure.as_ref()?;
+            let code = b.last.status.map(|s| s.to_string()).unwrap_or_default();
+            Some((
+                [
+                    group.to_string(),
+                    app.to_string(),
+                    failure.phase.label().to_string(),
+                    code,
+                ],
+                1.0,
+            ))
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_backend_latency_ratio",
+        "What step 9 judges: the median latency of the last three requests to the internal URL divided by the app's backend timeout (it fails above probes.backend.timeout_risk_ratio).",
+        GAUGE,
+        &APP_LABELS,
+        requested().map(|(labels, b)| (labels, b.ratio())),
+    );
+    // Every app whose internal URL is requested has its histogram from the start, at zero.
+    let histograms: Vec<(&AppWalk, LatencyHistogram)> = walks
+        .iter()
+        .filter_map(|w| match (&w.backend, w.backend_timeout) {
+            (Some(b), _) => Some((w, b.latency.clone())),
+            (None, Some(timeout)) => Some((w, LatencyHistogram::new(timeout, risk_ratio))),
+            (None, None) => None,
+        })
+        .collect();
+    let labels: Vec<[&str; 2]> = histograms
+        .iter()
+        .map(|(w, _)| [w.connector_group.as_str(), w.app.as_str()])
+        .collect();
+    let buckets: Vec<[(f64, u64); 2]> = histograms.iter().map(|(_, h)| h.buckets()).collect();
+    write_histogram(
+        out,
+        "appproxy_backend_request_duration_seconds",
+        "How long requests to the app's internal URL took, to the final answer's head or the failure. Its buckets are the timeout risk ratio of the app's timeout and the timeout (68 and 85 s for Default, 144 and 180 s for Long): sum over count is the mean latency.",
+        &APP_LABELS,
+        histograms
+            .iter()
+            .enumerate()
+            .map(|(i, (_, h))| HistogramSeries {
+                labels: &labels[i],
+                buckets: &buckets[i],
+                sum: h.sum,
+                count: h.count,
+            }),
+    );
+    write_family(
+        out,
+        "appproxy_external_up",
+        "Step 10: 1 when the app's external URL answers as App Proxy should (2xx, 3xx, 401, 403, and not its error page).",
+        GAUGE,
+        &APP_LABELS,
+        requested().filter_map(|(labels, b)| {
+            let external = b.external.as_ref()?;
+            Some((labels, bool_value(external.reachable())))
+        }),
+    );
+    if !per_app_detail {
+        return;
+    }
+    write_family(
+        out,
+        "appproxy_backend_phase_duration_seconds",
+        "How long each phase of the last request to the internal URL took.",
+        GAUGE,
+        &["connector_group", "app", "phase"],
+        requested().flat_map(|([group, app], b)| {
+            b.last
+                .phases
+                .iter()
+                .map(move |(phase, seconds)| ([group, app, phase.label()], *seconds))
+        }),
+    );
+    write_family(
+        out,
+        "appproxy_backend_timeout_seconds",
+        "The app's App Proxy backend timeout: 85 (Default) or 180 (Long) unless configured otherwise.",
+        GAUGE,
+        &APP_LABELS,
+        requested().map(|(labels, b)| (labels, b.threshold.as_secs_f64())),
+    );
+    write_family(
+        out,
+        "appproxy_external_http_status_code",
+        "The HTTP status of the last request to the app's external URL.",
+        GAUGE,
+        &APP_LABELS,
+        requested().filter_map(|(labels, b)| {
+            let status = b.external.as_ref()?.outcome.status?;
+            Some((labels, f64::from(status)))
+        }),
+    );
 }
 
 fn unix_seconds(time: SystemTime) -> f64 {
@@ -578,9 +620,55 @@ fn unix_seconds(time: SystemTime) -> f64 {
 
 /// The exporter's own families (build info, reloads), built at scrape time: they change
 /// without a probe round.
+struct LiveFamilies {
+    build_info: GaugeVec,
+    reload_successful: Gauge,
+    reload_success_timestamp: Gauge,
+}
+
+impl LiveFamilies {
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            build_info: GaugeVec::new(
+                Opts::new(
+                    "appproxy_exporter_build_info",
+                    "The exporter's version and source revision.",
+                ),
+                &["version", "revision"],
+            )?,
+            reload_successful: Gauge::with_opts(Opts::new(
+                "appproxy_exporter_config_last_reload_successful",
+                "1 when the last configuration reload succeeded.",
+            ))?,
+            reload_success_timestamp: Gauge::with_opts(Opts::new(
+                "appproxy_exporter_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful configuration load.",
+            ))?,
+        })
+    }
+
+    fn all(&self) -> [&dyn Collector; 3] {
+        [
+            &self.build_info,
+            &self.reload_successful,
+            &self.reload_success_timestamp,
+        ]
+    }
+
+    fn fill(&self, exporter: &Exporter) {
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
+            .set(1.0);
+        let reload = exporter.reload_status();
+        self.reload_successful.set(bool_value(reload.successful));
+        self.reload_success_timestamp
+            .set(unix_seconds(reload.last_success));
+    }
+}
+
 struct LiveCollector {
     exporter: Arc<Exporter>,
-    families: Mutex<Families>,
+    families: Mutex<LiveFamilies>,
     descs: Vec<Desc>,
 }
 
@@ -594,51 +682,17 @@ impl Collector for LiveCollector {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        families.fill_exporter(&self.exporter);
-        families.live().iter().flat_map(|c| c.collect()).collect()
+        families.fill(&self.exporter);
+        families.all().iter().flat_map(|c| c.collect()).collect()
     }
-}
-
-/// The text of every family built from `snapshot`, and the backend histogram: rendered once
-/// per published snapshot, in the background, so a scrape only copies it out. Empty before
-/// the first round: no series beats a misleading 0.
-pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> String {
-    let families = match Families::new() {
-        Ok(families) => families,
-        Err(error) => {
-            tracing::error!(%error, "metric families could not be built");
-            return String::new();
-        }
-    };
-    if !families.fill_snapshot(snapshot, exporter) {
-        return String::new();
-    }
-    let mut text = String::with_capacity(1 << 16);
-    for family in families.snapshot() {
-        family.write(&mut text);
-    }
-    let host = host::HostFamilies::new();
-    host.fill(&snapshot.host);
-    for family in host.all() {
-        family.write(&mut text);
-    }
-    // The histogram is cumulative state of the `prometheus` crate; a family without a series
-    // is left out, as the registry does when it gathers.
-    let mut histogram = exporter.backend_histogram.collect();
-    histogram.retain(|family| !family.get_metric().is_empty());
-    match prometheus::TextEncoder::new().encode_to_string(&histogram) {
-        Ok(encoded) => text.push_str(&encoded),
-        Err(error) => tracing::error!(%error, "encoding the backend histogram failed"),
-    }
-    text
 }
 
 /// The registry `/metrics` serves beside the rendered snapshot: the exporter's own families,
 /// Graph's request metrics, and process metrics where the platform has them.
 pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
-    let families = Families::new()?;
+    let families = LiveFamilies::new()?;
     let descs = families
-        .live()
+        .all()
         .iter()
         .flat_map(|c| c.desc().into_iter().cloned())
         .collect();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, stream};
 
 use crate::backend::{self, AppKey, BackendStore, Scheduler, Target, wildcard};
+use crate::background::Background;
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
@@ -34,26 +35,30 @@ pub struct Prober {
     /// Per-app backend tasks; only while [`Prober::run`] runs.
     scheduler: Option<Scheduler>,
     /// The last round's host-level results, composed again with each backend answer.
-    last: Option<HostRound>,
+    last: Option<Arc<HostRound>>,
     /// The read of the connector's files still running past its round, if one is.
     host_read: Option<BlockingRead<HostFacts>>,
     /// The connector's event logs, read on from where the last round stopped.
     event_log: Arc<std::sync::Mutex<EventLogMonitor>>,
+    /// Where the walks are composed and rendered, below the workers' priority.
+    publisher: Background,
 }
 
 /// What a round found that is not per app.
 struct HostRound {
-    inventory: InventoryState,
+    inventory: Arc<InventoryState>,
     local_services: Option<Vec<(&'static str, ServiceState)>>,
-    endpoints: EndpointsState,
-    proxy: ProxyState,
+    endpoints: Arc<EndpointsState>,
+    proxy: Arc<ProxyState>,
     round_seconds: BTreeMap<&'static str, f64>,
+    /// When the round finished.
+    finished: std::time::SystemTime,
     host: ThisHost,
-    targets: Vec<Target>,
+    targets: Vec<Arc<Target>>,
     /// Apps whose backend is not requested, with the reason (steps 7-10 not evaluated).
     unprobed: HashMap<AppKey, String>,
     /// The connector host's own health (steps 2, 4, 7).
-    host_health: HostHealth,
+    host_health: Arc<HostHealth>,
 }
 
 impl Prober {
@@ -75,27 +80,19 @@ impl Prober {
             last: None,
             host_read: None,
             event_log: Arc::default(),
+            publisher: Background::start("publish"),
         }
     }
 
     /// Runs forever: a host round at once, then every `probes.interval` (sooner after a
     /// reload); backends on their own schedule, each answer published as it comes.
     pub async fn run(mut self) {
-        self.scheduler = Some(Scheduler::new(
-            Arc::clone(&self.backends),
-            self.exporter.backend_histogram.clone(),
-        ));
+        self.scheduler = Some(Scheduler::new(Arc::clone(&self.backends)));
         loop {
             // Rounds start every interval, whatever a round takes (within the interval).
             let started = tokio::time::Instant::now();
-            let snapshot = self.round().await;
-            let failing = snapshot
-                .walks
-                .iter()
-                .filter(|w| w.failure.is_some())
-                .count();
-            tracing::debug!(apps = snapshot.walks.len(), failing, "probe round complete");
-            self.publish(snapshot).await;
+            self.probe_host().await;
+            self.compose_and_publish().await;
             let next = started + self.exporter.config().settings.probes.interval;
             loop {
                 tokio::select! {
@@ -106,26 +103,22 @@ impl Prober {
                         // most once a second, but never hold up the next round for it.
                         let soon = tokio::time::Instant::now() + Duration::from_secs(1);
                         tokio::time::sleep_until(soon.min(next)).await;
-                        if let Some(snapshot) = self.compose() {
-                            self.publish(snapshot).await;
-                        }
+                        self.compose_and_publish().await;
                     }
                 }
             }
         }
     }
 
-    /// Renders and publishes off the async workers, so probes' timings stay true.
-    async fn publish(&self, snapshot: Snapshot) {
-        let exporter = Arc::clone(&self.exporter);
-        if let Err(error) = tokio::task::spawn_blocking(move || exporter.publish(snapshot)).await {
-            tracing::error!(%error, "publishing a snapshot failed");
-        }
-    }
-
     /// One round of the host's probes with the config in force, composed with the latest
     /// backend answers (none yet, unless the scheduler runs or [`Prober::round_once`] asked).
     pub async fn round(&mut self) -> Snapshot {
+        self.probe_host().await;
+        self.compose().unwrap_or_default()
+    }
+
+    /// Probes the host and refreshes the inventory: the round without its walks.
+    async fn probe_host(&mut self) {
         let config = self.exporter.config();
         let settings = &config.settings;
         let mut round_seconds = BTreeMap::new();
@@ -153,27 +146,30 @@ impl Prober {
         let input = host_input(&inventory, settings, &host, local_services.as_deref());
         let host_health = host::check_all(input, Arc::clone(&self.event_log)).await;
         round_seconds.insert("host", started.elapsed().as_secs_f64());
-        let (targets, unprobed) = backend_targets(&inventory, settings, &host, &proxy);
+        let previous = self.last.as_ref().map(|l| l.targets.as_slice());
+        let (targets, unprobed) = backend_targets(
+            &inventory,
+            settings,
+            &host,
+            &proxy,
+            previous.unwrap_or_default(),
+        );
         if let Some(scheduler) = &mut self.scheduler {
             let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
-            scheduler.sync(
-                targets.clone(),
-                settings.probes.backend.interval,
-                concurrency,
-            );
+            scheduler.sync(&targets, settings.probes.backend.interval, concurrency);
         }
-        self.last = Some(HostRound {
-            inventory,
+        self.last = Some(Arc::new(HostRound {
+            inventory: Arc::new(inventory),
             local_services,
-            endpoints,
-            proxy,
+            endpoints: Arc::new(endpoints),
+            proxy: Arc::new(proxy),
             round_seconds,
+            finished: std::time::SystemTime::now(),
             host,
             targets,
             unprobed,
-            host_health,
-        });
-        self.compose().unwrap_or_default()
+            host_health: Arc::new(host_health),
+        }));
     }
 
     /// A round that also requests every app's backend once and waits for the answers: for
@@ -187,7 +183,6 @@ impl Prober {
             .unwrap_or_default();
         let concurrency = usize::try_from(self.exporter.config().settings.probes.concurrency)
             .unwrap_or(usize::MAX);
-        let histogram = self.exporter.backend_histogram.clone();
         let backends = Arc::clone(&self.backends);
         stream::iter(targets)
             .map(|target| async move {
@@ -196,9 +191,6 @@ impl Prober {
             })
             .buffer_unordered(concurrency.max(1))
             .for_each(|(target, outcome, external)| {
-                histogram
-                    .with_label_values(&[&target.key.connector_group, &target.key.app])
-                    .observe(outcome.seconds);
                 backends.record(&target, outcome, external);
                 async {}
             })
@@ -209,107 +201,170 @@ impl Prober {
     /// The snapshot of the last host round with the latest backend answers.
     fn compose(&self) -> Option<Snapshot> {
         let last = self.last.as_ref()?;
-        let config = self.exporter.config();
-        let ratio = config.settings.probes.backend.timeout_risk_ratio;
-        let host_steps = [
-            (Step::PortTest, last.endpoints.port_test.clone()),
-            (Step::RequiredEndpoints, last.endpoints.required.clone()),
-            (Step::ForwardProxy, last.proxy.forward_proxy.clone()),
-            (Step::ProxyConsistency, last.proxy.consistency.clone()),
-        ];
-        let inventory = &last.inventory.inventory;
-        let host_is_connector = inventory
-            .groups
-            .iter()
-            .any(|g| g.has_member(&last.host.machine));
-        let local = last
-            .local_services
-            .as_deref()
-            .and_then(|states| local::judge(states, host_is_connector));
-        let walks = inventory
-            .apps_to_walk(&last.host.groups, &last.host.machine)
+        Some(compose(last, &self.exporter, &self.backends))
+    }
+
+    /// Composes and publishes off the async workers, on the publishing thread: at 10,000 apps
+    /// both take tens of milliseconds of CPU, which on a worker would delay the backend
+    /// answers being timed and the scrapes being served.
+    async fn compose_and_publish(&self) {
+        let Some(last) = self.last.clone() else {
+            return;
+        };
+        let exporter = Arc::clone(&self.exporter);
+        let backends = Arc::clone(&self.backends);
+        let published = self.publisher.run(move || {
+            let snapshot = compose(&last, &exporter, &backends);
+            let failing = snapshot
+                .walks
+                .iter()
+                .filter(|w| w.failure.is_some())
+                .count();
+            tracing::debug!(apps = snapshot.walks.len(), failing, "walks composed");
+            exporter.publish(snapshot);
+        });
+        if published.await.is_none() {
+            tracing::error!("publishing a snapshot failed; the last one is still served");
+        }
+    }
+}
+
+/// The snapshot of host round `last` with the latest backend answers.
+fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Snapshot {
+    let config = exporter.config();
+    let ratio = config.settings.probes.backend.timeout_risk_ratio;
+    let host_steps = [
+        (Step::PortTest, last.endpoints.port_test.clone()),
+        (Step::RequiredEndpoints, last.endpoints.required.clone()),
+        (Step::ForwardProxy, last.proxy.forward_proxy.clone()),
+        (Step::ProxyConsistency, last.proxy.consistency.clone()),
+    ];
+    let inventory = &last.inventory.inventory;
+    let host_is_connector = inventory
+        .groups
+        .iter()
+        .any(|g| g.has_member(&last.host.machine));
+    let local = last
+        .local_services
+        .as_deref()
+        .and_then(|states| local::judge(states, host_is_connector));
+    let mut group_steps = BTreeMap::new();
+    let timeouts: HashMap<&AppKey, Duration> =
+        last.targets.iter().map(|t| (&t.key, t.threshold)).collect();
+    let walks = inventory
+        .apps_to_walk(&last.host.groups, &last.host.machine)
+        .into_iter()
+        .map(|app| {
+            let mut steps = StepResults::default();
+            inventory.judge(app, &last.host, &mut steps);
+            // The connector's services on this host: step 2 fails when they do not run.
+            if let (Some(Outcome::Pass), Some(failed @ Outcome::Fail(_))) =
+                (steps.get(Step::ConnectorInstalled), &local)
+            {
+                steps.set(Step::ConnectorInstalled, failed.clone());
+            }
+            // The host's trust certificate (step 2), whenever the inventory passes it.
+            if let (Some(Outcome::Pass), Some(failed)) = (
+                steps.get(Step::ConnectorInstalled),
+                last.host_health.failure_for(Step::ConnectorInstalled),
+            ) {
+                steps.set(Step::ConnectorInstalled, failed);
+            }
+            let key = AppKey {
+                connector_group: app.connector_group.clone().unwrap_or_default(),
+                app: app.name.clone(),
+            };
+            // Step 2 is the group's, before any app's own answers.
+            if let (false, Some(outcome)) = (
+                key.connector_group.is_empty(),
+                steps.get(Step::ConnectorInstalled),
+            ) {
+                group_steps
+                    .entry(key.connector_group.clone())
+                    .or_insert_with(|| outcome.clone());
+            }
+            let backend = backends.get(&key);
+            // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
+            // app, and an app's own answers may fail an earlier step for it alone (its
+            // backend proxy's refusal, App Proxy's page saying no connector answered).
+            for (step, outcome) in &host_steps {
+                if let Some(outcome) = outcome {
+                    steps.set(*step, outcome.clone());
+                }
+            }
+            for (step, outcome) in backend::judge(backend.as_deref(), ratio) {
+                let earlier = step < Step::InternalUrl;
+                if !earlier || !outcome.passed() {
+                    steps.set(step, outcome);
+                }
+            }
+            // TLS 1.2 switched off fails step 4 even where every endpoint answers; Kerberos
+            // delegation that cannot work fails step 7 of its app although the page loads.
+            let kerberos = last
+                .host_health
+                .kerberos_failure(&key.connector_group, &key.app);
+            for (step, failed) in [
+                (
+                    Step::RequiredEndpoints,
+                    last.host_health.failure_for(Step::RequiredEndpoints),
+                ),
+                (Step::InternalUrl, kerberos),
+            ] {
+                if let (None | Some(Outcome::Pass), Some(failed)) = (steps.get(step), failed) {
+                    steps.set(step, failed);
+                }
+            }
+            // What no probe can judge says so: a Private Access app is walked to step 2
+            // only, a wildcard app without a concrete host has no page to load.
+            let (unjudged, reason) = match (&app.publishing, last.unprobed.get(&key)) {
+                (Publishing::NotWebApp { reason }, _) => (&Step::ALL[2..], Some(reason)),
+                (Publishing::WebApp, reason) => (&Step::ALL[6..], reason),
+            };
+            if let Some(reason) = reason {
+                for step in unjudged {
+                    steps.set(*step, Outcome::not_evaluated(reason.as_str()));
+                }
+            }
+            let backend_timeout = timeouts.get(&key).copied();
+            AppWalk {
+                connector_group: key.connector_group,
+                app: key.app,
+                failure: flow::walk(&steps),
+                steps,
+                backend,
+                backend_timeout,
+            }
+        })
+        .collect();
+    Snapshot {
+        complete: true,
+        inventory: Arc::clone(&last.inventory),
+        endpoints: Arc::clone(&last.endpoints),
+        proxy: Arc::clone(&last.proxy),
+        local_services: last.local_services.clone(),
+        host: Arc::clone(&last.host_health),
+        walks,
+        round_seconds: last.round_seconds.clone(),
+        round_finished: BTreeMap::from_iter(
+            ["inventory", "endpoints", "proxy"]
+                .map(|kind| (kind, last.finished))
+                .into_iter()
+                .chain(backends.last_answer().map(|at| ("backend", at))),
+        ),
+        host_steps: host_steps
             .into_iter()
-            .map(|app| {
-                let mut steps = StepResults::default();
-                inventory.judge(app, &last.host, &mut steps);
-                // The connector's services on this host: step 2 fails when they do not run.
-                if let (Some(Outcome::Pass), Some(failed @ Outcome::Fail { .. })) =
-                    (steps.get(Step::ConnectorInstalled), &local)
-                {
-                    steps.set(Step::ConnectorInstalled, failed.clone());
-                }
-                // The host's trust certificate (step 2), whenever the inventory passes it.
-                if let (Some(Outcome::Pass), Some(failed)) = (
-                    steps.get(Step::ConnectorInstalled),
-                    last.host_health.failure_for(Step::ConnectorInstalled),
-                ) {
-                    steps.set(Step::ConnectorInstalled, failed);
-                }
-                let key = AppKey {
-                    connector_group: app.connector_group.clone().unwrap_or_default(),
-                    app: app.name.clone(),
-                };
-                let backend = self.backends.get(&key);
-                // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
-                // app, and an app's own answers may fail an earlier step for it alone (its
-                // backend proxy's refusal, App Proxy's page saying no connector answered).
-                for (step, outcome) in &host_steps {
-                    if let Some(outcome) = outcome {
-                        steps.set(*step, outcome.clone());
+            .filter_map(|(step, outcome)| {
+                // TLS 1.2 switched off fails step 4 even where every endpoint answers.
+                let tls = last.host_health.failure_for(Step::RequiredEndpoints);
+                match (step, outcome, tls) {
+                    (Step::RequiredEndpoints, None | Some(Outcome::Pass), Some(failed)) => {
+                        Some((step, failed))
                     }
-                }
-                for (step, outcome) in backend::judge(backend.as_ref(), ratio) {
-                    let earlier = step < Step::InternalUrl;
-                    if !earlier || !outcome.passed() {
-                        steps.set(step, outcome);
-                    }
-                }
-                // TLS 1.2 switched off fails step 4 even where every endpoint answers; Kerberos
-                // delegation that cannot work fails step 7 of its app although the page loads.
-                let kerberos = last
-                    .host_health
-                    .kerberos_failure(&key.connector_group, &key.app);
-                for (step, failed) in [
-                    (
-                        Step::RequiredEndpoints,
-                        last.host_health.failure_for(Step::RequiredEndpoints),
-                    ),
-                    (Step::InternalUrl, kerberos),
-                ] {
-                    if let (None | Some(Outcome::Pass), Some(failed)) = (steps.get(step), failed) {
-                        steps.set(step, failed);
-                    }
-                }
-                // What no probe can judge says so: a Private Access app is walked to step 2
-                // only, a wildcard app without a concrete host has no page to load.
-                let (unjudged, reason) = match (&app.publishing, last.unprobed.get(&key)) {
-                    (Publishing::NotWebApp { reason }, _) => (&Step::ALL[2..], Some(reason)),
-                    (Publishing::WebApp, reason) => (&Step::ALL[6..], reason),
-                };
-                if let Some(reason) = reason {
-                    for step in unjudged {
-                        steps.set(*step, Outcome::not_evaluated(reason.as_str()));
-                    }
-                }
-                AppWalk {
-                    connector_group: key.connector_group,
-                    app: key.app,
-                    failure: flow::walk(&steps),
-                    steps,
-                    backend,
+                    (_, outcome, _) => outcome.map(|o| (step, o)),
                 }
             })
-            .collect();
-        Some(Snapshot {
-            complete: true,
-            inventory: last.inventory.clone(),
-            endpoints: last.endpoints.clone(),
-            proxy: last.proxy.clone(),
-            local_services: last.local_services.clone(),
-            host: last.host_health.clone(),
-            walks,
-            round_seconds: last.round_seconds.clone(),
-        })
+            .collect(),
+        group_steps,
     }
 }
 
@@ -470,13 +525,16 @@ fn host_input(
 
 /// What steps 7-10 request: every walked web app's internal URL, through the connector's proxy
 /// when it sends backend requests through one (`UseDefaultProxyForBackendRequests`); and for
-/// every web app that cannot be requested, why.
+/// every web app that cannot be requested, why. A target equal to one of `previous` is that
+/// one, shared: a round does not hold a second copy of what did not change.
 fn backend_targets(
     inventory: &InventoryState,
     settings: &Settings,
     host: &ThisHost,
     proxy: &ProxyState,
-) -> (Vec<Target>, HashMap<AppKey, String>) {
+    previous: &[Arc<Target>],
+) -> (Vec<Arc<Target>>, HashMap<AppKey, String>) {
+    let previous: HashMap<&AppKey, &Arc<Target>> = previous.iter().map(|t| (&t.key, t)).collect();
     let backend = &settings.probes.backend;
     let through_proxy = settings
         .connector
@@ -537,9 +595,13 @@ fn backend_targets(
             pre_authenticated: app.pre_authenticated,
             ..target
         };
-        targets.push(match &urls.external {
+        let target = match &urls.external {
             Some(url) if external => target.with_external(url, connector_proxy.clone()),
             _ => target,
+        };
+        targets.push(match previous.get(&target.key) {
+            Some(same) if ***same == target => Arc::clone(same),
+            _ => Arc::new(target),
         });
     }
     (targets, unprobed)

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use axum::body::Bytes;
+use crate::exposition::gzip::OpenMember;
 use serde::Serialize;
 
 use crate::backend::AppBackend;
 use crate::endpoints::EndpointsState;
-use crate::flow::{Failure, StepResults};
+use crate::flow::{Failure, Outcome, Step, StepResults};
 use crate::inventory::Inventory;
 use crate::inventory::local::ServiceState;
 use crate::proxy::ProxyState;
@@ -27,13 +27,18 @@ pub struct AppWalk {
     pub failure: Option<Failure>,
     /// The latest requests to the app's internal URL (steps 7-9), once there is one.
     #[serde(skip)]
-    pub backend: Option<AppBackend>,
+    pub backend: Option<Arc<AppBackend>>,
+    /// The app's backend timeout, when its internal URL is requested: its latency histogram
+    /// is served from the start, at zero.
+    #[serde(skip)]
+    pub backend_timeout: Option<std::time::Duration>,
 }
 
 /// The inventory as last refreshed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct InventoryState {
-    pub inventory: Inventory,
+    /// Shared from round to round while neither the config nor Graph's answer changes.
+    pub inventory: Arc<Inventory>,
     /// Whether the last refresh succeeded.
     pub up: bool,
     pub last_success: Option<SystemTime>,
@@ -44,26 +49,36 @@ pub struct InventoryState {
 pub struct Snapshot {
     /// False until the first complete round; `/-/ready` answers 503 until then.
     pub complete: bool,
-    pub inventory: InventoryState,
+    /// The round's results are shared by every snapshot composed from the round.
+    pub inventory: Arc<InventoryState>,
     /// Steps 3-4, from this host.
-    pub endpoints: EndpointsState,
+    pub endpoints: Arc<EndpointsState>,
     /// Steps 5-6, from this host.
-    pub proxy: ProxyState,
+    pub proxy: Arc<ProxyState>,
     /// The connector's Windows services on this host (step 2's local part); `None` elsewhere.
     pub local_services: Option<Vec<(&'static str, ServiceState)>>,
     /// The connector host's own health (trust certificate, event log, version, TLS, Kerberos).
-    pub host: crate::host::HostHealth,
+    pub host: Arc<crate::host::HostHealth>,
     pub walks: Vec<AppWalk>,
     /// How long the last round of each kind of probe took, in seconds.
     pub round_seconds: BTreeMap<&'static str, f64>,
+    /// When the last round of each kind finished (`backend`: the last backend answer).
+    #[serde(skip)]
+    pub round_finished: BTreeMap<&'static str, SystemTime>,
+    /// Steps 3-6 as this host judged them, before any app's own answers: served once.
+    #[serde(skip)]
+    pub host_steps: Vec<(Step, Outcome)>,
+    /// Step 2 per connector group, as the inventory and this host judged it.
+    #[serde(skip)]
+    pub group_steps: BTreeMap<String, Outcome>,
 }
 
 /// Holds the latest snapshot and its rendered metrics; cheap to read from any thread.
 #[derive(Debug, Default)]
 pub struct Store {
     latest: RwLock<Arc<Snapshot>>,
-    /// The snapshot's families as exposition text, rendered when it was published.
-    exposition: RwLock<Bytes>,
+    /// The snapshot's families, rendered and compressed when it was published.
+    exposition: RwLock<Arc<OpenMember>>,
 }
 
 impl Store {
@@ -75,16 +90,16 @@ impl Store {
         }
     }
 
-    /// The latest snapshot's metrics text (a cheap, shared copy).
-    pub fn exposition(&self) -> Bytes {
+    /// The latest snapshot's metrics, compressed (a shared reference).
+    pub fn exposition(&self) -> Arc<OpenMember> {
         match self.exposition.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
     /// Makes `snapshot` and its rendered `exposition` the latest, together.
-    pub fn publish(&self, snapshot: Snapshot, exposition: String) {
+    pub fn publish(&self, snapshot: Snapshot, exposition: OpenMember) {
         let snapshot = Arc::new(snapshot);
         let mut latest = self
             .latest
@@ -95,6 +110,6 @@ impl Store {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *latest = snapshot;
-        *text = Bytes::from(exposition);
+        *text = Arc::new(exposition);
     }
 }

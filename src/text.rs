@@ -6,8 +6,11 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-/// The most the config file, the web config and the connector's `.exe.config` may hold.
+/// The most the web config and the connector's `.exe.config` may hold.
 pub const CONFIG_LIMIT: u64 = 1 << 20;
+/// The most the exporter's config file may hold: a static inventory takes about 100 bytes an
+/// app, so 10,000 apps and as many endpoints of one's own are about 2 MB.
+pub const EXPORTER_CONFIG_LIMIT: u64 = 32 << 20;
 /// The most a certificate, key, secret or token file may hold.
 pub const SECRET_LIMIT: u64 = 256 << 10;
 

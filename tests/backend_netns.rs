@@ -86,6 +86,9 @@ fn config() -> String {
     interval: 300ms
     timeouts: {{default: 2s, long: 4s}}
     timeout_risk_ratio: 0.8
+# Every per-app series: the steps and phases below are checked one by one.
+metrics:
+  per_step_series: true
 "
     )
 }
@@ -101,13 +104,24 @@ fn failing(m: &str, app: &str) -> Option<f64> {
     value(m, "appproxy_flow_failing_step", app)
 }
 
+/// The value of the app's `appproxy_backend_failure_info` series for `phase`, whatever its
+/// `code` (the HTTP status, when there was one; see [`failure_code`]).
 fn failure_phase(m: &str, app: &str, phase: &str) -> Option<f64> {
-    sample(
-        m,
-        &format!(
-            "appproxy_backend_failure_info{{app=\"{app}\",connector_group=\"Default\",phase=\"{phase}\"}}"
-        ),
-    )
+    failure_line(m, app, phase).and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// The `code` label of the app's failure.
+fn failure_code(m: &str, app: &str, phase: &str) -> Option<String> {
+    let line = failure_line(m, app, phase)?;
+    let rest = line.split("code=\"").nth(1)?;
+    Some(rest.split('"').next()?.to_string())
+}
+
+fn failure_line<'a>(m: &'a str, app: &str, phase: &str) -> Option<&'a str> {
+    let start = format!("appproxy_backend_failure_info{{app=\"{app}\",code=\"");
+    let end = format!("\",connector_group=\"Default\",phase=\"{phase}\"}}");
+    m.lines()
+        .find(|l| l.starts_with(&start) && l.contains(&end))
 }
 
 const EXPECTED: &[(&str, f64)] = &[
@@ -156,11 +170,14 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         Some(401.0)
     );
     assert_eq!(value(&m, "appproxy_backend_up", "negotiate"), Some(1.0));
+    // A failing answer's status is the failure's code, not the passing status's series.
     assert_eq!(
         value(&m, "appproxy_backend_http_status_code", "error"),
-        Some(503.0)
+        None
     );
     assert_eq!(failure_phase(&m, "error", "http"), Some(1.0));
+    assert_eq!(failure_code(&m, "error", "http").as_deref(), Some("503"));
+    assert_eq!(failure_code(&m, "missing", "resolve").as_deref(), Some(""));
     assert_eq!(failure_phase(&m, "selfsigned-strict", "tls"), Some(1.0));
     assert_eq!(
         value(&m, "appproxy_backend_up", "selfsigned-lax"),

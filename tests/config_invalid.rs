@@ -131,7 +131,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_top_level_key.yml",
-        ":1:1: clodu: unknown field `clodu`, expected one of cloud, tenant_id, inventory, connector, probes",
+        ":1:1: clodu: unknown field `clodu`, expected one of cloud, tenant_id, inventory, connector, probes, metrics",
     ),
     (
         "url_without_scheme.yml",
@@ -229,4 +229,35 @@ fn a_config_file_written_as_utf16_by_windows_powershell_loads() {
     std::fs::write(&path, bytes).unwrap();
     let loaded = config::load(Some(&path)).unwrap();
     assert_eq!(loaded.settings.probes.interval.as_secs(), 30);
+}
+
+/// A large tenant's static inventory fits: 10,000 apps and 10,000 endpoints of one's own are
+/// about 2 MB, more than the 1 MiB the other files may hold.
+#[test]
+fn a_static_inventory_of_ten_thousand_apps_and_endpoints_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.yml");
+    let mut text = String::from(
+        "inventory:\n  static:\n    connector_groups: [{name: G, connectors: [{machine_name: C, status: active}]}]\n    apps:\n",
+    );
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "      - {{name: app{i:05}, connector_group: G, internal_url: \"http://127.0.{}.{}:8080/delay/0\"}}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    text.push_str("probes:\n  endpoints:\n    replace:\n");
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "      - {{host: 127.0.{}.{}, port: 9000, purpose: registration}}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    assert!(text.len() > 1 << 20, "{} bytes", text.len());
+    std::fs::write(&path, &text).unwrap();
+    let loaded = config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    let apps = loaded.settings.inventory.static_inventory.as_ref().unwrap();
+    assert_eq!(apps.apps.len(), 10_000);
 }

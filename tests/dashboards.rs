@@ -1,7 +1,10 @@
 //! The dashboards follow the rules users of Grafana dashboards expect (dashboard-linter's):
 //! fixed uids, a datasource variable used by every panel, job/instance variables in every
 //! selector, a title, description and unit on every panel, counters only inside rates over
-//! `$__rate_interval`, and only metrics the exporter serves.
+//! `$__rate_interval`, and only metrics the exporter serves. They are rendered from the mixin
+//! (mixin/dashboards/); these tests hold what it renders to a fleet's needs: steps 7-10 worst
+//! first, only failing apps at a thousand apps, firing alerts as annotations, and links that do
+//! not lead to a scrape address.
 
 use serde_json::Value;
 
@@ -66,8 +69,8 @@ fn every_dashboard_has_the_variables_users_expect() {
             .map(|v| v["name"].as_str().unwrap())
             .collect();
         assert_eq!(
-            &vars[..4],
-            ["datasource", "job", "instance", "connector_group"],
+            vars,
+            ["datasource", "job", "instance", "connector_group", "app"],
             "{name}"
         );
         let first = &board["templating"]["list"][0];
@@ -174,5 +177,93 @@ fn the_walk_timeline_maps_every_step_number_to_its_name() {
         "escalate_app_flow",
     ] {
         assert!(mappings.contains(name), "{name} not mapped: {mappings}");
+    }
+}
+
+fn overview() -> Value {
+    dashboards()
+        .into_iter()
+        .find(|(n, _)| n == "appproxy-overview.json")
+        .unwrap()
+        .1
+}
+
+fn exprs(panel: &Value) -> Vec<String> {
+    panel["targets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t["expr"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn firing_alerts_show_as_annotations_on_every_dashboard() {
+    for (name, board) in dashboards() {
+        let annotations = board["annotations"]["list"].to_string();
+        assert!(
+            annotations.contains(r#"ALERTS{alertname=~\"AppProxy.*\",alertstate=\"firing\""#),
+            "{name}: {annotations}"
+        );
+    }
+}
+
+#[test]
+fn no_link_leads_to_a_scrape_address() {
+    for (name, board) in dashboards() {
+        let text = board.to_string();
+        for bad in ["fields.instance}", "labels.instance}", "http://${"] {
+            assert!(!text.contains(bad), "{name} links through {bad}");
+        }
+    }
+}
+
+#[test]
+fn the_overview_shows_steps_7_to_10_worst_first_and_the_apps_closest_to_their_timeout() {
+    let panels = panels(&overview());
+    let limited = |metric: &str| {
+        panels.iter().any(|p| {
+            p["type"] == "table"
+                && exprs(p)
+                    .iter()
+                    .any(|e| e.contains(metric) && (e.contains("topk(") || e.contains("bottomk(")))
+        })
+    };
+    for metric in [
+        "appproxy_backend_up{",
+        "appproxy_backend_latency_ratio:",
+        "appproxy_external_up{",
+        "appproxy_flow_failing_step_info{",
+    ] {
+        assert!(limited(metric), "no worst-first table of {metric}");
+    }
+    assert!(panels.iter().any(|p| {
+        p["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Closest to their timeout"))
+    }));
+}
+
+#[test]
+fn per_app_panels_of_the_overview_list_only_apps_that_failed_in_the_range() {
+    // At 1,000 apps a timeline of every app is unreadable: a per-app series is drawn only for
+    // the apps picked by a topk/bottomk over the range, or counted, or kept to failures.
+    for panel in panels(&overview()) {
+        for expr in exprs(&panel) {
+            let per_app = [
+                "appproxy_flow_failing_step{",
+                "appproxy_backend_latency_ratio{",
+            ]
+            .iter()
+            .any(|m| expr.starts_with(m));
+            if per_app && panel["type"] != "stat" {
+                assert!(
+                    expr.contains("[$__range] @ end()") && expr.contains("topk("),
+                    "{}: {expr}",
+                    panel["title"]
+                );
+            }
+        }
     }
 }

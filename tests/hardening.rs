@@ -129,8 +129,10 @@ fn an_idle_socket_flood_is_capped_and_timed_out_and_probes_go_on() {
     );
     // Probes went on during the flood: the backend answered every round.
     let metrics = wait_for(exporter.address, "/metrics", |status, _| status == 200);
-    let ok = r#"appproxy_flow_step_ok{app="intranet",connector_group="Default",step="7",step_name="internal_url"}"#;
-    assert_eq!(sample(&metrics, ok), Some(1.0), "{metrics}");
+    let up = r#"appproxy_backend_up{app="intranet",connector_group="Default"}"#;
+    assert_eq!(sample(&metrics, up), Some(1.0), "{metrics}");
+    let walk = r#"appproxy_flow_failing_step{app="intranet",connector_group="Default"}"#;
+    assert_eq!(sample(&metrics, walk), Some(0.0), "{metrics}");
 }
 
 /// A FIFO named as the connector's config file would block its read forever: it is refused
@@ -199,7 +201,7 @@ fn a_huge_value_from_a_file_is_refused_or_cut_in_labels() {
     );
     let exporter = common::start(&[&format!("--config.file={}", config.display())]);
     let valid = format!(
-        "appproxy_connector_config_valid{{file=\"{}\",service=\"connector\"}}",
+        "appproxy_connector_config_valid{{connector_service=\"connector\",file=\"{}\"}}",
         file.display()
     );
     let metrics = wait_for(exporter.address, "/metrics", |_, body| {

@@ -140,7 +140,8 @@ async fn reload_only_answers_post() {
 #[tokio::test]
 async fn step_ok_series_exist_only_for_evaluated_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    let every_step = format!("{THREE_APPS}metrics:\n  per_step_series: true\n");
+    let exporter = exporter_after_one_round(dir.path(), &every_step).await;
     let (_, metrics) = call(&exporter, "GET", "/metrics").await;
     let step = |app: &str, group: &str, n: u8, name: &str| {
         sample(
@@ -174,6 +175,40 @@ async fn step_ok_series_exist_only_for_evaluated_steps() {
         ),
         Some(0.0)
     );
+}
+
+/// By default a step judged once per group is served once per group, not per app; per app
+/// only the walk's result (and, for apps whose backend is requested, steps 7-10's series).
+#[tokio::test]
+async fn by_default_step_2_is_served_per_group_and_the_walk_per_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_after_one_round(dir.path(), THREE_APPS).await;
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    let group_step = |group: &str| {
+        sample(
+            &metrics,
+            &format!(
+                "appproxy_flow_step_ok{{app=\"\",connector_group=\"{group}\",step=\"2\",step_name=\"connector_installed\"}}"
+            ),
+        )
+    };
+    assert_eq!(group_step("Default"), Some(1.0));
+    assert_eq!(group_step("Dormant"), Some(0.0));
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("appproxy_flow_step_ok{app=\"intranet\"")),
+        "no per-app step matrix by default"
+    );
+    for (app, group, step) in [
+        ("intranet", "Default", 0.0),
+        ("orphan", "", 1.0),
+        ("payroll", "Dormant", 2.0),
+    ] {
+        let series =
+            format!("appproxy_flow_failing_step{{app=\"{app}\",connector_group=\"{group}\"}}");
+        assert_eq!(sample(&metrics, &series), Some(step), "{app}");
+    }
 }
 
 #[tokio::test]

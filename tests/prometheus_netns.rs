@@ -1,8 +1,11 @@
 //! The monitoring content against what the exporter really emits: a real Prometheus (with
-//! alerts/appproxy.rules.yml loaded) scrapes the exporter in a network namespace, first in a
-//! healthy scenario, then with every fault at once. Each alert's expression returns series in
-//! the fault scenario and none in the healthy one; every dashboard query returns data in at
-//! least one of them.
+//! alerts/appproxy.rules.yml loaded) scrapes two exporters side by side in a network namespace,
+//! as two connector hosts of one tenant, first in a healthy scenario, then with every fault at
+//! once. Each alerting rule's expression (the page and the ticket of an alert apart) returns
+//! series in the fault scenario and none in the healthy one, but for the few listed with why;
+//! tenant-wide alerts are raised once for both hosts, host-level ones for the host that fails,
+//! per-app ones per host: a page where every host fails the app, a ticket where one does. Every
+//! dashboard query (panels, variables, annotations) returns data in at least one scenario.
 
 mod common;
 
@@ -16,13 +19,15 @@ use serde_json::{Value, json};
 fn spec() -> Value {
     json!({
         "hosts": {
-            "tenant.bootstrap.msappproxy.test": "127.0.0.11", "crl.digicert.test": "127.0.0.21",
+            "tenant.bootstrap.msappproxy.test": "127.0.0.11", "tenant2.bootstrap.msappproxy.test": "127.0.0.12",
+            "crl.digicert.test": "127.0.0.21",
             "intercepted.login.test": "127.0.0.31",
             "ok.backend.test": "127.0.0.51", "slow.backend.test": "127.0.0.52", "error.backend.test": "127.0.0.54",
-            "ok-contoso.msappproxy.test": "127.0.0.72"
+            "ok-contoso.msappproxy.test": "127.0.0.72", "offline-contoso.msappproxy.test": "127.0.0.73"
         },
         "servers": [
             {"ip": "127.0.0.11", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "tenant.bootstrap.msappproxy.test"},
+            {"ip": "127.0.0.12", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "tenant2.bootstrap.msappproxy.test"},
             {"ip": "127.0.0.21", "port": 80, "kind": "http"},
             {"ip": "127.0.0.31", "port": 443, "kind": "tls", "issuer": "interceptor", "cn": "intercepted.login.test"},
             {"ip": "127.0.0.51", "port": 80, "kind": "http"},
@@ -51,31 +56,53 @@ const PROXIED: &str = "<configuration><system.net><defaultProxy><proxy proxyaddr
 const MALFORMED: &str =
     "<configuration><system.net><defaultProxy enabled=\"false\"></system.net></configuration>";
 
-fn config(dir: &Path, graph_url: &str, faulty: bool) -> String {
+/// The config of connector host `host` (1 or 2). In the fault scenario host 1 fails steps 3-6
+/// (its service endpoint is dropped, a registration endpoint is intercepted, its connector uses
+/// a proxy that asks for credentials, its updater's file is malformed) while host 2 passes
+/// them; both fail the `broken` app, find `slow` close to its timeout, and report the tenant's
+/// facts: the `Dormant` group has no active connector, `orphan` no group, Graph refuses. Only
+/// host 1 fails the `error` app and finds `sluggish` slow; host 2 reaches both. The external URL
+/// of `offline` refuses connections (nothing listens there), so host 2's walk stops at step 10.
+/// Host 2 also exports the per-app step matrix (`metrics.per_step_series`), which some panels
+/// read; host 1 exports the default series only.
+fn config(dir: &Path, graph_url: &str, faulty: bool, host: u8) -> String {
+    let host_faults = faulty && host == 1;
     std::fs::write(dir.join("secret"), "s3cret").unwrap();
     std::fs::write(
         dir.join("connector.exe.config"),
-        if faulty { PROXIED } else { DIRECT },
+        if host_faults { PROXIED } else { DIRECT },
     )
     .unwrap();
     std::fs::write(
         dir.join("updater.exe.config"),
-        if faulty { MALFORMED } else { DIRECT },
+        if host_faults { MALFORMED } else { DIRECT },
     )
     .unwrap();
-    let (groups, apps, extra) = if faulty {
+    let (service, extra) = if host_faults {
         (
-            "      - {name: Default, connectors: [{machine_name: CONN-01, status: active}]}\n      - {name: Dormant, connectors: [{machine_name: CONN-02, status: inactive}]}\n",
-            "      - {name: error, connector_group: Default, internal_url: \"http://error.backend.test/\"}\n      - {name: slow, connector_group: Default, internal_url: \"http://slow.backend.test/\"}\n      - {name: dormant, connector_group: Dormant, internal_url: \"http://ok.backend.test/\"}\n",
+            "tenant.bootstrap.msappproxy.test",
             "\n      - {host: intercepted.login.test, port: 443, purpose: registration}",
         )
     } else {
+        ("tenant2.bootstrap.msappproxy.test", "")
+    };
+    let (error_backend, sluggish_backend) = if host == 1 {
+        ("error", "slow")
+    } else {
+        ("ok", "ok")
+    };
+    let (groups, apps) = if faulty {
         (
-            "      - {name: Default, connectors: [{machine_name: CONN-01, status: active}]}\n",
-            "      - {name: healthy, connector_group: Default, internal_url: \"http://ok.backend.test/\", external_url: \"https://ok-contoso.msappproxy.test/\"}\n      - {name: slow, connector_group: Default, internal_url: \"http://ok.backend.test/\"}\n",
-            "",
+            "      - {name: Default, connectors: [{machine_name: CONN-01, status: active}, {machine_name: CONN-02, status: active}]}\n      - {name: Dormant, connectors: [{machine_name: CONN-09, status: inactive}]}\n".to_string(),
+            format!("      - {{name: error, connector_group: Default, internal_url: \"http://{error_backend}.backend.test/\"}}\n      - {{name: sluggish, connector_group: Default, internal_url: \"http://{sluggish_backend}.backend.test/\"}}\n      - {{name: broken, connector_group: Default, internal_url: \"http://error.backend.test/\"}}\n      - {{name: slow, connector_group: Default, internal_url: \"http://slow.backend.test/\"}}\n      - {{name: dormant, connector_group: Dormant, internal_url: \"http://ok.backend.test/\"}}\n      - {{name: orphan, internal_url: \"http://ok.backend.test/\"}}\n      - {{name: offline, connector_group: Default, internal_url: \"http://ok.backend.test/\", external_url: \"https://offline-contoso.msappproxy.test/\"}}\n"),
+        )
+    } else {
+        (
+            "      - {name: Default, connectors: [{machine_name: CONN-01, status: active}, {machine_name: CONN-02, status: active}]}\n".to_string(),
+            "      - {name: healthy, connector_group: Default, internal_url: \"http://ok.backend.test/\", external_url: \"https://ok-contoso.msappproxy.test/\"}\n      - {name: slow, connector_group: Default, internal_url: \"http://ok.backend.test/\"}\n".to_string(),
         )
     };
+    let per_step_series = host == 2;
     format!(
         "tenant_id: t-id
 inventory:
@@ -90,6 +117,7 @@ inventory:
     connector_groups:
 {groups}    apps:
 {apps}connector:
+  machine_name: CONN-0{host}
   groups: [all]
   service_config: {dir}/connector.exe.config
   updater_config: {dir}/updater.exe.config
@@ -100,30 +128,37 @@ probes:
   timeout: 1s
   endpoints:
     replace:
-      - {{host: tenant.bootstrap.msappproxy.test, port: 443, purpose: service}}
+      - {{host: {service}, port: 443, purpose: service}}
       - {{host: crl.digicert.test, port: 80, purpose: certificates}}{extra}
   backend:
     interval: 300ms
     timeouts: {{default: 2s, long: 4s}}
+metrics:
+  per_step_series: {per_step_series}
 ",
         dir = dir.display()
     )
 }
 
-/// A real Prometheus inside the lab, scraping `target` every second with the rules loaded.
+/// A real Prometheus inside the lab, scraping `targets` every second with the rules loaded.
 struct Prometheus {
     _child: common::Running,
     _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start(netns: &Netns, target: std::net::SocketAddr) -> Prometheus {
+    fn start(netns: &Netns, targets: &[String]) -> Prometheus {
+        let targets = targets
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let dir = tempfile::tempdir().unwrap();
         let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/appproxy.rules.yml");
         std::fs::write(
             dir.path().join("prometheus.yml"),
             format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{rules}]\nscrape_configs:\n  - job_name: appproxy\n    static_configs: [{{targets: ['{target}']}}]\n"
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{rules}]\nscrape_configs:\n  - job_name: appproxy\n    static_configs: [{{targets: [{targets}]}}]\n"
             ),
         )
         .unwrap();
@@ -169,50 +204,64 @@ impl Prometheus {
     }
 }
 
-/// (alert name, expression) from the rule file.
-fn alert_exprs() -> Vec<(String, String)> {
+/// An alerting rule of the rule file. Rules that share an alert name (the page and the ticket
+/// of one alert, the tenant's steps beside the per-app ones) are told apart by `key`: the name
+/// with their severity and flow_step, so each of them must fire, not just one per name.
+struct Rule {
+    name: String,
+    key: String,
+    group: String,
+    expr: String,
+}
+
+fn alert_rules() -> Vec<Rule> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/alerts/appproxy.rules.yml"
     ))
     .unwrap();
     let file: Value = serde_saphyr::from_str(&text).unwrap();
-    file["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|g| g["rules"].as_array().unwrap().iter())
-        .map(|r| {
-            (
-                r["alert"].as_str().unwrap().to_string(),
-                r["expr"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    let mut rules: Vec<Rule> = Vec::new();
+    for group in file["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let Some(name) = rule["alert"].as_str() else {
+                continue; // a recording rule
+            };
+            let labels = &rule["labels"];
+            rules.push(Rule {
+                name: name.to_string(),
+                key: format!(
+                    "{name} ({}, {})",
+                    labels["severity"].as_str().unwrap_or(""),
+                    labels["flow_step"].as_str().unwrap_or("")
+                ),
+                group: group["name"].as_str().unwrap().to_string(),
+                expr: rule["expr"].as_str().unwrap().to_string(),
+            });
+        }
+    }
+    let keys: BTreeSet<&str> = rules.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), rules.len(), "two rules with one key");
+    rules
 }
 
-/// The alerts on the connector host's own health (group `appproxy.connector-health`): their
+/// Alerts no lab scenario can raise, each tested by promtool instead: a probe round that stops
+/// while the exporter still answers (alerts/tests/exporter.rules.test.yml) takes a hung prober
+/// and ten minutes.
+const NOT_INDUCIBLE: [&str; 1] = ["AppProxyProbesStale"];
+
+/// The rules on the connector host's own health (group `appproxy.connector-health`): their
 /// series come only from a Windows connector host, so on this Linux exporter they never fire
 /// (every host check is not evaluated here). Their firing is tested by promtool
 /// (alerts/tests/connector-health.rules.test.yml) and their series by scripts/wine-smoke.
-fn windows_only_alerts() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/alerts/appproxy.rules.yml"
-    ))
-    .unwrap();
-    let file: Value = serde_saphyr::from_str(&text).unwrap();
-    file["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|g| g["name"] == "appproxy.connector-health")
-        .flat_map(|g| g["rules"].as_array().unwrap().iter())
-        .map(|r| r["alert"].as_str().unwrap().to_string())
-        .collect()
+fn is_windows_only(rule: &Rule) -> bool {
+    rule.group == "appproxy.connector-health"
 }
 
-/// Every panel target of every dashboard: (dashboard, panel title, expression).
+/// Every query of every dashboard: (dashboard, where, expression). Panel targets, the
+/// variables' `label_values(selector, label)` as the selector's series, and the annotations.
+/// The lab runs for less than any alert's `for:`, so an annotation's firing alerts are looked
+/// for among pending ones too.
 fn dashboard_exprs() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards")).unwrap() {
@@ -235,6 +284,29 @@ fn dashboard_exprs() -> Vec<(String, String, String)> {
                 }
             }
         }
+        for variable in board["templating"]["list"].as_array().unwrap() {
+            let query = variable["query"]["query"].as_str().unwrap_or("");
+            if let Some(args) = query
+                .strip_prefix("label_values(")
+                .and_then(|q| q.strip_suffix(')'))
+            {
+                let (selector, label) = args.rsplit_once(',').unwrap();
+                out.push((
+                    name.clone(),
+                    format!("variable {}", variable["name"].as_str().unwrap()),
+                    format!("count by ({}) ({selector})", label.trim()),
+                ));
+            }
+        }
+        for annotation in board["annotations"]["list"].as_array().unwrap() {
+            if let Some(expr) = annotation["expr"].as_str() {
+                out.push((
+                    name.clone(),
+                    format!("annotation {}", annotation["name"].as_str().unwrap_or("")),
+                    expr.replace(r#"alertstate="firing""#, r#"alertstate=~"firing|pending""#),
+                ));
+            }
+        }
     }
     out
 }
@@ -255,37 +327,210 @@ fn substitute(expr: &str, group: &str, app: &str) -> String {
         .replace("$app", app)
 }
 
-fn run_scenario(lab: &Lab, faulty: bool) -> (BTreeSet<String>, BTreeMap<String, usize>) {
+/// The labels of the alerts (pending or firing) that `selector` picks out of ALERTS.
+fn alerts(prometheus: &Prometheus, netns: &Netns, selector: &str) -> Vec<BTreeMap<String, String>> {
+    prometheus
+        .query(netns, &format!("ALERTS{{{selector}}}"))
+        .iter()
+        .map(|series| {
+            serde_json::from_value::<BTreeMap<String, String>>(series["metric"].clone())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A fleet check: what must hold, whether it holds now, and what Prometheus has.
+struct Check {
+    what: &'static str,
+    holds: bool,
+    found: String,
+}
+
+/// What the fleet needs of the alerts in the fault scenario: tenant-wide alerts once for both
+/// hosts (no instance label); host-level ones for the host that fails; per-app ones per host,
+/// paging where every host fails the app and a ticket where one of the two does.
+fn fleet_checks(prometheus: &Prometheus, netns: &Netns, hosts: &[String]) -> Vec<Check> {
+    let instances = |found: &[BTreeMap<String, String>]| -> BTreeSet<String> {
+        found
+            .iter()
+            .filter_map(|a| a.get("instance").cloned())
+            .collect()
+    };
+    let both: BTreeSet<String> = hosts.iter().cloned().collect();
+    let first: BTreeSet<String> = [hosts[0].clone()].into();
+    let second: BTreeSet<String> = [hosts[1].clone()].into();
+    let silent: BTreeSet<String> = [SILENT_HOST.to_string()].into();
+    let mut checks = Vec::new();
+    for (what, selector) in [
+        (
+            "a group without an active connector alerts once",
+            r#"alertname="AppProxyNoActiveConnector",connector_group="Dormant""#,
+        ),
+        (
+            "an app without a group alerts once",
+            r#"alertname="AppProxyFlowStepFailing",app="orphan""#,
+        ),
+        (
+            "an app of a group without an active connector alerts once for step 2",
+            r#"alertname="AppProxyFlowStepFailing",app="dormant""#,
+        ),
+        (
+            "the stale inventory alerts once",
+            r#"alertname="AppProxyInventoryStale""#,
+        ),
+    ] {
+        let found = alerts(prometheus, netns, selector);
+        checks.push(Check {
+            what,
+            holds: found.len() == 1 && instances(&found).is_empty(),
+            found: format!("{found:?}"),
+        });
+    }
+    for (what, selector, expected, severity) in [
+        (
+            "the exporter that does not answer is down, the others are not",
+            r#"alertname="AppProxyExporterDown""#,
+            &silent,
+            "warning",
+        ),
+        (
+            "a failed reload alerts for that exporter only",
+            r#"alertname="AppProxyConfigReloadFailed""#,
+            &second,
+            "warning",
+        ),
+        (
+            "the port test alerts for the host that fails it only",
+            r#"alertname="AppProxyPortBlocked",port="443""#,
+            &first,
+            "critical",
+        ),
+        (
+            "an app whose backend fails from both hosts pages once per host",
+            r#"alertname="AppProxyBackendDown",app="broken""#,
+            &both,
+            "critical",
+        ),
+        (
+            "an app whose backend fails from one host of two is a ticket for that host",
+            r#"alertname="AppProxyBackendDown",app="error""#,
+            &first,
+            "warning",
+        ),
+        (
+            "an app close to its timeout from both hosts pages once per host",
+            r#"alertname="AppProxyBackendTimeoutRisk",app="slow""#,
+            &both,
+            "critical",
+        ),
+        (
+            "an app close to its timeout from one host of two is a ticket for that host",
+            r#"alertname="AppProxyBackendTimeoutRisk",app="sluggish""#,
+            &first,
+            "warning",
+        ),
+        (
+            "an app whose walk fails on both hosts (at different steps) pages once per host",
+            r#"alertname="AppProxyFlowStepFailing",app="broken""#,
+            &both,
+            "critical",
+        ),
+        (
+            "an app whose walk fails on one host of two is a ticket for that host",
+            r#"alertname="AppProxyFlowStepFailing",app="error""#,
+            &first,
+            "warning",
+        ),
+    ] {
+        let found = alerts(prometheus, netns, selector);
+        let holds = &instances(&found) == expected
+            && found.len() == expected.len()
+            && found
+                .iter()
+                .all(|a| a.get("severity").map(String::as_str) == Some(severity));
+        checks.push(Check {
+            what,
+            holds,
+            found: format!("{found:?}"),
+        });
+    }
+    checks
+}
+
+/// A third connector host whose exporter does not answer: nothing listens on port 1.
+const SILENT_HOST: &str = "127.0.0.1:1";
+
+struct Scenario {
+    /// The keys of the rules whose expression returned series.
+    firing: BTreeSet<String>,
+    answered: BTreeMap<String, usize>,
+    fleet: Vec<Check>,
+}
+
+fn run_scenario(lab: &Lab, faulty: bool) -> Scenario {
     let graph = GraphServer::start_in(&lab.netns, &tenant(faulty), 100);
     if faulty {
         lab.firewall(&["-p tcp -d 127.0.0.11 --dport 443 -j DROP"]);
     } else {
         lab.firewall(&[]);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let exporter = lab.start(&write_config(
-        dir.path(),
-        &config(dir.path(), &graph.url, faulty),
-    ));
-    let prometheus = Prometheus::start(&lab.netns, exporter.address);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let files: Vec<_> = (1..=2u8)
+        .zip(&dirs)
+        .map(|(host, dir)| write_config(dir.path(), &config(dir.path(), &graph.url, faulty, host)))
+        .collect();
+    let exporters: Vec<_> = files.iter().map(|file| lab.start(file)).collect();
+    let hosts: Vec<String> = exporters.iter().map(|e| e.address.to_string()).collect();
+    let mut targets = hosts.clone();
+    if faulty {
+        targets.push(SILENT_HOST.to_string());
+        // Host 2's configuration is changed into an invalid one and reloaded: it keeps the old.
+        std::fs::write(&files[1], "probes: {interval: soon}\n").unwrap();
+        let output = lab
+            .netns
+            .command("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .arg(format!("http://{}/-/reload", exporters[1].address))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "500",
+            "the reload of an invalid file"
+        );
+    }
+    let prometheus = Prometheus::start(&lab.netns, &targets);
 
-    let alerts = alert_exprs();
-    let dashboards = dashboard_exprs();
-    // Wait until every alert expected in this scenario shows, or long enough for the healthy one.
-    let deadline = Instant::now() + Duration::from_secs(if faulty { 40 } else { 12 });
-    let firing: BTreeSet<String> = loop {
-        let firing: BTreeSet<String> = alerts
+    let rules = alert_rules();
+    let expected: BTreeSet<&str> = rules
+        .iter()
+        .filter(|r| !is_windows_only(r) && !NOT_INDUCIBLE.contains(&r.name.as_str()))
+        .map(|r| r.key.as_str())
+        .collect();
+    // Wait until every rule expected in this scenario returns series and the alerts carry the
+    // fleet's labels, or long enough for the healthy one.
+    let deadline = Instant::now() + Duration::from_secs(if faulty { 60 } else { 12 });
+    let (firing, fleet) = loop {
+        let firing: BTreeSet<String> = rules
             .iter()
-            .filter(|(_, expr)| !prometheus.query(&lab.netns, expr).is_empty())
-            .map(|(name, _)| name.clone())
+            .filter(|r| !prometheus.query(&lab.netns, &r.expr).is_empty())
+            .map(|r| r.key.clone())
             .collect();
-        if (faulty && firing.len() == alerts.len()) || Instant::now() >= deadline {
-            break firing;
+        let fleet = if faulty {
+            fleet_checks(&prometheus, &lab.netns, &hosts)
+        } else {
+            Vec::new()
+        };
+        let done = faulty
+            && expected.iter().all(|key| firing.contains(*key))
+            && fleet.iter().all(|check| check.holds);
+        if done || Instant::now() >= deadline {
+            break (firing, fleet);
         }
         std::thread::sleep(Duration::from_secs(1));
     };
     let mut answered = BTreeMap::new();
-    for (board, title, expr) in &dashboards {
+    for (board, title, expr) in &dashboard_exprs() {
         let found: usize = [
             ("Default", "slow"),
             ("Default", "healthy"),
@@ -302,46 +547,74 @@ fn run_scenario(lab: &Lab, faulty: bool) -> (BTreeSet<String>, BTreeMap<String, 
         .unwrap_or(0);
         answered.insert(format!("{board} / {title} / {expr}"), found);
     }
-    (firing, answered)
+    Scenario {
+        firing,
+        answered,
+        fleet,
+    }
 }
 
 #[test]
-fn every_alert_fires_in_its_scenario_only_and_every_dashboard_query_has_data() {
+fn every_alert_fires_in_its_scenario_only_once_per_fleet_or_host_and_every_dashboard_query_has_data()
+ {
     let lab = Lab::up(&spec());
-    let (healthy_alerts, healthy_panels) = run_scenario(&lab, false);
+    let healthy = run_scenario(&lab, false);
     assert!(
-        healthy_alerts.is_empty(),
-        "alerts whose expression returns series while healthy: {healthy_alerts:?}"
+        healthy.firing.is_empty(),
+        "alerts whose expression returns series while healthy: {:?}",
+        healthy.firing
     );
 
-    let (fault_alerts, fault_panels) = run_scenario(&lab, true);
-    let windows_only = windows_only_alerts();
+    let fault = run_scenario(&lab, true);
+    let rules = alert_rules();
+    let windows_only: BTreeSet<&str> = rules
+        .iter()
+        .filter(|r| is_windows_only(r))
+        .map(|r| r.key.as_str())
+        .collect();
     assert!(
         !windows_only.is_empty(),
         "the connector-health group is gone"
     );
-    let false_alarms: Vec<&String> = windows_only.intersection(&fault_alerts).collect();
+    let false_alarms: Vec<&&str> = windows_only
+        .iter()
+        .filter(|key| fault.firing.contains(**key))
+        .collect();
     assert!(
         false_alarms.is_empty(),
         "host-health alerts firing where no host check is evaluated: {false_alarms:?}"
     );
-    let all: BTreeSet<String> = alert_exprs()
-        .into_iter()
-        .map(|(name, _)| name)
-        .filter(|name| !windows_only.contains(name))
+    for name in NOT_INDUCIBLE {
+        assert!(
+            rules.iter().any(|r| r.name == name),
+            "{name} is listed as not inducible but is not in the rule file"
+        );
+    }
+    let missing: Vec<&str> = rules
+        .iter()
+        .filter(|r| !is_windows_only(r) && !NOT_INDUCIBLE.contains(&r.name.as_str()))
+        .map(|r| r.key.as_str())
+        .filter(|key| !fault.firing.contains(*key))
         .collect();
-    let missing: Vec<&String> = all.difference(&fault_alerts).collect();
     assert!(
         missing.is_empty(),
-        "alerts whose expression returns nothing in the fault scenario: {missing:?}"
+        "rules whose expression returns nothing in the fault scenario: {missing:?}"
     );
-
-    let empty: Vec<&String> = healthy_panels
+    let wrong: Vec<String> = fault
+        .fleet
         .iter()
-        .filter(|(key, n)| **n == 0 && fault_panels.get(*key).copied().unwrap_or(0) == 0)
+        .filter(|check| !check.holds)
+        .map(|check| format!("{}: found {}", check.what, check.found))
+        .collect();
+    assert!(wrong.is_empty(), "fleet semantics:\n{}", wrong.join("\n"));
+
+    let empty: Vec<&String> = healthy
+        .answered
+        .iter()
+        .filter(|(key, n)| **n == 0 && fault.answered.get(*key).copied().unwrap_or(0) == 0)
         .map(|(key, _)| key)
         .collect();
-    assert!(!healthy_panels.is_empty(), "no dashboard queries found");
+    assert!(!healthy.answered.is_empty(), "no dashboard queries found");
     assert!(
         empty.is_empty(),
         "dashboard queries with no data in any scenario:\n{}",

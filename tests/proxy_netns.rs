@@ -86,11 +86,12 @@ fn failing_step(m: &str) -> Option<f64> {
     )
 }
 
+/// Steps 5 and 6 are judged once for the host: their series has no group or app.
 fn step_ok(m: &str, step: u8, name: &str) -> Option<f64> {
     sample(
         m,
         &format!(
-            "appproxy_flow_step_ok{{app=\"intranet\",connector_group=\"Default\",step=\"{step}\",step_name=\"{name}\"}}"
+            "appproxy_flow_step_ok{{app=\"\",connector_group=\"\",step=\"{step}\",step_name=\"{name}\"}}"
         ),
     )
 }
@@ -118,7 +119,7 @@ fn a_healthy_proxied_setup_passes_with_both_services_on_the_proxy() {
         sample(
             &m,
             &format!(
-                r#"appproxy_connector_config_valid{{file="{}",service="connector"}}"#,
+                r#"appproxy_connector_config_valid{{connector_service="connector",file="{}"}}"#,
                 connector_file.display()
             )
         ),
@@ -127,14 +128,14 @@ fn a_healthy_proxied_setup_passes_with_both_services_on_the_proxy() {
     assert_eq!(
         sample(
             &m,
-            r#"appproxy_forward_proxy_info{proxy_url="http://127.0.0.1:3128",service="connector",source="config_file"}"#
+            r#"appproxy_forward_proxy_info{connector_service="connector",proxy_url="http://127.0.0.1:3128",source="config_file"}"#
         ),
         Some(1.0)
     );
     assert_eq!(
         sample(
             &m,
-            r#"appproxy_forward_proxy_info{proxy_url="http://127.0.0.1:3128",service="updater",source="config_file"}"#
+            r#"appproxy_forward_proxy_info{connector_service="updater",proxy_url="http://127.0.0.1:3128",source="config_file"}"#
         ),
         Some(1.0)
     );
@@ -280,7 +281,7 @@ fn connector_and_updater_disagreeing_fail_step_6_naming_both_files() {
     assert_eq!(
         sample(
             &m,
-            r#"appproxy_forward_proxy_info{proxy_url="direct",service="updater",source="config_file"}"#
+            r#"appproxy_forward_proxy_info{connector_service="updater",proxy_url="direct",source="config_file"}"#
         ),
         Some(1.0)
     );
@@ -348,7 +349,7 @@ fn a_malformed_connector_file_is_a_finding_and_the_walk_goes_on() {
         sample(
             &m,
             &format!(
-                r#"appproxy_connector_config_valid{{file="{}",service="connector"}}"#,
+                r#"appproxy_connector_config_valid{{connector_service="connector",file="{}"}}"#,
                 connector_file.display()
             )
         ),

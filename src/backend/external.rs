@@ -190,7 +190,7 @@ mod tests {
         let steps = external.steps();
         assert!(matches!(
             &steps[0],
-            (Step::EscalateAppFlow, Outcome::NotEvaluated { .. })
+            (Step::EscalateAppFlow, Outcome::NotEvaluated(_))
         ));
         assert!(external.reachable());
     }

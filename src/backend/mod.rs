@@ -50,6 +50,8 @@ pub struct Target {
     pub setting: BackendTimeout,
     /// App Proxy's timeout for the app (85 s or 180 s unless configured otherwise).
     pub threshold: Duration,
+    /// `probes.backend.timeout_risk_ratio`: the latency histogram has a bucket there.
+    pub risk_ratio: f64,
     /// The backend proxy, when the connector sends backend requests through one.
     pub proxy: Option<ProxyAddress>,
     /// Step 10: the external URL, when the app has one and `probes.external.enabled`.
@@ -75,6 +77,7 @@ impl Target {
             verify,
             setting,
             threshold: settings.timeouts.for_setting(setting),
+            risk_ratio: settings.timeout_risk_ratio,
             proxy,
             external: None,
             external_proxy: None,
@@ -113,6 +116,8 @@ pub struct AppBackend {
     pub recent: VecDeque<f64>,
     pub threshold: Duration,
     pub setting: BackendTimeout,
+    /// Every request's latency since the app's timeout last changed.
+    pub latency: LatencyHistogram,
     /// The last request to the external URL (step 10).
     pub external: Option<external::External>,
 }
@@ -125,14 +130,59 @@ impl AppBackend {
         values.get(values.len() / 2).copied().unwrap_or(0.0)
     }
 
-    /// The last latency divided by the timeout (`appproxy_backend_latency_ratio`).
+    /// What step 9 judges (`appproxy_backend_latency_ratio`): the median latency of the
+    /// recent requests divided by the app's timeout.
     pub fn ratio(&self) -> f64 {
-        self.last.seconds / self.threshold.as_secs_f64()
+        self.median() / self.threshold.as_secs_f64()
     }
 
     /// The page loaded (`appproxy_backend_up`).
     pub fn up(&self) -> bool {
         self.last.failure.is_none()
+    }
+}
+
+/// `appproxy_backend_request_duration_seconds` of one app, with the two bounds step 9's
+/// judgement needs: the risk ratio of the app's timeout, and the timeout (68 and 85 s for a
+/// Default app, 144 and 180 s for a Long one). Its sum over its count is the mean latency; the
+/// share of requests above either bound is what a generic ladder of buckets would only
+/// approximate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram {
+    pub bounds: [f64; 2],
+    /// Requests at or below each bound.
+    pub at_or_below: [u64; 2],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl LatencyHistogram {
+    pub fn new(threshold: Duration, risk_ratio: f64) -> LatencyHistogram {
+        let timeout = threshold.as_secs_f64();
+        LatencyHistogram {
+            bounds: [risk_ratio * timeout, timeout],
+            at_or_below: [0; 2],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
+    pub fn observe(&mut self, seconds: f64) {
+        for (bound, n) in self.bounds.iter().zip(&mut self.at_or_below) {
+            if seconds <= *bound {
+                *n += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// The cumulative buckets, without `+Inf` (which is the count).
+    pub fn buckets(&self) -> [(f64, u64); 2] {
+        [
+            (self.bounds[0], self.at_or_below[0]),
+            (self.bounds[1], self.at_or_below[1]),
+        ]
     }
 }
 
@@ -257,18 +307,29 @@ fn latency(b: &AppBackend, risk_ratio: f64) -> Outcome {
 /// The latest results of every app's requests, shared with the per-app tasks.
 #[derive(Debug, Default)]
 pub struct BackendStore {
-    apps: RwLock<HashMap<AppKey, AppBackend>>,
+    /// Shared with the snapshots that show them; an answer replaces its app's copy.
+    apps: RwLock<HashMap<AppKey, std::sync::Arc<AppBackend>>>,
+    /// When the last answer was recorded.
+    last_answer: std::sync::Mutex<Option<std::time::SystemTime>>,
     /// Notified after each request, so the walk is recomposed without waiting for a round.
     pub changed: Notify,
 }
 
 impl BackendStore {
-    pub fn get(&self, key: &AppKey) -> Option<AppBackend> {
+    pub fn get(&self, key: &AppKey) -> Option<std::sync::Arc<AppBackend>> {
         let apps = self
             .apps
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         apps.get(key).cloned()
+    }
+
+    /// When the last answer of any app was recorded.
+    pub fn last_answer(&self) -> Option<std::time::SystemTime> {
+        *self
+            .last_answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn record(
@@ -281,27 +342,38 @@ impl BackendStore {
             .apps
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = apps
-            .entry(target.key.clone())
-            .or_insert_with(|| AppBackend {
+        let entry = apps.entry(target.key.clone()).or_insert_with(|| {
+            std::sync::Arc::new(AppBackend {
                 last: outcome.clone(),
                 recent: VecDeque::new(),
                 threshold: target.threshold,
                 setting: target.setting,
+                latency: LatencyHistogram::new(target.threshold, target.risk_ratio),
                 external: None,
-            });
+            })
+        });
+        let entry = std::sync::Arc::make_mut(entry);
         entry.external = external;
-        if entry.setting != target.setting || entry.threshold != target.threshold {
+        let latency = LatencyHistogram::new(target.threshold, target.risk_ratio);
+        if entry.setting != target.setting || entry.latency.bounds != latency.bounds {
             // A different timeout makes old latencies incomparable.
             entry.recent.clear();
             entry.setting = target.setting;
             entry.threshold = target.threshold;
+            entry.latency = latency;
         }
         entry.recent.push_back(outcome.seconds);
         while entry.recent.len() > RECENT {
             entry.recent.pop_front();
         }
+        entry.latency.observe(outcome.seconds);
         entry.last = outcome;
+        drop(apps);
+        *self
+            .last_answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(std::time::SystemTime::now());
     }
 
     fn retain(&self, keep: impl Fn(&AppKey) -> bool) {
@@ -368,27 +440,9 @@ async fn request_internal(target: &Target) -> http::Outcome {
     }
 }
 
-/// The histogram's bucket bounds: around both timeouts and their risk fractions, so
-/// `histogram_quantile` can tell on which side of them latency falls.
-pub fn buckets(settings: &BackendSettings) -> Vec<f64> {
-    let ratio = settings.timeout_risk_ratio;
-    let (default, long) = (
-        settings.timeouts.default.as_secs_f64(),
-        settings.timeouts.long.as_secs_f64(),
-    );
-    let mut bounds = vec![
-        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
-    ];
-    bounds.extend([ratio * default, default, ratio * long, long]);
-    bounds.sort_by(f64::total_cmp);
-    bounds.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    bounds
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
 
     fn backend(
         seconds: &[f64],
@@ -410,13 +464,18 @@ mod tests {
             },
             external: None,
             recent: seconds.iter().copied().collect(),
-            threshold: Duration::from_secs(if setting == BackendTimeout::Long {
-                180
-            } else {
-                85
-            }),
+            threshold: threshold(setting),
+            latency: LatencyHistogram::new(threshold(setting), 0.8),
             setting,
         }
+    }
+
+    fn threshold(setting: BackendTimeout) -> Duration {
+        Duration::from_secs(if setting == BackendTimeout::Long {
+            180
+        } else {
+            85
+        })
     }
 
     /// Steps 7, 8 and 9 as judged (`None`: no outcome at all).
@@ -435,15 +494,31 @@ mod tests {
         ]
     }
 
+    /// The histogram's two bounds are the ones step 9 judges by: the risk ratio of the app's
+    /// timeout and the timeout; a request exactly at a bound is counted below it.
     #[test]
-    fn buckets_include_the_contracts_bounds() {
-        let bounds = buckets(&Settings::default().probes.backend);
-        for bound in [1.0, 5.0, 10.0, 30.0, 60.0, 68.0, 85.0, 120.0, 144.0, 180.0] {
-            assert!(
-                bounds.iter().any(|b| (b - bound).abs() < 1e-9),
-                "{bound} missing from {bounds:?}"
-            );
+    fn the_latency_histogram_counts_against_the_risk_and_the_timeout() {
+        let mut default = LatencyHistogram::new(threshold(BackendTimeout::Default), 0.8);
+        let mut long = LatencyHistogram::new(threshold(BackendTimeout::Long), 0.8);
+        assert_eq!(default.bounds, [68.0, 85.0]);
+        assert_eq!(long.bounds, [144.0, 180.0]);
+        for seconds in [0.2, 68.0, 70.0, 90.0] {
+            default.observe(seconds);
+            long.observe(seconds);
         }
+        assert_eq!(default.buckets(), [(68.0, 2), (85.0, 3)]);
+        assert_eq!(long.buckets(), [(144.0, 4), (180.0, 4)]);
+        assert_eq!((default.count, default.sum), (4, 228.2));
+    }
+
+    /// The exported ratio is the one step 9 judges: the median of the recent latencies, so one
+    /// slow request neither pages nor hides a trend.
+    #[test]
+    fn the_latency_ratio_is_the_median_over_the_timeout() {
+        let b = backend(&[10.0, 80.0, 20.0], None, BackendTimeout::Default);
+        assert!((b.ratio() - 20.0 / 85.0).abs() < 1e-9, "{}", b.ratio());
+        let [_, _, nine] = outcomes(&b);
+        assert_eq!(nine, Some(Outcome::Pass));
     }
 
     #[test]
@@ -467,11 +542,8 @@ mod tests {
             Some(http::FailurePhase::Connect),
             BackendTimeout::Default,
         ));
-        assert!(
-            matches!(seven, Some(Outcome::NotEvaluated { .. })),
-            "{seven:?}"
-        );
-        assert!(matches!(eight, Some(Outcome::Fail { .. })));
+        assert!(matches!(seven, Some(Outcome::NotEvaluated(_))), "{seven:?}");
+        assert!(matches!(eight, Some(Outcome::Fail(_))));
     }
 
     #[test]
@@ -481,14 +553,12 @@ mod tests {
             Some(http::FailurePhase::Timeout),
             BackendTimeout::Default,
         ));
-        assert!(
-            matches!(seven, Some(Outcome::NotEvaluated { .. })),
-            "{seven:?}"
-        );
+        assert!(matches!(seven, Some(Outcome::NotEvaluated(_))), "{seven:?}");
         assert_eq!(eight, Some(Outcome::Pass), "the network is fine");
-        let Some(Outcome::Fail { remedy, .. }) = nine else {
+        let Some(Outcome::Fail(found)) = nine else {
             panic!("{nine:?}")
         };
+        let remedy = found.remedy.clone();
         assert!(remedy.unwrap().contains("not answering in time"));
     }
 
@@ -501,12 +571,12 @@ mod tests {
         );
         let judged = judge(Some(&b), 0.8);
         assert!(
-            matches!(judged[0], (Step::ForwardProxy, Outcome::Fail { .. })),
+            matches!(judged[0], (Step::ForwardProxy, Outcome::Fail(_))),
             "{judged:?}"
         );
         let [seven, eight, nine] = outcomes(&b);
-        assert!(matches!(seven, Some(Outcome::NotEvaluated { .. })));
-        assert!(matches!(eight, Some(Outcome::NotEvaluated { .. })));
+        assert!(matches!(seven, Some(Outcome::NotEvaluated(_))));
+        assert!(matches!(eight, Some(Outcome::NotEvaluated(_))));
         assert_eq!(nine, None, "no answer, no latency to judge");
     }
 
@@ -517,7 +587,7 @@ mod tests {
             Some(http::FailurePhase::Http),
             BackendTimeout::Default,
         ));
-        assert!(matches!(seven, Some(Outcome::Fail { .. })));
+        assert!(matches!(seven, Some(Outcome::Fail(_))));
         assert_eq!(eight, Some(Outcome::Pass));
     }
 
@@ -526,9 +596,11 @@ mod tests {
         let [_, _, default] =
             outcomes(&backend(&[70.0, 71.0, 72.0], None, BackendTimeout::Default));
         let [_, _, long] = outcomes(&backend(&[70.0, 71.0, 72.0], None, BackendTimeout::Long));
-        let Some(Outcome::Fail { evidence, remedy }) = default else {
+        let Some(Outcome::Fail(found)) = default else {
             panic!("{default:?}")
         };
+        let evidence = &found.evidence;
+        let remedy = found.remedy.clone();
         assert!(
             evidence.contains("84% of the app's Default backend timeout (85 s)"),
             "{evidence}"
@@ -540,9 +612,10 @@ mod tests {
     #[test]
     fn a_long_app_near_its_ceiling_is_told_to_answer_faster() {
         let [_, _, nine] = outcomes(&backend(&[150.0, 160.0, 170.0], None, BackendTimeout::Long));
-        let Some(Outcome::Fail { remedy, .. }) = nine else {
+        let Some(Outcome::Fail(found)) = nine else {
             panic!()
         };
+        let remedy = found.remedy.clone();
         assert!(remedy.unwrap().contains("180 s (Long) is the ceiling"));
     }
 
@@ -554,7 +627,7 @@ mod tests {
 
     #[test]
     fn an_internal_url_that_is_no_http_url_fails_step_7() {
-        let settings = Settings::default().probes.backend;
+        let settings = crate::config::Settings::default().probes.backend;
         let key = AppKey {
             connector_group: "G".into(),
             app: "a".into(),

@@ -81,12 +81,13 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         return Ok(Loaded::defaults());
     };
     let name = path.display().to_string();
-    let bytes = crate::text::read_bounded(path, crate::text::CONFIG_LIMIT).map_err(|source| {
-        ConfigError::Read {
-            file: name.clone(),
-            source,
-        }
-    })?;
+    let bytes =
+        crate::text::read_bounded(path, crate::text::EXPORTER_CONFIG_LIMIT).map_err(|source| {
+            ConfigError::Read {
+                file: name.clone(),
+                source,
+            }
+        })?;
     // Windows PowerShell 5.1 writes UTF-16: accepted, like UTF-8 with a byte order mark.
     let text = crate::text::decode(&bytes).map_err(|message| ConfigError::Read {
         file: name.clone(),

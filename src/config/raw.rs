@@ -21,6 +21,13 @@ pub struct RawConfig {
     pub inventory: Option<RawInventory>,
     pub connector: Option<RawConnector>,
     pub probes: Option<RawProbes>,
+    pub metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub per_step_series: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

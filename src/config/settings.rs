@@ -20,6 +20,16 @@ pub struct Settings {
     pub inventory: InventorySettings,
     pub connector: ConnectorSettings,
     pub probes: ProbeSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Which series `/metrics` serves beyond the default ones.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MetricsSettings {
+    /// Every per-app series: the whole step matrix per app (`appproxy_flow_step_ok` with
+    /// `connector_group` and `app`), the backend's phase durations and timeout, the external
+    /// URL's status code. Off, steps 2-6 are served once per group or host.
+    pub per_step_series: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +202,7 @@ impl Default for Settings {
                 static_inventory: None,
             },
             connector: ConnectorSettings::default(),
+            metrics: MetricsSettings::default(),
             probes: ProbeSettings {
                 interval: Duration::from_secs(60),
                 timeout: Duration::from_secs(10),

@@ -90,6 +90,12 @@ pub fn validate(raw: RawConfig) -> Result<(Settings, Vec<String>), Vec<Problem>>
         None => defaults.probes,
         Some(p) => probe_settings(&mut check, p, defaults.probes),
     };
+    let metrics = super::settings::MetricsSettings {
+        per_step_series: raw
+            .metrics
+            .and_then(|m| m.per_step_series)
+            .unwrap_or(defaults.metrics.per_step_series),
+    };
 
     if check.problems.is_empty() {
         let settings = Settings {
@@ -98,6 +104,7 @@ pub fn validate(raw: RawConfig) -> Result<(Settings, Vec<String>), Vec<Problem>>
             inventory,
             connector,
             probes,
+            metrics,
         };
         Ok((settings, check.warnings))
     } else {
@@ -198,7 +205,7 @@ fn static_inventory(check: &mut Checker, raw: RawStatic) -> StaticInventory {
         });
     }
     let mut seen_apps: HashMap<String, u64> = HashMap::new();
-    let mut apps = Vec::new();
+    let mut apps = Vec::with_capacity(raw.apps.len());
     for (i, app) in raw.apps.into_iter().enumerate() {
         let path = format!("inventory.static.apps[{i}].name");
         let line = app.referenced.line();

@@ -154,7 +154,12 @@ pub fn build(
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
             steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
-                notes::pass_note(step, snapshot, &walk.connector_group, walk.backend.as_ref())
+                notes::pass_note(
+                    step,
+                    snapshot,
+                    &walk.connector_group,
+                    walk.backend.as_deref(),
+                )
             }),
         })
         .collect();
@@ -206,8 +211,8 @@ fn views(
             let info = step.info();
             let result = results.get(step).and_then(|o| match o {
                 Outcome::Pass => Some(State::Pass),
-                Outcome::Fail { .. } => Some(State::Fail),
-                Outcome::NotEvaluated { .. } => None,
+                Outcome::Fail(_) => Some(State::Fail),
+                Outcome::NotEvaluated(_) => None,
             });
             let state = match (&failing, result) {
                 (Some(f), _) if step > f.step => State::NotReached,
@@ -216,15 +221,15 @@ fn views(
             };
             // A failure's evidence, why no probe could judge the step, or what a pass saw.
             let evidence = match results.get(step) {
-                Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
-                Some(Outcome::NotEvaluated { reason }) => Some(reason.clone()),
+                Some(Outcome::Fail(found)) => Some(found.evidence.clone()),
+                Some(Outcome::NotEvaluated(unjudged)) => Some(unjudged.reason.clone()),
                 Some(Outcome::Pass) => note(step),
                 None => None,
             };
             let remedy = failing
                 .as_ref()
                 .filter(|f| f.step == step)
-                .map(|f| f.remedy.clone());
+                .map(|f| f.remedy().to_string());
             StepView {
                 step: step.number(),
                 step_name: info.name,
@@ -427,6 +432,7 @@ mod tests {
             failure: crate::flow::walk(&steps),
             steps,
             backend: None,
+            backend_timeout: None,
         }
     }
 

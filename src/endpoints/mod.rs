@@ -357,9 +357,10 @@ mod tests {
             None,
         );
         assert!(!state.port_open[&443]);
-        let Some(Outcome::Fail { evidence, .. }) = state.port_test else {
+        let Some(Outcome::Fail(found)) = state.port_test else {
             panic!()
         };
+        let evidence = &found.evidence;
         assert!(evidence.contains("port 443 is closed"), "{evidence}");
         assert!(
             evidence.contains("timed out (dropped by a firewall)"),
@@ -382,9 +383,10 @@ mod tests {
             None,
         );
         assert_eq!(state.port_test, Some(Outcome::Pass));
-        let Some(Outcome::Fail { evidence, .. }) = state.required else {
+        let Some(Outcome::Fail(found)) = state.required else {
             panic!()
         };
+        let evidence = &found.evidence;
         assert!(
             evidence.starts_with(
                 "1 of 2 required endpoints fail: svc:443 (service) direct: TLS intercepted"
@@ -398,15 +400,17 @@ mod tests {
         let china = "Microsoft publishes no required-endpoint list for the China cloud";
         let state = judge(Vec::new(), Some(china.into()));
         for outcome in [&state.port_test, &state.required] {
-            let Some(Outcome::NotEvaluated { reason }) = outcome else {
+            let Some(Outcome::NotEvaluated(unjudged)) = outcome else {
                 panic!("{outcome:?}")
             };
+            let reason = &unjudged.reason;
             assert!(reason.contains(china), "{reason}");
         }
         let state = judge(Vec::new(), None);
-        let Some(Outcome::NotEvaluated { reason }) = state.required else {
+        let Some(Outcome::NotEvaluated(unjudged)) = state.required else {
             panic!()
         };
+        let reason = &unjudged.reason;
         assert!(reason.contains("probes.endpoints.extra"), "{reason}");
     }
 
@@ -438,7 +442,7 @@ mod tests {
         );
         let state = judge(vec![stand_in(Some(Failure::Refused))], None);
         assert!(
-            matches!(state.required, Some(Outcome::Fail { .. })),
+            matches!(state.required, Some(Outcome::Fail(_))),
             "a stand-in that resolves and is refused is a real failure"
         );
     }
@@ -459,9 +463,11 @@ mod tests {
             family: None,
         });
         let state = judge(vec![r], None);
-        let Some(Outcome::Fail { evidence, remedy }) = state.port_test else {
+        let Some(Outcome::Fail(found)) = state.port_test else {
             panic!()
         };
+        let evidence = &found.evidence;
+        let remedy = found.remedy.clone();
         assert!(!evidence.contains("is closed"), "{evidence}");
         assert!(
             evidence.contains("the proxy http://proxy:3128 refuses the tunnel (407, it asks for authentication): see step 5"),

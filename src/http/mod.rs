@@ -12,7 +12,6 @@ pub mod webconfig;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -179,28 +178,65 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
     }))
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    // The snapshot's families were rendered when it was published; only the exporter's own
-    // and process metrics are encoded now.
+/// The snapshot's families come compressed as they were when it was published; only the
+/// exporter's own and the process's few series are encoded now, and close the gzip member.
+/// Clients that take gzip (Prometheus always does) get it as it is; others get the text.
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let rendered = state.exporter.store.exposition();
-    match crate::metrics::encode(&state.registry) {
-        Ok(live) => {
-            let chunks: [Result<Bytes, std::convert::Infallible>; 2] =
-                [Ok(rendered), Ok(Bytes::from(live))];
-            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
-            ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
-        }
+    let live = match crate::metrics::encode(&state.registry) {
+        Ok(live) => live,
         Err(error) => {
             tracing::error!(%error, "encoding metrics failed");
             let body = format!("encoding metrics failed: {error}\n");
-            (
+            return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(header::CONTENT_TYPE, TEXT)],
                 body,
             )
-                .into_response()
+                .into_response();
         }
+    };
+    let vary = (header::VARY, "Accept-Encoding");
+    if accepts_gzip(&headers) {
+        let chunks = rendered
+            .with_tail(&live)
+            .map(Ok::<_, std::convert::Infallible>);
+        let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+        let headers = [
+            (header::CONTENT_TYPE, prometheus::TEXT_FORMAT),
+            (header::CONTENT_ENCODING, "gzip"),
+            vary,
+        ];
+        (headers, body).into_response()
+    } else {
+        let body = axum::body::Body::from_stream(futures_util::stream::iter(
+            rendered.text_with_tail(&live),
+        ));
+        (
+            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT), vary],
+            body,
+        )
+            .into_response()
     }
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (RFC 9110 section 12.5.3): named, or
+/// `*`, with a quality above 0.
+fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let quality = parts
+                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && quality > 0.0
+        })
 }
 
 async fn healthy() -> impl IntoResponse {

@@ -21,10 +21,20 @@ const RUNBOOKS: [&str; 10] = [
     include_str!("../../docs/runbooks/10-escalate_app_flow.md"),
 ];
 
-/// The runbook of the step named `name`, as a page.
+/// The runbook of alerts on the exporter itself, which is no step of the flowchart.
+const EXPORTER: &str = include_str!("../../docs/runbooks/exporter.md");
+
+/// The runbook of the step named `name` (or of the exporter itself: `exporter`), as a page.
 pub fn page(name: &str, paths: &WebPaths) -> Option<String> {
-    let step = Step::ALL.into_iter().find(|s| s.name() == name)?;
-    let markdown = RUNBOOKS[usize::from(step.number()) - 1];
+    let (title, markdown) = if name == "exporter" {
+        ("The exporter itself".to_string(), EXPORTER)
+    } else {
+        let step = Step::ALL.into_iter().find(|s| s.name() == name)?;
+        (
+            format!("Step {}: {}", step.number(), step.info().title),
+            RUNBOOKS[usize::from(step.number()) - 1],
+        )
+    };
     // Links between runbooks point at the files; here they point at the served pages.
     let events = Parser::new(markdown).map(|event| match event {
         Event::Start(Tag::Link {
@@ -45,11 +55,7 @@ pub fn page(name: &str, paths: &WebPaths) -> Option<String> {
     });
     let mut body = String::new();
     html::push_html(&mut body, with_heading_ids(events.collect()).into_iter());
-    Some(wrap(
-        &format!("Step {}: {}", step.number(), step.info().title),
-        &body,
-        paths,
-    ))
+    Some(wrap(&title, &body, paths))
 }
 
 /// Gives every section heading the id GitHub gives it (lower case, spaces to `-`, other punctuation
@@ -112,7 +118,10 @@ pub fn index(paths: &WebPaths) -> String {
         .collect();
     wrap(
         "Runbooks",
-        &format!("<h1>Runbooks</h1><ol>{items}</ol>"),
+        &format!(
+            r#"<h1>Runbooks</h1><ol>{items}</ol><p><a href="{}">The exporter itself</a></p>"#,
+            escape(&paths.link("/runbooks/exporter"))
+        ),
         paths,
     )
 }
@@ -161,6 +170,31 @@ mod tests {
             let page = page(path.trim_start_matches("/runbooks/"), &WebPaths::default()).unwrap();
             assert!(page.contains(&format!("id=\"{anchor}\"")), "{link}");
         }
+    }
+
+    #[test]
+    fn every_runbook_link_of_the_alert_rules_is_served_with_its_section() {
+        // The rules as the mixin renders them with its default pattern (.../runbooks/%s).
+        let rules = include_str!("../../alerts/appproxy.rules.yml");
+        let mut checked = 0;
+        for line in rules.lines().filter(|l| l.contains("runbook_url:")) {
+            let (_, link) = line.split_once("/runbooks/").unwrap();
+            let link = link.trim_end_matches('"');
+            if link.contains("{{") {
+                continue; // named by a label at alert time: a step name
+            }
+            let (name, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let page = page(name, &WebPaths::default());
+            assert!(page.is_some(), "no runbook {name}");
+            if !anchor.is_empty() {
+                assert!(
+                    page.unwrap().contains(&format!("id=\"{anchor}\"")),
+                    "{link}"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked > 20, "only {checked} runbook links found");
     }
 
     #[test]

@@ -118,9 +118,10 @@ mod tests {
             ("connector", ServiceState::Running),
             ("updater", ServiceState::NotRunning("Stopped".into())),
         ];
-        let Some(Outcome::Fail { evidence, .. }) = judge(&states, true) else {
+        let Some(Outcome::Fail(found)) = judge(&states, true) else {
             panic!()
         };
+        let evidence = &found.evidence;
         assert_eq!(evidence, "the updater service WAPCUpdaterSvc is Stopped");
     }
 
@@ -131,6 +132,6 @@ mod tests {
             ("updater", ServiceState::Missing),
         ];
         assert_eq!(judge(&states, false), None);
-        assert!(matches!(judge(&states, true), Some(Outcome::Fail { .. })));
+        assert!(matches!(judge(&states, true), Some(Outcome::Fail(_))));
     }
 }

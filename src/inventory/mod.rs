@@ -306,10 +306,10 @@ mod tests {
         assert_eq!(failure.step, Step::ConnectorInstalled);
         assert!(
             failure
-                .evidence
+                .evidence()
                 .contains("this host's connector CONN-02 is inactive"),
             "{}",
-            failure.evidence
+            failure.evidence()
         );
         let active_host = ThisHost {
             machine: "CONN-01".into(),
@@ -332,9 +332,9 @@ mod tests {
         let failure = walk_from(&inv, "branch-app", &host).unwrap();
         assert_eq!(failure.step, Step::ConnectorInstalled);
         assert!(
-            failure.evidence.contains("not of group \"Branch\""),
+            failure.evidence().contains("not of group \"Branch\""),
             "{}",
-            failure.evidence
+            failure.evidence()
         );
         let all = ThisHost {
             machine: "CONN-01".into(),
@@ -370,9 +370,9 @@ mod tests {
         let failure = walk_of(&sample(), "orphan").unwrap();
         assert_eq!(failure.step, Step::ConnectorGroupAssigned);
         assert!(
-            failure.evidence.contains("not assigned"),
+            failure.evidence().contains("not assigned"),
             "{}",
-            failure.evidence
+            failure.evidence()
         );
     }
 
@@ -381,9 +381,9 @@ mod tests {
         let failure = walk_of(&sample(), "ghost").unwrap();
         assert_eq!(failure.step, Step::ConnectorGroupAssigned);
         assert!(
-            failure.evidence.contains("\"Nowhere\""),
+            failure.evidence().contains("\"Nowhere\""),
             "{}",
-            failure.evidence
+            failure.evidence()
         );
     }
 
@@ -392,9 +392,9 @@ mod tests {
         let failure = walk_of(&sample(), "payroll").unwrap();
         assert_eq!(failure.step, Step::ConnectorInstalled);
         assert!(
-            failure.evidence.contains("CONN-02 inactive"),
+            failure.evidence().contains("CONN-02 inactive"),
             "{}",
-            failure.evidence
+            failure.evidence()
         );
     }
 
@@ -403,9 +403,9 @@ mod tests {
         let failure = walk_of(&sample(), "wiki").unwrap();
         assert_eq!(failure.step, Step::ConnectorInstalled);
         assert!(
-            failure.evidence.contains("has no connector"),
+            failure.evidence().contains("has no connector"),
             "{}",
-            failure.evidence
+            failure.evidence()
         );
     }
 

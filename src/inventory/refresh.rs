@@ -2,6 +2,7 @@
 //! `inventory.refresh_interval` (and at once after a reload). A failed Graph refresh keeps the
 //! last good Graph inventory, sets `up` to false and is logged once per distinct problem.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::graph::{self, GraphMetrics, GraphSource, RetryPolicy};
@@ -24,6 +25,9 @@ pub struct Refresher {
     last_problem: Option<String>,
     /// How long the last Graph refresh took.
     pub last_refresh_seconds: Option<f64>,
+    /// The merged inventory of the last round, until the config or Graph's answer changes:
+    /// rounds do not rebuild (and hold twice) what has not changed.
+    merged: Option<Arc<Inventory>>,
 }
 
 impl Refresher {
@@ -39,6 +43,7 @@ impl Refresher {
             last_success: None,
             last_problem: None,
             last_refresh_seconds: None,
+            merged: None,
         }
     }
 
@@ -47,6 +52,7 @@ impl Refresher {
         if self.generation != Some(generation) {
             self.generation = Some(generation);
             self.next_refresh = None;
+            self.merged = None;
         }
         let due = self.next_refresh.is_none_or(|at| Instant::now() >= at);
         // Built after each reload, and again when due while unusable: a missing secret file
@@ -57,18 +63,13 @@ impl Refresher {
                     .map_err(|e| e.to_string())
             });
         }
-        let static_part = settings
-            .inventory
-            .static_inventory
-            .as_ref()
-            .map(from_static)
-            .unwrap_or_default();
-
         match &self.source {
             None => {
                 self.up = true;
                 self.last_success = Some(SystemTime::now());
-                self.last_graph = None;
+                if self.last_graph.take().is_some() {
+                    self.merged = None;
+                }
             }
             Some(Err(problem)) => {
                 self.next_refresh = Some(Instant::now() + settings.inventory.refresh_interval);
@@ -92,6 +93,7 @@ impl Refresher {
                             "Graph inventory refreshed"
                         );
                         self.last_graph = Some(inventory);
+                        self.merged = None;
                         self.up = true;
                         self.last_success = Some(SystemTime::now());
                     }
@@ -104,8 +106,17 @@ impl Refresher {
             Some(Ok(_)) => {}
         }
 
+        let inventory = self.merged.get_or_insert_with(|| {
+            let static_part = settings
+                .inventory
+                .static_inventory
+                .as_ref()
+                .map(from_static)
+                .unwrap_or_default();
+            Arc::new(merge(self.last_graph.as_ref(), static_part))
+        });
         InventoryState {
-            inventory: merge(self.last_graph.as_ref(), static_part),
+            inventory: Arc::clone(inventory),
             up: self.up,
             last_success: self.last_success,
         }

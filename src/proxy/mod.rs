@@ -9,6 +9,7 @@ pub mod dotnet;
 pub mod registry;
 pub mod sources;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,7 +19,7 @@ pub use sources::{Choice, FileProblem, Finding, ProxyAddress, Service, Source};
 use crate::config::values::ProxySetting;
 use crate::config::{ConnectorSettings, Endpoint};
 use crate::endpoints::{EndpointsState, Failure, Route, RouteResult, probe};
-use crate::flow::Outcome;
+use crate::flow::{Failed, Outcome};
 
 /// One proxy in use, probed.
 #[derive(Debug, Clone)]
@@ -369,7 +370,7 @@ fn judge_consistency(
 #[derive(Default)]
 pub struct ChangeLog {
     files: Vec<String>,
-    verdicts: [Option<String>; 2],
+    verdicts: [Option<Arc<Failed>>; 2],
 }
 
 impl ChangeLog {
@@ -391,13 +392,13 @@ impl ChangeLog {
             ("proxy_consistency", &state.consistency),
         ]) {
             let now = match outcome {
-                Some(Outcome::Fail { evidence, .. }) => Some(evidence.clone()),
+                Some(Outcome::Fail(found)) => Some(Arc::clone(found)),
                 _ => None,
             };
             if now != *slot {
                 match &now {
-                    Some(evidence) => {
-                        tracing::warn!(step, evidence = %evidence, "forward proxy check fails")
+                    Some(found) => {
+                        tracing::warn!(step, evidence = %found.evidence, "forward proxy check fails")
                     }
                     None if slot.is_some() => {
                         tracing::info!(step, "forward proxy check passes again")
@@ -499,9 +500,10 @@ mod tests {
 
     fn evidence(outcome: &Option<Outcome>) -> (String, String) {
         match outcome {
-            Some(Outcome::Fail { evidence, remedy }) => {
-                (evidence.clone(), remedy.clone().unwrap_or_default())
-            }
+            Some(Outcome::Fail(found)) => (
+                found.evidence.clone(),
+                found.remedy.clone().unwrap_or_default(),
+            ),
             other => panic!("expected a failure, got {other:?}"),
         }
     }
@@ -579,7 +581,7 @@ mod tests {
 
     fn reason(outcome: &Option<Outcome>) -> &str {
         match outcome {
-            Some(Outcome::NotEvaluated { reason }) => reason,
+            Some(Outcome::NotEvaluated(unjudged)) => &unjudged.reason,
             other => panic!("expected not evaluated, got {other:?}"),
         }
     }

@@ -74,7 +74,8 @@ fn diagnosed_step(diagnosis: &serde_json::Value, app: &str, step: u64) -> serde_
 #[tokio::test(flavor = "multi_thread")]
 async fn private_access_and_unpublished_apps_count_for_their_group_and_never_fail_later_steps() {
     let server = GraphServer::start(&publishing_tenant(), 100);
-    let mut harness = Harness::new(|dir| graph_config(dir, &server, WITH_BACKENDS));
+    let every_step = format!("{WITH_BACKENDS}metrics:\n  per_step_series: true\n");
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, &every_step));
     let m = harness.round_with_backends().await;
 
     assert_eq!(sample(&m, "appproxy_inventory_up"), Some(1.0));

@@ -1,0 +1,5 @@
+(import 'alerts/host.libsonnet')
++ (import 'alerts/tenant.libsonnet')
++ (import 'alerts/apps.libsonnet')
++ (import 'alerts/connector_health.libsonnet')
++ (import 'alerts/exporter.libsonnet')

@@ -1,0 +1,99 @@
+// The connector host's own health (src/host): what breaks a connector before users complain.
+// Its series come from a Windows connector host only.
+local a = import '../lib/alerting.libsonnet';
+
+{
+  local c = a.promqlConfig($._config),
+  local sel(metric, extra='') = a.series(c, metric, extra),
+
+  local rule(name, expr, forDuration, severity, step, summary, description, runbook) = {
+    alert: name,
+    expr: expr,
+    labels: { severity: severity, flow_step: step },
+    annotations: {
+      summary: summary,
+      description: description,
+      runbook_url: a.runbook(c, runbook),
+    } + a.overviewDashboard(c),
+  } + (if forDuration == '' then {} else { 'for': forDuration }),
+
+  prometheusAlerts+:: {
+    groups+: [
+      {
+        name: 'appproxy.connector-health',
+        rules: [
+          rule(
+            'AppProxyConnectorServiceStopped',
+            'avg_over_time(%s[%s]) < %s\n' % [sel('appproxy_connector_service_running'), c.hostWindow, c.failingRatio],
+            '5m',
+            c.severities.page,
+            'connector_installed',
+            'A connector service is stopped on its host; this host serves no app.',
+            'The {{ $labels.connector_service }} service ({{ if eq $labels.connector_service "updater" }}WAPCUpdaterSvc{{ else }}WAPCSvc{{ end }}) on {{ $labels.instance }} has been stopped for most of %s: step 2 (connector_installed) fails for every app this host serves.' % c.hostWindow,
+            'connector_installed',
+          ) + { keep_firing_for: '10m' },
+          rule(
+            'AppProxyConnectorCertificateExpiring',
+            '%s - time() < 21 * 86400\n' % sel('appproxy_connector_certificate_expiry_timestamp_seconds'),
+            '1h',
+            c.severities.ticket,
+            'connector_installed',
+            "The connector's trust certificate expires within three weeks and has not been renewed.",
+            'The trust certificate of the connector on {{ $labels.instance }} ends in {{ $value | humanizeDuration }}. The connector renews it by itself while it reaches the service; once expired it "failed to download the configuration" and step 2 (connector_installed) fails for this host.',
+            'connector_installed#host-check-certificate',
+          ),
+          rule(
+            'AppProxyConnectorCertificateExpiring',
+            '%s - time() < 3 * 86400\n' % sel('appproxy_connector_certificate_expiry_timestamp_seconds'),
+            '10m',
+            c.severities.page,
+            'connector_installed',
+            "The connector's trust certificate expires within three days, or has expired.",
+            'The trust certificate of the connector on {{ $labels.instance }} ends in {{ $value | humanizeDuration }} (negative: expired). Register the connector again (Register-AppProxyConnector) once it reaches the internet; expired, it fails step 2 (connector_installed) for this host.',
+            'connector_installed#host-check-certificate',
+          ),
+          rule(
+            'AppProxyConnectorEventLogErrors',
+            'sum without (level) (increase(%s[15m])) > 0\n' % sel('appproxy_connector_events_total', 'level=~"critical|error"'),
+            '',
+            c.severities.ticket,
+            '{{ $labels.step_name }}',
+            'The connector logged errors in its Admin event log.',
+            'The {{ $labels.channel }} Admin log on {{ $labels.instance }} recorded {{ $value | humanize }} error(s) with event id {{ $labels.event_id }} in 15 minutes, which explain step {{ $labels.step_name }} (ids: docs/eventlog.md).',
+            '{{ $labels.step_name }}',
+          ),
+          rule(
+            'AppProxyConnectorOutdated',
+            '%s > 1\n' % sel('appproxy_connector_releases_behind'),
+            '6h',
+            c.severities.ticket,
+            'connector_installed',
+            'A connector is more than one release behind its group; it stopped updating.',
+            'The connector on {{ $labels.instance }} is {{ $value }} releases behind the newest connector of its group: its updater (WAPCUpdaterSvc) does not update it.',
+            'connector_installed#host-check-version',
+          ),
+          rule(
+            'AppProxyTlsPrerequisiteMissing',
+            'max_over_time(%s[%s]) == 0\n' % [sel('appproxy_host_check_ok', 'check="tls"'), c.hostWindow],
+            '5m',
+            c.severities.page,
+            'required_endpoints',
+            'TLS 1.2 is switched off on a connector host; the connector cannot reach the service.',
+            "A registry value on {{ $labels.instance }} switches TLS 1.2 off for clients or .NET's strong cryptography off, which the connector needs: step 4 (required_endpoints) fails for this host.",
+            'required_endpoints#host-check-tls',
+          ),
+          rule(
+            'AppProxyKerberosDelegationBroken',
+            'max_over_time(%s[%s]) == 0\n' % [sel('appproxy_kerberos_delegation_ok'), c.hostWindow],
+            '10m',
+            c.severities.page,
+            'internal_url',
+            'Kerberos single sign-on cannot work from a connector host; the page answers, sign-in will not.',
+            "App {{ $labels.app }} (connector group {{ $labels.connector_group }}) signs users in with Kerberos, and the connector on {{ $labels.instance }} cannot delegate to its SPN (domain controller unreachable, SPN not delegated, or WinHTTP HTTP/2 on): step 7 (internal_url). The evidence is on that exporter's page.",
+            'internal_url#host-check-kerberos',
+          ),
+        ],
+      },
+    ],
+  },
+}

@@ -1,0 +1,2 @@
+(import 'dashboards/overview.libsonnet')
++ (import 'dashboards/app.libsonnet')

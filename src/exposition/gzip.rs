@@ -1,0 +1,216 @@
+//! The exposition kept as gzip (RFC 1952), the only large buffer the exporter holds. The
+//! snapshot's families are compressed once per publish, as they are written; a scrape adds
+//! its own few series (build info, reloads, Graph's requests, the process) and serves the
+//! whole as one gzip member, or as text to a client that does not take gzip.
+//!
+//! One member from two parts: a DEFLATE stream (RFC 1951) is a sequence of blocks, each of
+//! which may be the last. The snapshot's part is ended with a sync flush, which leaves it on
+//! a byte boundary with no last block; the scrape's part, compressed on its own, follows as
+//! further blocks and ends the stream. The member's CRC-32 and length cover both parts:
+//! [`crc32fast::Hasher::combine`] joins them without reading the snapshot's text again.
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use bytes::Bytes;
+use bytes::buf::{Buf, Chain};
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
+
+/// How much text is gathered before it is compressed.
+const CHUNK: usize = 64 * 1024;
+
+/// RFC 1952's member header: magic, DEFLATE, no flags, no time, no extra flags, unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+
+/// Compresses text as it is written; [`Compressor::open`] ends it, ready for a tail.
+pub struct Compressor {
+    encoder: DeflateEncoder<Vec<u8>>,
+    crc: crc32fast::Hasher,
+    len: u64,
+    pending: String,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor {
+            // Level 1: the exposition is mostly the same label names over and over, which
+            // the fastest level already takes to about a tenth.
+            encoder: DeflateEncoder::new(Vec::new(), Compression::fast()),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            pending: String::with_capacity(CHUNK + 1024),
+        }
+    }
+}
+
+impl fmt::Write for Compressor {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.pending.push_str(text);
+        if self.pending.len() >= CHUNK {
+            self.compress_pending();
+        }
+        Ok(())
+    }
+}
+
+impl Compressor {
+    fn compress_pending(&mut self) {
+        let bytes = self.pending.as_bytes();
+        self.crc.update(bytes);
+        self.len += bytes.len() as u64;
+        // Writing to a Vec cannot fail.
+        let _ = self.encoder.write_all(bytes);
+        self.pending.clear();
+    }
+
+    /// The text written so far, compressed and left open for a tail.
+    pub fn open(mut self) -> OpenMember {
+        self.compress_pending();
+        // A sync flush: every byte so far is out, on a byte boundary, and no block is last.
+        let _ = self.encoder.flush();
+        let deflate = std::mem::take(self.encoder.get_mut());
+        OpenMember {
+            deflate: Bytes::from(deflate),
+            crc: self.crc,
+            len: self.len,
+        }
+    }
+}
+
+/// Compressed text that a tail will end.
+#[derive(Debug, Clone)]
+pub struct OpenMember {
+    deflate: Bytes,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl Default for OpenMember {
+    fn default() -> Self {
+        Compressor::default().open()
+    }
+}
+
+impl OpenMember {
+    /// How many bytes of text it holds.
+    pub fn text_len(&self) -> u64 {
+        self.len
+    }
+
+    /// How many bytes it holds compressed.
+    pub fn compressed_len(&self) -> usize {
+        self.deflate.len()
+    }
+
+    /// The whole gzip member: this text, then `tail`. The chunks share this member's bytes.
+    pub fn with_tail(&self, tail: &str) -> [Bytes; 3] {
+        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
+        let _ = encoder.write_all(tail.as_bytes());
+        let mut end = encoder.finish().unwrap_or_default();
+        let mut crc = self.crc.clone();
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(tail.as_bytes());
+        crc.combine(&tail_crc);
+        let len = self.len + tail.len() as u64;
+        end.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE is the length modulo 2^32.
+        end.extend_from_slice(&((len & 0xffff_ffff) as u32).to_le_bytes());
+        [
+            Bytes::from_static(&HEADER),
+            self.deflate.clone(),
+            Bytes::from(end),
+        ]
+    }
+
+    /// The text of [`OpenMember::with_tail`], decompressed a chunk at a time.
+    pub fn text_with_tail(&self, tail: &str) -> TextChunks {
+        let [header, deflate, end] = self.with_tail(tail);
+        TextChunks {
+            decoder: flate2::read::GzDecoder::new(header.chain(deflate).chain(end).reader()),
+        }
+    }
+}
+
+/// Text decompressed a chunk at a time, for clients that do not take gzip.
+pub struct TextChunks {
+    decoder: flate2::read::GzDecoder<bytes::buf::Reader<Chain<Chain<Bytes, Bytes>, Bytes>>>,
+}
+
+impl Iterator for TextChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut chunk = vec![0; CHUNK];
+        match self.decoder.read(&mut chunk) {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some(Ok(Bytes::from(chunk)))
+            }
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+
+    fn gunzip(member: &[u8]) -> String {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(member)
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+
+    #[test]
+    fn the_open_part_and_a_tail_are_one_gzip_member() {
+        let mut compressor = Compressor::default();
+        let mut expected = String::new();
+        for i in 0..20_000 {
+            let line = format!("appproxy_flow_failing_step{{app=\"app-{i}\"}} 0\n");
+            expected.push_str(&line);
+            compressor.write_str(&line).unwrap();
+        }
+        let open = compressor.open();
+        assert_eq!(open.text_len(), expected.len() as u64);
+        assert!(open.compressed_len() * 5 < expected.len(), "compressed");
+        for tail in ["", "appproxy_exporter_build_info 1\n"] {
+            let member = open.with_tail(tail).concat();
+            assert_eq!(gunzip(&member), format!("{expected}{tail}"));
+            let text: Vec<u8> = open
+                .text_with_tail(tail)
+                .flat_map(|chunk| chunk.unwrap().to_vec())
+                .collect();
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                format!("{expected}{tail}")
+            );
+        }
+        // The member is whole to the system's gzip, which checks the CRC and the length.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.gz");
+        std::fs::write(&file, open.with_tail("x 1\n").concat()).unwrap();
+        let output = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.stdout, format!("{expected}x 1\n").into_bytes());
+    }
+
+    #[test]
+    fn an_empty_open_part_still_makes_a_member() {
+        let open = OpenMember::default();
+        assert_eq!(gunzip(&open.with_tail("a 1\n").concat()), "a 1\n");
+        assert_eq!(gunzip(&open.with_tail("").concat()), "");
+    }
+}
