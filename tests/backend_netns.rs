@@ -107,21 +107,12 @@ fn failing(m: &str, app: &str) -> Option<f64> {
 /// The value of the app's `appproxy_backend_failure_info` series for `phase`, whatever its
 /// `code` (the HTTP status, when there was one; see [`failure_code`]).
 fn failure_phase(m: &str, app: &str, phase: &str) -> Option<f64> {
-    failure_line(m, app, phase).and_then(|line| line.rsplit(' ').next()?.parse().ok())
+    common::backend_failure(m, app, phase).map(|(_, value)| value)
 }
 
 /// The `code` label of the app's failure.
 fn failure_code(m: &str, app: &str, phase: &str) -> Option<String> {
-    let line = failure_line(m, app, phase)?;
-    let rest = line.split("code=\"").nth(1)?;
-    Some(rest.split('"').next()?.to_string())
-}
-
-fn failure_line<'a>(m: &'a str, app: &str, phase: &str) -> Option<&'a str> {
-    let start = format!("appproxy_backend_failure_info{{app=\"{app}\",code=\"");
-    let end = format!("\",connector_group=\"Default\",phase=\"{phase}\"}}");
-    m.lines()
-        .find(|l| l.starts_with(&start) && l.contains(&end))
+    common::backend_failure(m, app, phase).map(|(code, _)| code)
 }
 
 const EXPECTED: &[(&str, f64)] = &[

@@ -205,12 +205,9 @@ fn failure_phase(m: &str, app: &str, phase: &str) -> bool {
 
 /// The `code` label of the app's failure in `phase` (empty without an HTTP status).
 fn failure_code(m: &str, app: &str, phase: &str) -> Option<String> {
-    let start = format!("appproxy_backend_failure_info{{app=\"{app}\",code=\"");
-    let end = format!("\",connector_group=\"Default\",phase=\"{phase}\"}} 1");
-    let line = m
-        .lines()
-        .find(|l| l.starts_with(&start) && l.ends_with(&end))?;
-    Some(line[start.len()..line.len() - end.len()].to_string())
+    common::backend_failure(m, app, phase)
+        .filter(|(_, value)| *value == 1.0)
+        .map(|(code, _)| code)
 }
 
 /// The app's step as `/api/v1/diagnosis` shows it: (state, evidence).

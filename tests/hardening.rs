@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -47,38 +47,12 @@ fn file_limits(pid: u32) -> (String, String) {
     )
 }
 
-/// A web server that answers every request 200, as a healthy backend would.
-fn healthy_backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                use std::io::{BufRead, BufReader, Write};
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == "\r\n" {
-                        let _ = reader
-                            .get_mut()
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-                    }
-                }
-            });
-        }
-    });
-    address
-}
-
 /// 400 idle sockets against a limit of 100 connections: the exporter holds at most 100 of
 /// them, closes idle ones after the header timeout, and its own probes never run out of
 /// descriptors (the flood once made step 7 fail with "Too many open files").
 #[test]
 fn an_idle_socket_flood_is_capped_and_timed_out_and_probes_go_on() {
-    let backend = healthy_backend();
+    let backend = common::backend(200);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),

@@ -4,44 +4,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 
 use common::{sample, wait_for, write_config};
-
-/// Answers every request with `status`, or never when `status` is 0.
-fn backend(status: u16) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                    if line == "\r\n" {
-                        if status == 0 {
-                            std::thread::sleep(Duration::from_secs(60));
-                            return;
-                        }
-                        let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok");
-                        let _ = reader.get_mut().write_all(answer.as_bytes());
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    address
-}
 
 /// The default series of an app that loads, one whose backend answers 500, and one that
 /// hangs past its timeout, each with an external URL: at most 12 each (issue: 10,000 apps on
 /// one host under 64 MiB), and every one a dashboard or an alert reads (docs/performance.md).
 #[test]
 fn a_walked_app_has_at_most_twelve_series_by_default() {
-    let (fine, broken, hanging) = (backend(200), backend(500), backend(0));
+    let (fine, broken, hanging) = (
+        common::backend(200),
+        common::backend(500),
+        common::backend(0),
+    );
     let dir = tempfile::tempdir().unwrap();
     let app = |name: &str, at: SocketAddr| {
         format!(

@@ -147,6 +147,45 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The app's `appproxy_backend_failure_info` sample for `phase` in connector group `Default`:
+/// its `code` label (the HTTP status, empty without one) and its value.
+pub fn backend_failure(metrics: &str, app: &str, phase: &str) -> Option<(String, f64)> {
+    let start = format!("appproxy_backend_failure_info{{app=\"{app}\",code=\"");
+    let end = format!("\",connector_group=\"Default\",phase=\"{phase}\"}} ");
+    metrics.lines().find_map(|line| {
+        let (code, value) = line.strip_prefix(&start)?.split_once(&end)?;
+        Some((code.to_string(), value.parse().ok()?))
+    })
+}
+
+/// A web server on loopback that answers every request `status` with the body `ok`, or, when
+/// `status` is 0, reads the request and never answers.
+pub fn backend(status: u16) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line == "\r\n" {
+                        if status == 0 {
+                            std::thread::sleep(Duration::from_secs(60));
+                            return;
+                        }
+                        let answer =
+                            format!("HTTP/1.1 {status} Answer\r\nContent-Length: 2\r\n\r\nok");
+                        let _ = reader.get_mut().write_all(answer.as_bytes());
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    address
+}
+
 /// The Graph-shaped test server (`tests/graph_server/graph_server.py`), running; stopped
 /// when dropped.
 pub struct GraphServer {
