@@ -20,6 +20,11 @@ use flate2::write::DeflateEncoder;
 /// How much text is gathered before it is compressed.
 const CHUNK: usize = 64 * 1024;
 
+/// Level 2. zlib-rs's level 1 is a quicker algorithm of its own: at 10,000 apps it leaves
+/// 1.1 MB where level 2 leaves 0.78 MB, for a tenth less time (24 ms against 27 ms for the
+/// 14.5 MB of text), and every scrape sends those bytes.
+const LEVEL: Compression = Compression::new(2);
+
 /// RFC 1952's member header: magic, DEFLATE, no flags, no time, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
@@ -34,9 +39,7 @@ pub struct Compressor {
 impl Default for Compressor {
     fn default() -> Self {
         Compressor {
-            // Level 1: the exposition is mostly the same label names over and over, which
-            // the fastest level already takes to about a tenth.
-            encoder: DeflateEncoder::new(Vec::new(), Compression::fast()),
+            encoder: DeflateEncoder::new(Vec::new(), LEVEL),
             crc: crc32fast::Hasher::new(),
             len: 0,
             pending: String::with_capacity(CHUNK + 1024),
@@ -105,7 +108,7 @@ impl OpenMember {
 
     /// The whole gzip member: this text, then `tail`. The chunks share this member's bytes.
     pub fn with_tail(&self, tail: &str) -> [Bytes; 3] {
-        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
+        let mut encoder = DeflateEncoder::new(Vec::new(), LEVEL);
         let _ = encoder.write_all(tail.as_bytes());
         let mut end = encoder.finish().unwrap_or_default();
         let mut crc = self.crc.clone();
