@@ -248,9 +248,12 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
         .local_services
         .as_deref()
         .and_then(|states| local::judge(states, host_is_connector));
-    let mut group_steps = BTreeMap::new();
-    let timeouts: HashMap<&AppKey, Duration> =
-        last.targets.iter().map(|t| (&t.key, t.threshold)).collect();
+    let mut group_steps: BTreeMap<String, Outcome> = BTreeMap::new();
+    let targets: HashMap<(&str, &str), &Target> = last
+        .targets
+        .iter()
+        .map(|t| ((&*t.key.connector_group, &*t.key.app), &**t))
+        .collect();
     let walks = inventory
         .apps_to_walk(&last.host.groups, &last.host.machine)
         .into_iter()
@@ -270,18 +273,18 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
             ) {
                 steps.set(Step::ConnectorInstalled, failed);
             }
-            let key = AppKey {
-                connector_group: app.connector_group.clone().unwrap_or_default(),
-                app: app.name.clone(),
-            };
+            let group = app.connector_group.as_deref().unwrap_or_default();
+            let target = targets.get(&(group, app.name.as_str()));
+            // The names are the target's, shared; an app with no target gets its own.
+            let key = target.map_or_else(|| AppKey::new(group, &app.name), |t| t.key.clone());
             // Step 2 is the group's, before any app's own answers.
             if let (false, Some(outcome)) = (
                 key.connector_group.is_empty(),
                 steps.get(Step::ConnectorInstalled),
             ) {
-                group_steps
-                    .entry(key.connector_group.clone())
-                    .or_insert_with(|| outcome.clone());
+                if !group_steps.contains_key(&*key.connector_group) {
+                    group_steps.insert(key.connector_group.to_string(), outcome.clone());
+                }
             }
             let backend = backends.get(&key);
             // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
@@ -325,7 +328,7 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                     steps.set(*step, Outcome::not_evaluated(reason.as_str()));
                 }
             }
-            let backend_timeout = timeouts.get(&key).copied();
+            let backend_timeout = target.map(|t| t.threshold);
             AppWalk {
                 connector_group: key.connector_group,
                 app: key.app,
@@ -563,10 +566,12 @@ fn backend_targets(
         .inventory
         .apps_to_walk(&host.groups, &host.machine);
     for app in apps.into_iter().filter(|a| a.publishing.is_web_app()) {
-        let key = AppKey {
-            connector_group: app.connector_group.clone().unwrap_or_default(),
-            app: app.name.clone(),
-        };
+        let key = AppKey::new(
+            app.connector_group.as_deref().unwrap_or_default(),
+            &app.name,
+        );
+        // The previous round's names, shared rather than copied again.
+        let key = previous.get(&key).map_or(key, |t| t.key.clone());
         if !backend.enabled {
             unprobed.insert(key, "probes.backend.enabled is false".to_string());
             continue;
