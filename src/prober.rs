@@ -274,9 +274,8 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                 steps.set(Step::ConnectorInstalled, failed);
             }
             let group = app.connector_group.as_deref().unwrap_or_default();
-            let target = targets.get(&(group, app.name.as_str()));
-            // The names are the target's, shared; an app with no target gets its own.
-            let key = target.map_or_else(|| AppKey::new(group, &app.name), |t| t.key.clone());
+            let target = targets.get(&(group, &*app.name));
+            let key = AppKey::of(app);
             // Step 2 is the group's, before any app's own answers.
             if let (false, Some(outcome)) = (
                 key.connector_group.is_empty(),
@@ -510,8 +509,8 @@ fn host_input(
         .filter(|a| a.publishing.is_web_app())
         .filter_map(|a| {
             Some(host::kerberos::KerberosApp {
-                connector_group: a.connector_group.clone().unwrap_or_default(),
-                app: a.name.clone(),
+                connector_group: a.connector_group.as_deref().unwrap_or_default().to_string(),
+                app: a.name.to_string(),
                 spn: a.kerberos_spn.clone()?,
             })
         })
@@ -566,12 +565,7 @@ fn backend_targets(
         .inventory
         .apps_to_walk(&host.groups, &host.machine);
     for app in apps.into_iter().filter(|a| a.publishing.is_web_app()) {
-        let key = AppKey::new(
-            app.connector_group.as_deref().unwrap_or_default(),
-            &app.name,
-        );
-        // The previous round's names, shared rather than copied again.
-        let key = previous.get(&key).map_or(key, |t| t.key.clone());
+        let key = AppKey::of(app);
         if !backend.enabled {
             unprobed.insert(key, "probes.backend.enabled is false".to_string());
             continue;

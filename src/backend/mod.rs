@@ -34,8 +34,9 @@ pub const RECENT: usize = 3;
 /// than cut short at the very value they are compared with.
 const DEADLINE_FACTOR: f64 = 1.25;
 
-/// An app as the backend probes know it. Its names are shared, not copied, by the target, the
-/// schedule, the answers kept and the walk: at 10,000 apps a copy each is megabytes.
+/// An app as the backend probes know it. Its names are the inventory's, shared rather than
+/// copied by the target, the schedule, the answers kept and the walk: at 10,000 apps a copy
+/// each is megabytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct AppKey {
     pub connector_group: Arc<str>,
@@ -43,6 +44,14 @@ pub struct AppKey {
 }
 
 impl AppKey {
+    /// The key of an inventory app, sharing its names; the group is empty when it has none.
+    pub fn of(app: &crate::inventory::App) -> AppKey {
+        AppKey {
+            connector_group: app.connector_group.clone().unwrap_or_default(),
+            app: Arc::clone(&app.name),
+        }
+    }
+
     /// `connector_group` is empty for an app assigned to no group.
     pub fn new(connector_group: &str, app: &str) -> AppKey {
         AppKey {
