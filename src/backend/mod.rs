@@ -52,7 +52,8 @@ impl AppKey {
         }
     }
 
-    /// `connector_group` is empty for an app assigned to no group.
+    /// A key of names of its own, for tests.
+    #[cfg(test)]
     pub fn new(connector_group: &str, app: &str) -> AppKey {
         AppKey {
             connector_group: connector_group.into(),
