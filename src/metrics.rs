@@ -113,8 +113,8 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
             step_value(outcome).map(|v| {
                 (
                     vec![
-                        walk.connector_group.clone(),
-                        walk.app.clone(),
+                        walk.connector_group.to_string(),
+                        walk.app.to_string(),
                         step.number().to_string(),
                         step.name().to_string(),
                     ],
@@ -139,10 +139,7 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
         &APP_LABELS,
         walks.iter().map(|w| {
             let failing = w.failure.as_ref().map_or(0, |f| f.step.number());
-            (
-                [w.connector_group.as_str(), w.app.as_str()],
-                f64::from(failing),
-            )
+            ([&*w.connector_group, &*w.app], f64::from(failing))
         }),
     );
     write_family(
@@ -154,8 +151,8 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
         walks.iter().filter_map(|w| {
             let failure = w.failure.as_ref()?;
             let labels = [
-                w.connector_group.clone(),
-                w.app.clone(),
+                w.connector_group.to_string(),
+                w.app.to_string(),
                 failure.step.number().to_string(),
                 failure.step.name().to_string(),
             ];
@@ -486,7 +483,7 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
     let requested = || {
         walks.iter().filter_map(|w| {
             let backend = w.backend.as_ref()?;
-            Some(([w.connector_group.as_str(), w.app.as_str()], backend))
+            Some(([&*w.connector_group, &*w.app], backend))
         })
     };
     write_family(
@@ -547,7 +544,7 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
         .collect();
     let labels: Vec<[&str; 2]> = histograms
         .iter()
-        .map(|(w, _)| [w.connector_group.as_str(), w.app.as_str()])
+        .map(|(w, _)| [&*w.connector_group, &*w.app])
         .collect();
     let buckets: Vec<[(f64, u64); 2]> = histograms.iter().map(|(_, h)| h.buckets()).collect();
     write_histogram(

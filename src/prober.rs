@@ -248,9 +248,12 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
         .local_services
         .as_deref()
         .and_then(|states| local::judge(states, host_is_connector));
-    let mut group_steps = BTreeMap::new();
-    let timeouts: HashMap<&AppKey, Duration> =
-        last.targets.iter().map(|t| (&t.key, t.threshold)).collect();
+    let mut group_steps: BTreeMap<String, Outcome> = BTreeMap::new();
+    let targets: HashMap<(&str, &str), &Target> = last
+        .targets
+        .iter()
+        .map(|t| ((&*t.key.connector_group, &*t.key.app), &**t))
+        .collect();
     let walks = inventory
         .apps_to_walk(&last.host.groups, &last.host.machine)
         .into_iter()
@@ -270,18 +273,17 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
             ) {
                 steps.set(Step::ConnectorInstalled, failed);
             }
-            let key = AppKey {
-                connector_group: app.connector_group.clone().unwrap_or_default(),
-                app: app.name.clone(),
-            };
+            let group = app.connector_group.as_deref().unwrap_or_default();
+            let target = targets.get(&(group, &*app.name));
+            let key = AppKey::of(app);
             // Step 2 is the group's, before any app's own answers.
             if let (false, Some(outcome)) = (
                 key.connector_group.is_empty(),
                 steps.get(Step::ConnectorInstalled),
             ) {
-                group_steps
-                    .entry(key.connector_group.clone())
-                    .or_insert_with(|| outcome.clone());
+                if !group_steps.contains_key(&*key.connector_group) {
+                    group_steps.insert(key.connector_group.to_string(), outcome.clone());
+                }
             }
             let backend = backends.get(&key);
             // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
@@ -325,7 +327,7 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                     steps.set(*step, Outcome::not_evaluated(reason.as_str()));
                 }
             }
-            let backend_timeout = timeouts.get(&key).copied();
+            let backend_timeout = target.map(|t| t.threshold);
             AppWalk {
                 connector_group: key.connector_group,
                 app: key.app,
@@ -507,8 +509,8 @@ fn host_input(
         .filter(|a| a.publishing.is_web_app())
         .filter_map(|a| {
             Some(host::kerberos::KerberosApp {
-                connector_group: a.connector_group.clone().unwrap_or_default(),
-                app: a.name.clone(),
+                connector_group: a.connector_group.as_deref().unwrap_or_default().to_string(),
+                app: a.name.to_string(),
                 spn: a.kerberos_spn.clone()?,
             })
         })
@@ -563,10 +565,7 @@ fn backend_targets(
         .inventory
         .apps_to_walk(&host.groups, &host.machine);
     for app in apps.into_iter().filter(|a| a.publishing.is_web_app()) {
-        let key = AppKey {
-            connector_group: app.connector_group.clone().unwrap_or_default(),
-            app: app.name.clone(),
-        };
+        let key = AppKey::of(app);
         if !backend.enabled {
             unprobed.insert(key, "probes.backend.enabled is false".to_string());
             continue;

@@ -93,8 +93,8 @@ pub async fn diagnose(
         .round_once()
         .await;
     if let Some(name) = app {
-        if !snapshot.walks.iter().any(|w| w.app == name) {
-            let known: Vec<&str> = snapshot.walks.iter().map(|w| w.app.as_str()).collect();
+        if !snapshot.walks.iter().any(|w| &*w.app == name) {
+            let known: Vec<&str> = snapshot.walks.iter().map(|w| &*w.app).collect();
             eprintln!(
                 "no app named {name:?} is walked from this host (apps: {})",
                 known.join(", ")

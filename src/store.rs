@@ -19,9 +19,10 @@ use crate::proxy::ProxyState;
 /// One app's walk through the flowchart.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppWalk {
-    /// The group the app is assigned to, or empty when it has none.
-    pub connector_group: String,
-    pub app: String,
+    /// The group the app is assigned to, or empty when it has none; shared with the app's
+    /// [`crate::backend::AppKey`].
+    pub connector_group: Arc<str>,
+    pub app: Arc<str>,
     pub steps: StepResults,
     /// Where the walk stops; `None` when every evaluated step passes.
     pub failure: Option<Failure>,

@@ -115,7 +115,14 @@ fn metrics_are_served_gzip_to_who_asks_and_as_text_to_the_rest() {
     let (plain_head, plain) = raw_get(exporter.address, "");
     assert!(!plain_head.contains("content-encoding"), "{plain_head}");
     let plain = String::from_utf8(plain).unwrap();
-    assert!(body.len() * 3 < plain.len(), "compressed");
+    // The snapshot's families are compressed; the scrape's own few series (about 3.5 KB, most
+    // of what three apps make) close the member stored as they are.
+    assert!(
+        body.len() * 3 < plain.len() * 2,
+        "compressed: {} of {}",
+        body.len(),
+        plain.len()
+    );
     // The same series; values of the process's own series move between the two scrapes.
     let names = |t: &str| -> Vec<String> {
         t.lines()

@@ -13,7 +13,7 @@ pub mod wildcard;
 pub use schedule::Scheduler;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -34,10 +34,32 @@ pub const RECENT: usize = 3;
 /// than cut short at the very value they are compared with.
 const DEADLINE_FACTOR: f64 = 1.25;
 
+/// An app as the backend probes know it. Its names are the inventory's, shared rather than
+/// copied by the target, the schedule, the answers kept and the walk: at 10,000 apps a copy
+/// each is megabytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct AppKey {
-    pub connector_group: String,
-    pub app: String,
+    pub connector_group: Arc<str>,
+    pub app: Arc<str>,
+}
+
+impl AppKey {
+    /// The key of an inventory app, sharing its names; the group is empty when it has none.
+    pub fn of(app: &crate::inventory::App) -> AppKey {
+        AppKey {
+            connector_group: app.connector_group.clone().unwrap_or_default(),
+            app: Arc::clone(&app.name),
+        }
+    }
+
+    /// A key of names of its own, for tests.
+    #[cfg(test)]
+    pub fn new(connector_group: &str, app: &str) -> AppKey {
+        AppKey {
+            connector_group: connector_group.into(),
+            app: app.into(),
+        }
+    }
 }
 
 /// What to probe for one app.
@@ -628,10 +650,7 @@ mod tests {
     #[test]
     fn an_internal_url_that_is_no_http_url_fails_step_7() {
         let settings = crate::config::Settings::default().probes.backend;
-        let key = AppKey {
-            connector_group: "G".into(),
-            app: "a".into(),
-        };
+        let key = AppKey::new("G", "a");
         let target = Target::new(
             key,
             "ftp://files.corp.example/",

@@ -215,10 +215,7 @@ mod tests {
 
     fn target(app: &str, url: &str) -> Arc<Target> {
         Arc::new(Target::new(
-            AppKey {
-                connector_group: "G".into(),
-                app: app.into(),
-            },
+            AppKey::new("G", app),
             url,
             true,
             crate::config::values::BackendTimeout::Default,

@@ -24,7 +24,10 @@ pub fn urls(app: &App, hosts: &[WildcardHost]) -> Result<Urls, String> {
             external: app.external_url.clone(),
         });
     };
-    let Some(configured) = hosts.iter().find(|h| h.app == app.name || h.app == app.id) else {
+    let Some(configured) = hosts
+        .iter()
+        .find(|h| *h.app == *app.name || h.app == app.id)
+    else {
         return Err(format!(
             "the internal URL {} is a wildcard, which names no host to request: name one under probes.backend.wildcard_hosts (app {:?}) to evaluate steps 7-10",
             app.internal_url, app.name

@@ -147,10 +147,10 @@ pub fn build(
     let apps: Vec<AppDiagnosis> = snapshot
         .walks
         .iter()
-        .filter(|w| app.is_none_or(|name| w.app == name))
+        .filter(|w| app.is_none_or(|name| &*w.app == name))
         .map(|walk| AppDiagnosis {
-            connector_group: walk.connector_group.clone(),
-            app: walk.app.clone(),
+            connector_group: walk.connector_group.to_string(),
+            app: walk.app.to_string(),
             failing_step: walk.failure.as_ref().map(|f| f.step.number()),
             failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
             steps: views(&walk.steps, &Step::ALL, runbooks, |step| {

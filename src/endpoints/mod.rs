@@ -101,10 +101,19 @@ pub async fn probe_all(
     concurrency: usize,
     expected_issuers: &[String],
 ) -> Vec<EndpointResult> {
+    let mut results: Vec<EndpointResult> = list
+        .iter()
+        .map(|endpoint| EndpointResult {
+            endpoint: endpoint.clone(),
+            routes: Vec::with_capacity(routes.len()),
+        })
+        .collect();
+    // Each answer goes straight to its endpoint: at thousands of endpoints a list of the
+    // answers in the order they came would be a second copy of the round.
     let pairs: Vec<(usize, Route)> = (0..list.len())
         .flat_map(|i| routes.iter().map(move |r| (i, r.clone())))
         .collect();
-    let mut done: Vec<(usize, RouteResult)> = stream::iter(pairs)
+    stream::iter(pairs)
         .map(|(i, route)| async move {
             (
                 i,
@@ -112,18 +121,13 @@ pub async fn probe_all(
             )
         })
         .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    done.sort_by_key(|(i, r)| (*i, r.route.label()));
-    let mut results: Vec<EndpointResult> = list
-        .iter()
-        .map(|endpoint| EndpointResult {
-            endpoint: endpoint.clone(),
-            routes: Vec::new(),
+        .for_each(|(i, result)| {
+            results[i].routes.push(result);
+            std::future::ready(())
         })
-        .collect();
-    for (i, result) in done {
-        results[i].routes.push(result);
+        .await;
+    for result in &mut results {
+        result.routes.sort_by_key(|r| r.route.label());
     }
     results
 }

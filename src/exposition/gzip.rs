@@ -5,7 +5,7 @@
 //!
 //! One member from two parts: a DEFLATE stream (RFC 1951) is a sequence of blocks, each of
 //! which may be the last. The snapshot's part is ended with a sync flush, which leaves it on
-//! a byte boundary with no last block; the scrape's part, compressed on its own, follows as
+//! a byte boundary with no last block; the scrape's part, stored as it is, follows as
 //! further blocks and ends the stream. The member's CRC-32 and length cover both parts:
 //! [`crc32fast::Hasher::combine`] joins them without reading the snapshot's text again.
 
@@ -19,6 +19,11 @@ use flate2::write::DeflateEncoder;
 
 /// How much text is gathered before it is compressed.
 const CHUNK: usize = 64 * 1024;
+
+/// Level 2. zlib-rs's level 1 is a quicker algorithm of its own: at 10,000 apps it leaves
+/// 1.1 MB where level 2 leaves 0.78 MB, for a tenth less time (24 ms against 27 ms for the
+/// 14.5 MB of text), and every scrape sends those bytes.
+const LEVEL: Compression = Compression::new(2);
 
 /// RFC 1952's member header: magic, DEFLATE, no flags, no time, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
@@ -34,9 +39,7 @@ pub struct Compressor {
 impl Default for Compressor {
     fn default() -> Self {
         Compressor {
-            // Level 1: the exposition is mostly the same label names over and over, which
-            // the fastest level already takes to about a tenth.
-            encoder: DeflateEncoder::new(Vec::new(), Compression::fast()),
+            encoder: DeflateEncoder::new(Vec::new(), LEVEL),
             crc: crc32fast::Hasher::new(),
             len: 0,
             pending: String::with_capacity(CHUNK + 1024),
@@ -105,9 +108,7 @@ impl OpenMember {
 
     /// The whole gzip member: this text, then `tail`. The chunks share this member's bytes.
     pub fn with_tail(&self, tail: &str) -> [Bytes; 3] {
-        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-        let _ = encoder.write_all(tail.as_bytes());
-        let mut end = encoder.finish().unwrap_or_default();
+        let mut end = stored_blocks(tail.as_bytes());
         let mut crc = self.crc.clone();
         let mut tail_crc = crc32fast::Hasher::new();
         tail_crc.update(tail.as_bytes());
@@ -130,6 +131,30 @@ impl OpenMember {
             decoder: flate2::read::GzDecoder::new(header.chain(deflate).chain(end).reader()),
         }
     }
+}
+
+/// `data` as DEFLATE stored blocks (RFC 1951 section 3.2.4), the last one final. A scrape's
+/// tail is a few kilobytes: sent as they are, they cost less than a compressor's state of
+/// hundreds of kilobytes set up, zeroed and torn down for every scrape. The part before ends
+/// on a byte boundary, so each block's three header bits fill a byte of their own.
+fn stored_blocks(data: &[u8]) -> Vec<u8> {
+    const MAX: usize = u16::MAX as usize;
+    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / MAX + 1) + 8);
+    let mut blocks = data.chunks(MAX).peekable();
+    if data.is_empty() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let last = blocks.peek().is_none();
+        // BFINAL, then BTYPE 00 (stored) and padding to the byte's end.
+        out.push(u8::from(last));
+        // The block is at most 65,535 bytes: LEN, then its ones' complement NLEN.
+        let len = block.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out
 }
 
 /// Text decompressed a chunk at a time, for clients that do not take gzip.
@@ -178,7 +203,9 @@ mod tests {
         let open = compressor.open();
         assert_eq!(open.text_len(), expected.len() as u64);
         assert!(open.compressed_len() * 5 < expected.len(), "compressed");
-        for tail in ["", "appproxy_exporter_build_info 1\n"] {
+        // A tail longer than one stored block (65,535 bytes) takes several.
+        let long = "appproxy_process_open_fds 12\n".repeat(5_000);
+        for tail in ["", "appproxy_exporter_build_info 1\n", long.as_str()] {
             let member = open.with_tail(tail).concat();
             assert_eq!(gunzip(&member), format!("{expected}{tail}"));
             let text: Vec<u8> = open

@@ -63,7 +63,7 @@ impl Connector {
 /// An app without a group, on a Default timeout.
 pub fn app(name: &str) -> App {
     App {
-        name: name.to_string(),
+        name: name.into(),
         id: String::new(),
         connector_group: None,
         internal_url: format!("https://{name}.corp.example/"),
@@ -79,7 +79,7 @@ pub fn app(name: &str) -> App {
 
 impl App {
     pub fn in_group(mut self, group: &str) -> Self {
-        self.connector_group = Some(group.to_string());
+        self.connector_group = Some(group.into());
         self
     }
 }

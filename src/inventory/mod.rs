@@ -8,6 +8,8 @@ pub mod local;
 mod refresh;
 mod static_source;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 pub use refresh::Refresher;
@@ -52,10 +54,11 @@ pub struct Connector {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct App {
-    pub name: String,
+    /// Shared with the app's [`crate::backend::AppKey`], and through it with its walk.
+    pub name: Arc<str>,
     pub id: String,
     /// The group the app is assigned to, as named; it may not exist.
-    pub connector_group: Option<String>,
+    pub connector_group: Option<Arc<str>>,
     pub internal_url: String,
     pub external_url: Option<String>,
     pub backend_timeout: BackendTimeout,
@@ -273,7 +276,7 @@ mod tests {
         app: &str,
         host: &ThisHost,
     ) -> Option<crate::flow::Failure> {
-        let app = inventory.apps.iter().find(|a| a.name == app).unwrap();
+        let app = inventory.apps.iter().find(|a| &*a.name == app).unwrap();
         let mut results = StepResults::default();
         inventory.judge(app, host, &mut results);
         crate::flow::walk(&results)
@@ -423,7 +426,7 @@ mod tests {
         let names: Vec<&str> = inv
             .apps_to_walk(&GroupSelection::Auto, "conn-01.corp.example")
             .iter()
-            .map(|a| a.name.as_str())
+            .map(|a| &*a.name)
             .collect();
         assert_eq!(names, ["intranet", "orphan", "ghost"]);
     }
@@ -445,7 +448,7 @@ mod tests {
         let names: Vec<&str> = inv
             .apps_to_walk(&selection, "x")
             .iter()
-            .map(|a| a.name.as_str())
+            .map(|a| &*a.name)
             .collect();
         assert_eq!(names, ["orphan", "ghost", "payroll"]);
     }

@@ -1,6 +1,9 @@
 //! The inventory written in the config file (`inventory.static`), for tenants where Graph is
 //! not available to the exporter, or to add what Graph does not know.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
 use crate::config::StaticInventory;
 
@@ -27,13 +30,18 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
                 .collect(),
         })
         .collect();
+    // One allocation of each group's name for all of its apps.
+    let mut group_names: HashMap<&str, Arc<str>> = HashMap::new();
     let apps = config
         .apps
         .iter()
         .map(|a| App {
-            name: a.name.clone(),
+            name: a.name.as_str().into(),
             id: String::new(),
-            connector_group: a.connector_group.clone(),
+            connector_group: a
+                .connector_group
+                .as_deref()
+                .map(|group| Arc::clone(group_names.entry(group).or_insert_with(|| group.into()))),
             internal_url: a.internal_url.redacted(),
             external_url: a.external_url.as_ref().map(|u| u.redacted()),
             backend_timeout: a.backend_timeout,

@@ -172,6 +172,8 @@ fn assemble(
                 connector(full.copied().unwrap_or(m))
             })
             .collect();
+        // One allocation of the group's name for all of its apps.
+        let group_name: std::sync::Arc<str> = name.as_str().into();
         inventory.groups.push(ConnectorGroup {
             name: name.clone(),
             id,
@@ -196,9 +198,9 @@ fn assemble(
                 .and_then(|a| a.on_premises_publishing.clone())
                 .or(listed.on_premises_publishing);
             inventory.apps.push(App {
-                name: app_names.claim(&display, &id),
+                name: app_names.claim(&display, &id).into(),
                 id,
-                connector_group: Some(name.clone()),
+                connector_group: Some(std::sync::Arc::clone(&group_name)),
                 ..app(publishing)
             });
         }
@@ -211,7 +213,7 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
     let publishing_kind = Publishing::of(publishing.as_ref());
     let p = publishing.unwrap_or_default();
     App {
-        name: String::new(),
+        name: "".into(),
         id: String::new(),
         connector_group: None,
         internal_url: p.internal_url.unwrap_or_default(),
