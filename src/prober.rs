@@ -249,11 +249,8 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
         .as_deref()
         .and_then(|states| local::judge(states, host_is_connector));
     let mut group_steps: BTreeMap<String, Outcome> = BTreeMap::new();
-    let targets: HashMap<(&str, &str), &Target> = last
-        .targets
-        .iter()
-        .map(|t| ((&*t.key.connector_group, &*t.key.app), &**t))
-        .collect();
+    let timeouts: HashMap<&AppKey, Duration> =
+        last.targets.iter().map(|t| (&t.key, t.threshold)).collect();
     let walks = inventory
         .apps_to_walk(&last.host.groups, &last.host.machine)
         .into_iter()
@@ -273,8 +270,6 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
             ) {
                 steps.set(Step::ConnectorInstalled, failed);
             }
-            let group = app.connector_group.as_deref().unwrap_or_default();
-            let target = targets.get(&(group, &*app.name));
             let key = AppKey::of(app);
             // Step 2 is the group's, before any app's own answers.
             if let (false, Some(outcome)) = (
@@ -327,7 +322,7 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                     steps.set(*step, Outcome::not_evaluated(reason.as_str()));
                 }
             }
-            let backend_timeout = target.map(|t| t.threshold);
+            let backend_timeout = timeouts.get(&key).copied();
             AppWalk {
                 connector_group: key.connector_group,
                 app: key.app,
