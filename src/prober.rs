@@ -290,14 +290,10 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                     steps.set(*step, outcome.clone());
                 }
             }
-            let judged = backend
-                .as_deref()
-                .map(|b| b.steps(ratio))
-                .unwrap_or_default();
-            for (step, outcome) in judged.iter() {
-                let earlier = *step < Step::InternalUrl;
+            for (step, outcome) in backend::judge(backend.as_deref(), ratio) {
+                let earlier = step < Step::InternalUrl;
                 if !earlier || !outcome.passed() {
-                    steps.set(*step, outcome.clone());
+                    steps.set(step, outcome);
                 }
             }
             // TLS 1.2 switched off fails step 4 even where every endpoint answers; Kerberos

@@ -12,7 +12,6 @@ pub mod wildcard;
 
 pub use schedule::Scheduler;
 
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -143,22 +142,9 @@ pub struct AppBackend {
     pub latency: LatencyHistogram,
     /// The last request to the external URL (step 10), for the apps that have one.
     pub external: Option<Box<external::External>>,
-    /// Steps 7-10 as [`judge`] found them at the last answer, and the risk ratio they were
-    /// judged at: every snapshot composed until the next answer shares these outcomes rather
-    /// than judging (and copying the evidence of) thousands of apps again each time.
-    judged: Option<(f64, Vec<(Step, Outcome)>)>,
 }
 
 impl AppBackend {
-    /// Steps 7-10 for this app at `risk_ratio`: as judged at the last answer, or judged again
-    /// when a reload has changed the ratio since.
-    pub fn steps(&self, risk_ratio: f64) -> Cow<'_, [(Step, Outcome)]> {
-        match &self.judged {
-            Some((ratio, steps)) if ratio.to_bits() == risk_ratio.to_bits() => Cow::Borrowed(steps),
-            _ => Cow::Owned(judge(Some(self), risk_ratio)),
-        }
-    }
-
     /// The median of the recent latencies.
     pub fn median(&self) -> f64 {
         let mut values: Vec<f64> = self.recent.iter().copied().collect();
@@ -386,7 +372,6 @@ impl BackendStore {
                 setting: target.setting,
                 latency: LatencyHistogram::new(target.threshold, target.risk_ratio),
                 external: None,
-                judged: None,
             })
         });
         let entry = std::sync::Arc::make_mut(entry);
@@ -405,7 +390,6 @@ impl BackendStore {
         }
         entry.latency.observe(outcome.seconds);
         entry.last = outcome;
-        entry.judged = Some((target.risk_ratio, judge(Some(entry), target.risk_ratio)));
         drop(apps);
         *self
             .last_answer
@@ -505,7 +489,6 @@ mod tests {
             threshold: threshold(setting),
             latency: LatencyHistogram::new(threshold(setting), 0.8),
             setting,
-            judged: None,
         }
     }
 
@@ -535,54 +518,6 @@ mod tests {
 
     /// The histogram's two bounds are the ones step 9 judges by: the risk ratio of the app's
     /// timeout and the timeout; a request exactly at a bound is counted below it.
-    /// An answer is judged once, when it is recorded: every snapshot composed until the next
-    /// answer shares that judgement. A reload that changes the risk ratio has it judged again.
-    #[test]
-    fn an_answer_is_judged_once_when_it_is_recorded() {
-        let settings = crate::config::Settings::default().probes.backend;
-        let target = Target::new(
-            AppKey::new("G", "slow"),
-            "http://127.0.0.1:1/",
-            true,
-            BackendTimeout::Default,
-            &settings,
-            None,
-        );
-        // 70 s of the Default 85 s: 82%, over the default 80% risk ratio, under 90%.
-        let slow = http::Outcome {
-            phases: Vec::new(),
-            seconds: 70.0,
-            status: Some(200),
-            failure: None,
-            body_start: String::new(),
-            location: None,
-            via: None,
-        };
-        let store = BackendStore::default();
-        store.record(&target, slow, None);
-        let b = store.get(&target.key).unwrap();
-        let step9 = |steps: &[(Step, Outcome)]| {
-            steps
-                .iter()
-                .find(|(step, _)| *step == Step::BackendTimeout)
-                .map(|(_, outcome)| outcome.clone())
-                .unwrap()
-        };
-        let (first, second) = (b.steps(0.8), b.steps(0.8));
-        assert!(matches!(first, Cow::Borrowed(_)), "judged when recorded");
-        assert_eq!(*first, judge(Some(&b), 0.8)[..]);
-        let (Outcome::Fail(a), Outcome::Fail(b9)) = (step9(&first), step9(&second)) else {
-            panic!("82% of the timeout fails at 80%: {first:?}")
-        };
-        assert!(Arc::ptr_eq(&a, &b9), "the same failure, not a copy");
-        let looser = b.steps(0.9);
-        assert!(
-            matches!(looser, Cow::Owned(_)),
-            "judged again at another ratio"
-        );
-        assert_eq!(step9(&looser), Outcome::Pass);
-    }
-
     #[test]
     fn the_latency_histogram_counts_against_the_risk_and_the_timeout() {
         let mut default = LatencyHistogram::new(threshold(BackendTimeout::Default), 0.8);
