@@ -3,6 +3,7 @@
 //! function that decides which step an app's walk stops at. No other module decides verdicts;
 //! the probe modules only report each step's outcome and evidence.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -182,19 +183,20 @@ pub enum Outcome {
     NotEvaluated(Arc<Unjudged>),
 }
 
-/// What a failing step found.
+/// What a failing step found. A remedy or reason that is the same text for every app is
+/// borrowed, not copied into each of thousands of apps' outcomes.
 #[derive(Debug, PartialEq, Eq, Serialize)]
 pub struct Failed {
     pub evidence: String,
     /// What to change where, when the step knows better than its general remedy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remedy: Option<String>,
+    pub remedy: Option<Cow<'static, str>>,
 }
 
 /// Why nothing could judge the step here (a wildcard URL, an app that is no web app).
 #[derive(Debug, PartialEq, Eq, Serialize)]
 pub struct Unjudged {
-    pub reason: String,
+    pub reason: Cow<'static, str>,
 }
 
 impl Outcome {
@@ -206,14 +208,17 @@ impl Outcome {
     }
 
     /// A failure with a remedy specific to what was found (which file, which setting).
-    pub fn fail_with_remedy(evidence: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub fn fail_with_remedy(
+        evidence: impl Into<String>,
+        remedy: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::Fail(Arc::new(Failed {
             evidence: evidence.into(),
             remedy: Some(remedy.into()),
         }))
     }
 
-    pub fn not_evaluated(reason: impl Into<String>) -> Self {
+    pub fn not_evaluated(reason: impl Into<Cow<'static, str>>) -> Self {
         Self::NotEvaluated(Arc::new(Unjudged {
             reason: reason.into(),
         }))

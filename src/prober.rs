@@ -55,8 +55,9 @@ struct HostRound {
     finished: std::time::SystemTime,
     host: ThisHost,
     targets: Vec<Arc<Target>>,
-    /// Apps whose backend is not requested, with the reason (steps 7-10 not evaluated).
-    unprobed: HashMap<AppKey, String>,
+    /// Apps whose backend is not requested, with the reason (steps 7-10 not evaluated),
+    /// shared by every snapshot composed from the round.
+    unprobed: HashMap<AppKey, Outcome>,
     /// The connector host's own health (steps 2, 4, 7).
     host_health: Arc<HostHealth>,
 }
@@ -314,12 +315,15 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
             // What no probe can judge says so: a Private Access app is walked to step 2
             // only, a wildcard app without a concrete host has no page to load.
             let (unjudged, reason) = match (&app.publishing, last.unprobed.get(&key)) {
-                (Publishing::NotWebApp { reason }, _) => (&Step::ALL[2..], Some(reason)),
-                (Publishing::WebApp, reason) => (&Step::ALL[6..], reason),
+                (Publishing::NotWebApp { reason }, _) => (
+                    &Step::ALL[2..],
+                    Some(Outcome::not_evaluated(reason.clone())),
+                ),
+                (Publishing::WebApp, reason) => (&Step::ALL[6..], reason.cloned()),
             };
             if let Some(reason) = reason {
                 for step in unjudged {
-                    steps.set(*step, Outcome::not_evaluated(reason.as_str()));
+                    steps.set(*step, reason.clone());
                 }
             }
             let backend_timeout = timeouts.get(&key).copied();
@@ -530,7 +534,7 @@ fn backend_targets(
     host: &ThisHost,
     proxy: &ProxyState,
     previous: &[Arc<Target>],
-) -> (Vec<Arc<Target>>, HashMap<AppKey, String>) {
+) -> (Vec<Arc<Target>>, HashMap<AppKey, Outcome>) {
     let previous: HashMap<&AppKey, &Arc<Target>> = previous.iter().map(|t| (&t.key, t)).collect();
     let backend = &settings.probes.backend;
     let through_proxy = settings
@@ -562,13 +566,16 @@ fn backend_targets(
     for app in apps.into_iter().filter(|a| a.publishing.is_web_app()) {
         let key = AppKey::of(app);
         if !backend.enabled {
-            unprobed.insert(key, "probes.backend.enabled is false".to_string());
+            unprobed.insert(
+                key,
+                Outcome::not_evaluated("probes.backend.enabled is false"),
+            );
             continue;
         }
         let urls = match wildcard::urls(app, &backend.wildcard_hosts) {
             Ok(urls) => urls,
             Err(reason) => {
-                unprobed.insert(key, reason);
+                unprobed.insert(key, Outcome::not_evaluated(reason));
                 continue;
             }
         };

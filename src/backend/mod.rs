@@ -140,8 +140,8 @@ pub struct AppBackend {
     pub setting: BackendTimeout,
     /// Every request's latency since the app's timeout last changed.
     pub latency: LatencyHistogram,
-    /// The last request to the external URL (step 10).
-    pub external: Option<external::External>,
+    /// The last request to the external URL (step 10), for the apps that have one.
+    pub external: Option<Box<external::External>>,
 }
 
 impl AppBackend {
@@ -375,7 +375,7 @@ impl BackendStore {
             })
         });
         let entry = std::sync::Arc::make_mut(entry);
-        entry.external = external;
+        entry.external = external.map(Box::new);
         let latency = LatencyHistogram::new(target.threshold, target.risk_ratio);
         if entry.setting != target.setting || entry.latency.bounds != latency.bounds {
             // A different timeout makes old latencies incomparable.

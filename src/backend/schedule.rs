@@ -75,7 +75,16 @@ impl Drop for Scheduler {
     }
 }
 
-type Answer = (Arc<Target>, http::Outcome, Option<external::External>);
+/// A finished request, with the permit it ran under: the permit is given back only once the
+/// answer is recorded, so that `probes.concurrency` bounds the answers waiting to be read as
+/// well as the requests running (at hundreds of answers a second, the finished ones
+/// otherwise piled up by the thousand, each holding its task's memory).
+type Answer = (
+    Arc<Target>,
+    http::Outcome,
+    Option<external::External>,
+    OwnedSemaphorePermit,
+);
 
 /// The schedule: which app is due when, and the requests running now.
 struct Schedule {
@@ -115,7 +124,7 @@ async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>) {
             }
             Some(permit) = permit => schedule.start_next(permit),
             Some(done) = schedule.requests.join_next(), if !schedule.requests.is_empty() => {
-                if let Ok((target, outcome, external)) = done {
+                if let Ok((target, outcome, external, _permit)) = done {
                     schedule.answered(&target, outcome, external, &store);
                 }
             }
@@ -179,9 +188,8 @@ impl Schedule {
         };
         let request = Arc::clone(&target);
         let handle = self.requests.spawn(async move {
-            let _permit = permit;
             let (outcome, external) = request_both(&request).await;
-            (request, outcome, external)
+            (request, outcome, external, permit)
         });
         self.running.insert(key, (target, handle));
     }
@@ -355,5 +363,47 @@ mod tests {
         );
         let answered = store.get(&refused.key).map_or(0, |b| b.recent.len());
         assert_eq!(answered, super::super::RECENT, "requested again and again");
+    }
+
+    /// A finished request keeps its permit until its answer is recorded: `probes.concurrency`
+    /// bounds the answers waiting to be read, not only the requests running.
+    #[tokio::test]
+    async fn an_answer_holds_its_permit_until_it_is_recorded() {
+        let store = BackendStore::default();
+        let refused = target("refused", "http://127.0.0.1:1/");
+        let mut schedule = Schedule {
+            plan: Plan::default(),
+            due: BinaryHeap::new(),
+            running: HashMap::new(),
+            requests: JoinSet::new(),
+            permits: Arc::new(Semaphore::new(1)),
+        };
+        let plan = Plan {
+            targets: Arc::new(HashMap::from([(refused.key.clone(), Arc::clone(&refused))])),
+            interval: Duration::from_secs(60),
+            concurrency: 1,
+        };
+        schedule.replan(plan, &store);
+        let permit = Arc::clone(&schedule.permits).acquire_owned().await.unwrap();
+        schedule.start_next(permit);
+        let started = Instant::now();
+        while !schedule.running[&refused.key].1.is_finished() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the request never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            schedule.permits.available_permits(),
+            0,
+            "the finished request's answer is not recorded yet"
+        );
+        let (target, outcome, external, permit) =
+            schedule.requests.join_next().await.unwrap().unwrap();
+        schedule.answered(&target, outcome, external, &store);
+        drop(permit);
+        assert_eq!(schedule.permits.available_permits(), 1);
+        assert!(store.get(&refused.key).is_some());
     }
 }

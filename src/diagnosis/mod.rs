@@ -222,7 +222,7 @@ fn views(
             // A failure's evidence, why no probe could judge the step, or what a pass saw.
             let evidence = match results.get(step) {
                 Some(Outcome::Fail(found)) => Some(found.evidence.clone()),
-                Some(Outcome::NotEvaluated(unjudged)) => Some(unjudged.reason.clone()),
+                Some(Outcome::NotEvaluated(unjudged)) => Some(unjudged.reason.to_string()),
                 Some(Outcome::Pass) => note(step),
                 None => None,
             };

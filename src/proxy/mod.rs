@@ -502,7 +502,7 @@ mod tests {
         match outcome {
             Some(Outcome::Fail(found)) => (
                 found.evidence.clone(),
-                found.remedy.clone().unwrap_or_default(),
+                found.remedy.as_deref().unwrap_or_default().to_string(),
             ),
             other => panic!("expected a failure, got {other:?}"),
         }
