@@ -96,13 +96,7 @@ struct Schedule {
 }
 
 async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>) {
-    let mut schedule = Schedule {
-        plan: Plan::default(),
-        due: BinaryHeap::new(),
-        running: HashMap::new(),
-        requests: JoinSet::new(),
-        permits: Arc::new(Semaphore::new(1)),
-    };
+    let mut schedule = Schedule::new();
     loop {
         let next = schedule.due.peek().map(|Reverse((at, _))| *at);
         let permit = async {
@@ -133,6 +127,17 @@ async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>) {
 }
 
 impl Schedule {
+    /// Nothing planned yet; the first plan sets the bound.
+    fn new() -> Schedule {
+        Schedule {
+            plan: Plan::default(),
+            due: BinaryHeap::new(),
+            running: HashMap::new(),
+            requests: JoinSet::new(),
+            permits: Arc::new(Semaphore::new(1)),
+        }
+    }
+
     /// Takes a new plan: a new bound restarts every request under it; apps that are new or
     /// changed are due now; the ones gone stop.
     fn replan(&mut self, plan: Plan, store: &BackendStore) {
@@ -371,13 +376,7 @@ mod tests {
     async fn an_answer_holds_its_permit_until_it_is_recorded() {
         let store = BackendStore::default();
         let refused = target("refused", "http://127.0.0.1:1/");
-        let mut schedule = Schedule {
-            plan: Plan::default(),
-            due: BinaryHeap::new(),
-            running: HashMap::new(),
-            requests: JoinSet::new(),
-            permits: Arc::new(Semaphore::new(1)),
-        };
+        let mut schedule = Schedule::new();
         let plan = Plan {
             targets: Arc::new(HashMap::from([(refused.key.clone(), Arc::clone(&refused))])),
             interval: Duration::from_secs(60),
