@@ -9,16 +9,16 @@ use crate::flow::Step;
 
 /// Each step's runbook, in step order.
 const RUNBOOKS: [&str; 10] = [
-    include_str!("../../docs/runbooks/01-connector_group_assigned.md"),
-    include_str!("../../docs/runbooks/02-connector_installed.md"),
-    include_str!("../../docs/runbooks/03-port_test.md"),
-    include_str!("../../docs/runbooks/04-required_endpoints.md"),
-    include_str!("../../docs/runbooks/05-forward_proxy.md"),
-    include_str!("../../docs/runbooks/06-proxy_consistency.md"),
-    include_str!("../../docs/runbooks/07-internal_url.md"),
-    include_str!("../../docs/runbooks/08-internal_network.md"),
-    include_str!("../../docs/runbooks/09-backend_timeout.md"),
-    include_str!("../../docs/runbooks/10-escalate_app_flow.md"),
+    include_str!("../../docs/runbooks/connector_group_assigned.md"),
+    include_str!("../../docs/runbooks/connector_installed.md"),
+    include_str!("../../docs/runbooks/port_test.md"),
+    include_str!("../../docs/runbooks/required_endpoints.md"),
+    include_str!("../../docs/runbooks/forward_proxy.md"),
+    include_str!("../../docs/runbooks/proxy_consistency.md"),
+    include_str!("../../docs/runbooks/internal_url.md"),
+    include_str!("../../docs/runbooks/internal_network.md"),
+    include_str!("../../docs/runbooks/backend_timeout.md"),
+    include_str!("../../docs/runbooks/escalate_app_flow.md"),
 ];
 
 /// The runbook of alerts on the exporter itself, which is no step of the flowchart.
@@ -92,15 +92,17 @@ fn with_heading_ids(mut events: Vec<Event<'_>>) -> Vec<Event<'_>> {
     events
 }
 
-/// `03-port_test.md` (or `./03-port_test.md#x`) to `/runbooks/port_test`.
+/// `port_test.md` (or `./port_test.md#x`) to `/runbooks/port_test` (`#x`).
 fn served_link(dest: &str) -> Option<String> {
-    let file = dest.trim_start_matches("./").split('#').next()?;
-    let stem = file.strip_suffix(".md")?;
-    let (number, name) = stem.split_once('-')?;
-    (number.len() == 2
-        && number.bytes().all(|b| b.is_ascii_digit())
-        && Step::ALL.iter().any(|s| s.name() == name))
-    .then(|| format!("/runbooks/{name}"))
+    let dest = dest.trim_start_matches("./");
+    let (file, section) = dest
+        .split_once('#')
+        .map_or((dest, None), |(f, s)| (f, Some(s)));
+    let name = file.strip_suffix(".md")?;
+    (name == "exporter" || Step::ALL.iter().any(|s| s.name() == name)).then(|| match section {
+        Some(section) => format!("/runbooks/{name}#{section}"),
+        None => format!("/runbooks/{name}"),
+    })
 }
 
 /// The list of every runbook.
@@ -174,7 +176,9 @@ mod tests {
 
     #[test]
     fn every_runbook_link_of_the_alert_rules_is_served_with_its_section() {
-        // The rules as the mixin renders them with its default pattern (.../runbooks/%s).
+        // The rules as the mixin renders them with its default pattern (this repository's
+        // docs/runbooks/%s.md): a user who points the pattern at an exporter's /runbooks/%s
+        // gets the same names and sections served.
         let rules = include_str!("../../alerts/appproxy.rules.yml");
         let mut checked = 0;
         for line in rules.lines().filter(|l| l.contains("runbook_url:")) {
@@ -183,7 +187,8 @@ mod tests {
             if link.contains("{{") {
                 continue; // named by a label at alert time: a step name
             }
-            let (name, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let name = file.strip_suffix(".md").unwrap_or(file);
             let page = page(name, &WebPaths::default());
             assert!(page.is_some(), "no runbook {name}");
             if !anchor.is_empty() {
@@ -200,13 +205,19 @@ mod tests {
     #[test]
     fn links_between_runbooks_point_at_the_served_pages() {
         assert_eq!(
-            served_link("03-port_test.md").as_deref(),
+            served_link("port_test.md").as_deref(),
             Some("/runbooks/port_test")
         );
+        // A link to a section keeps it.
         assert_eq!(
-            served_link("./05-forward_proxy.md#what-to-do").as_deref(),
-            Some("/runbooks/forward_proxy")
+            served_link("./forward_proxy.md#what-to-do").as_deref(),
+            Some("/runbooks/forward_proxy#what-to-do")
         );
+        assert_eq!(
+            served_link("exporter.md#appproxyexporterdown").as_deref(),
+            Some("/runbooks/exporter#appproxyexporterdown")
+        );
+        assert_eq!(served_link("../deployment.md"), None);
         assert_eq!(served_link("https://learn.microsoft.com/x.md"), None);
     }
 
