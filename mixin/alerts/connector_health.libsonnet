@@ -1,5 +1,8 @@
 // The connector host's own health (src/host): what breaks a connector before users complain.
-// Its series come from a Windows connector host only.
+// Its series come from a Windows connector host only. A host whose check fails is a ticket for
+// that host: its step then fails there, and where it fails on every host of a group the group's
+// page is AppProxyConnectorGroupStepFailing (host.libsonnet). The exceptions look ahead: a trust
+// certificate about to expire pages while there is time to renew it.
 local a = import '../lib/alerting.libsonnet';
 
 {
@@ -26,12 +29,12 @@ local a = import '../lib/alerting.libsonnet';
             'AppProxyConnectorServiceStopped',
             'avg_over_time(%s[%s]) < %s\n' % [sel('appproxy_connector_service_running'), c.hostWindow, c.failingRatio],
             '5m',
-            c.severities.page,
+            c.severities.ticket,
             'connector_installed',
             'A connector service is stopped on its host; this host serves no app.',
             'The {{ $labels.connector_service }} service ({{ if eq $labels.connector_service "updater" }}WAPCUpdaterSvc{{ else }}WAPCSvc{{ end }}) on {{ $labels.instance }} has been stopped for most of %s: step 2 (connector_installed) fails for every app this host serves.' % c.hostWindow,
             'connector_installed',
-          ) + { keep_firing_for: '10m' },
+          ) + a.keepFiring(c),
           rule(
             'AppProxyConnectorCertificateExpiring',
             '%s - time() < 21 * 86400\n' % sel('appproxy_connector_certificate_expiry_timestamp_seconds'),
@@ -76,23 +79,32 @@ local a = import '../lib/alerting.libsonnet';
             'AppProxyTlsPrerequisiteMissing',
             'max_over_time(%s[%s]) == 0\n' % [sel('appproxy_host_check_ok', 'check="tls"'), c.hostWindow],
             '5m',
-            c.severities.page,
+            c.severities.ticket,
             'required_endpoints',
             'TLS 1.2 is switched off on a connector host; the connector cannot reach the service.',
             "A registry value on {{ $labels.instance }} switches TLS 1.2 off for clients or .NET's strong cryptography off, which the connector needs: step 4 (required_endpoints) fails for this host.",
             'required_endpoints#host-check-tls',
           ),
-          rule(
-            'AppProxyKerberosDelegationBroken',
-            'max_over_time(%s[%s]) == 0\n' % [sel('appproxy_kerberos_delegation_ok'), c.hostWindow],
-            '10m',
-            c.severities.page,
-            'internal_url',
-            'Kerberos single sign-on cannot work from a connector host; the page answers, sign-in will not.',
-            "App {{ $labels.app }} (connector group {{ $labels.connector_group }}) signs users in with Kerberos, and the connector on {{ $labels.instance }} cannot delegate to its SPN (domain controller unreachable, SPN not delegated, or WinHTTP HTTP/2 on): step 7 (internal_url). The evidence is on that exporter's page.",
-            'internal_url#host-check-kerberos',
-          ),
-        ],
+        ] + a.fleetSplit(
+          c,
+          {
+            alert: 'AppProxyKerberosDelegationBroken',
+            'for': '10m',
+            labels: { flow_step: 'internal_url' },
+            annotations: { summary: 'Kerberos single sign-on cannot work from a connector host; the page answers, sign-in will not.' },
+          } + a.keepFiring(c),
+          ['connector_group', 'app'],
+          perHost='max_over_time(%s[%s]) == 0' % [sel('appproxy_kerberos_delegation_ok'), c.hostWindow],
+          fleet='max %s (max_over_time(%s[%s])) == 0' % [a.by(c, ['connector_group', 'app']), sel('appproxy_kerberos_delegation_ok'), c.hostWindow],
+          everyHost={
+            description: "App {{ $labels.app }} (connector group {{ $labels.connector_group }}) signs users in with Kerberos, and no connector host that serves it can delegate to its SPN (domain controller unreachable, SPN not delegated, or WinHTTP HTTP/2 on): step 7 (internal_url) fails everywhere, so single sign-on fails for every user. The evidence is on each exporter's page.",
+            runbook_url: a.runbook(c, 'internal_url#host-check-kerberos'),
+          } + a.appDashboard(c),
+          someHosts={
+            description: "App {{ $labels.app }} (connector group {{ $labels.connector_group }}) signs users in with Kerberos, and the connector on {{ $labels.instance }} cannot delegate to its SPN (domain controller unreachable, SPN not delegated, or WinHTTP HTTP/2 on): step 7 (internal_url) fails there; users that App Proxy sends through that connector cannot sign in. The evidence is on that exporter's page.",
+            runbook_url: a.runbook(c, 'internal_url#host-check-kerberos'),
+          } + a.appDashboard(c),
+        ),
       },
     ],
   },

@@ -10,14 +10,13 @@ local a = import '../lib/alerting.libsonnet';
     alert: name,
     expr: expr,
     'for': forDuration,
-    keep_firing_for: '10m',
     labels: { severity: severity, flow_step: step },
     annotations: {
       summary: summary,
       description: description,
       runbook_url: a.runbook(c, 'exporter#' + std.asciiLower(name)),
     } + a.overviewDashboard(c),
-  },
+  } + a.keepFiring(c),
 
   prometheusAlerts+:: {
     groups+: [
@@ -37,7 +36,7 @@ local a = import '../lib/alerting.libsonnet';
             '%s == 0\n' % sel('appproxy_exporter_config_last_reload_successful'),
             '5m',
             c.severities.ticket,
-            "appproxy_exporter could not load its changed configuration; it runs on the old one.",
+            'appproxy_exporter could not load its changed configuration; it runs on the old one.',
             "The last reload of {{ $labels.instance }}'s configuration failed (its log and the answer to POST /-/reload say where, by file, line and column). It goes on with the configuration it had.",
           ),
           rule(

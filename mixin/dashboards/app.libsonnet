@@ -10,7 +10,7 @@ local common = import 'common.libsonnet';
   local histogram = 'appproxy_backend_request_duration_seconds',
 
   grafanaDashboards+:: {
-    'appproxy-app': g.dashboard(
+    'appproxy-app.json': g.dashboard(
       c.dashboardUIDs.app,
       'App Proxy connectors: app detail',
       "appproxy_exporter: one app's walk through the connector flowchart from each connector host, its internal URL's latency against its timeout, failures and status codes, and its external URL.",
@@ -40,7 +40,7 @@ local common = import 'common.libsonnet';
         g.timeline('Walk over time', 'The step the walk stops at over time, per connector host.', 'none', [
           g.target(sel('appproxy_flow_failing_step', GA), '{{instance}}'),
         ], 24, 4, g.stepMappings),
-        g.timeline('Host and group steps over time', "The steps this app shares with its host (3-6) and its group (2), per connector host.", 'none', [
+        g.timeline('Host and group steps over time', 'The steps this app shares with its host (3-6) and its group (2), per connector host.', 'none', [
           g.target(sel('appproxy_flow_step_ok', 'connector_group=~"$connector_group|",app=""'), '{{step}} {{step_name}} ({{instance}})'),
         ], 24, 7, g.okMappings('pass', 'fail')),
         g.timeline('Every step of this app over time', "Each step of this app's walk, with metrics.per_step_series: true (empty otherwise).", 'none', [

@@ -13,7 +13,7 @@ local g = import '../lib/grafana.libsonnet';
     'App detail: ${%s.app}' % from,
     '%s?${datasource:queryparam}&${job:queryparam}&${instance:queryparam}&var-connector_group=${%s.connector_group}&var-app=${%s.app}&${__url_time_range}' % [self.dashboardURL(config, config.dashboardUIDs.app), from, from],
   ),
-  runbookLink(config, from='__data.fields'):: g.link('Runbook of this step', config.runbookURLPattern % ('${%s.step_name}' % from), true),
+  runbookLink(config, from='__data.fields'):: g.link('Runbook of this step', (import '../lib/alerting.libsonnet').runbook(config, '${%s.step_name}' % from), true),
 
   variables(config, appSingle=false):: [
     g.variable('job', 'Job', 'label_values(appproxy_exporter_build_info{%s}, job)' % config.selector),

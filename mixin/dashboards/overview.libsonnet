@@ -14,7 +14,7 @@ local common = import 'common.libsonnet';
   local appLinks = { app: [common.appLink(c)], step_name: [common.runbookLink(c)] },
 
   grafanaDashboards+:: {
-    'appproxy-overview': g.dashboard(
+    'appproxy-overview.json': g.dashboard(
       c.dashboardUIDs.overview,
       'App Proxy connectors: overview',
       "appproxy_exporter: Microsoft's App Proxy connector troubleshooting flowchart, walked per connector group and app from each connector host, with the host-level steps (ports, endpoints, proxy), worst apps first.",
@@ -56,7 +56,7 @@ local common = import 'common.libsonnet';
         g.table('Internal URL failing now', "Each failing app's failure phase (resolve, connect: step 8; tls, http: step 7; timeout: step 9; proxy: step 5) and the HTTP status where the phase is http.", 'none', [
           g.target(sel('appproxy_backend_failure_info', GA), instant=true, table=true),
         ], 12, 8, links=appLinks, hide=['job', 'Value']),
-        g.table('Closest to their timeout (step 9)', "The %d apps with the highest latency ratio (the median of their last three requests over their backend timeout, averaged over %s): a ticket above %g for %s, a page at %g on every host." % [top, c.timeoutRiskWindow, c.timeoutWarningRatio, c.timeoutWarningFor, c.timeoutRiskRatio], 'percentunit', [
+        g.table('Closest to their timeout (step 9)', 'The %d apps with the highest latency ratio (the median of their last three requests over their backend timeout, averaged over %s): a ticket above %g for %s, a page at %g on every host.' % [top, c.timeoutRiskWindow, c.timeoutWarningRatio, c.timeoutWarningFor, c.timeoutRiskRatio], 'percentunit', [
           g.target('topk(%d, %s{job=~"$job",instance=~"$instance",%s})' % [top, common.latencyRecord(c), GA], instant=true, table=true),
         ], 12, 8, links=appLinks, sortBy='Value', hide=['job'], extra={ fieldConfig+: { defaults+: { thresholds: common.riskThresholds(c), custom+: { cellOptions: { type: 'color-background' } } } } }),
         g.table('External URL (step 10): least available in the range', 'The %d apps whose external URL answered least often as App Proxy should in the time range (only apps that failed at least once; with external probes enabled).' % top, 'percentunit', [

@@ -152,7 +152,7 @@ fn failing_step(metrics: &str, group: &str, app: &str) -> Option<f64> {
 fn graph_requests(metrics: &str, endpoint: &str, code: &str) -> f64 {
     sample(
         metrics,
-        &format!("appproxy_graph_requests_total{{code=\"{code}\",endpoint=\"{endpoint}\"}}"),
+        &format!("appproxy_graph_requests_total{{code=\"{code}\",graph_endpoint=\"{endpoint}\"}}"),
     )
     .unwrap_or(0.0)
 }
@@ -242,6 +242,47 @@ async fn every_group_connector_and_app_is_listed_across_pages_with_the_right_ver
         1.0,
         "four apps fit one batch"
     );
+}
+
+/// The labels the Prometheus Operator (and Prometheus itself) set on every target: a series of
+/// ours with one of them would have it renamed `exported_<label>` on scrape.
+const TARGET_LABELS: [&str; 7] = [
+    "endpoint",
+    "service",
+    "namespace",
+    "pod",
+    "container",
+    "job",
+    "instance",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_series_carries_a_label_that_the_prometheus_operator_sets_on_targets() {
+    let server = GraphServer::start(&tenant(), 2);
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, ""));
+    let m = harness.round().await;
+    assert!(
+        graph_requests(&m, "connectorGroups", "200") > 0.0,
+        "the Graph series are in this scrape"
+    );
+    let mut names = std::collections::BTreeSet::new();
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        let Some((_, labels)) = line.split_once('{') else {
+            continue;
+        };
+        // Label values here hold no `="`, so each `name="` starts a label.
+        for part in labels.split("\",").chain([labels]) {
+            if let Some((name, _)) = part.split_once("=\"") {
+                names.insert(name.trim_start_matches(',').to_string());
+            }
+        }
+    }
+    assert!(names.contains("graph_endpoint"), "{names:?}");
+    let taken: Vec<&String> = names
+        .iter()
+        .filter(|n| TARGET_LABELS.contains(&n.as_str()))
+        .collect();
+    assert!(taken.is_empty(), "series with target labels: {taken:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,7 +2,7 @@
 //! a link that repeats or leaves the Graph host), 429 answered by waiting `Retry-After`, 5xx and
 //! transport failures retried with exponential backoff and jitter, all bounded. Many objects are
 //! read with JSON batching (`POST /$batch`), each inner answer judged on its own. Every request,
-//! and every request inside a batch, is counted in `appproxy_graph_requests_total{endpoint,code}`.
+//! and every request inside a batch, is counted in `appproxy_graph_requests_total{graph_endpoint,code}`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -30,9 +30,9 @@ impl GraphMetrics {
         let requests = IntCounterVec::new(
             prometheus::Opts::new(
                 "appproxy_graph_requests_total",
-                "Requests to Microsoft Graph and its sign-in endpoint, by endpoint and answer (HTTP status, timeout or error).",
+                "Requests to Microsoft Graph and its sign-in endpoint, by graph_endpoint (which call) and answer (HTTP status, timeout or error).",
             ),
-            &["endpoint", "code"],
+            &["graph_endpoint", "code"],
         )?;
         let duration = Histogram::with_opts(
             prometheus::HistogramOpts::new(
