@@ -13,6 +13,7 @@ use crate::config::{self, ConfigError, Loaded};
 use crate::inventory::ThisHost;
 use crate::inventory::graph::GraphMetrics;
 use crate::store::Store;
+use crate::supervise::Tasks;
 
 /// How the last reload went, for `appproxy_exporter_config_last_reload_*`.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,8 @@ pub struct Exporter {
     pub graph_metrics: GraphMetrics,
     /// Wakes the prober early, after a reload.
     pub(crate) wake: Notify,
+    /// The background tasks' panics, and which are down.
+    pub tasks: Tasks,
     host_name: String,
 }
 
@@ -50,6 +53,7 @@ impl Exporter {
             store: Store::default(),
             graph_metrics: GraphMetrics::new()?,
             wake: Notify::new(),
+            tasks: Tasks::new()?,
             host_name: gethostname::gethostname().to_string_lossy().into_owned(),
         }))
     }

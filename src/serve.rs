@@ -69,8 +69,15 @@ pub async fn serve_until(
     let listener = http::listener::WebListener::new(listeners, web, options.max_connections)
         .map_err(Error::Server)?;
 
-    let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
-    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
+    let tasks = &exporter.tasks;
+    let for_prober = Arc::clone(&exporter);
+    let prober = tokio::spawn(tasks.supervise("prober", move || {
+        prober::Prober::new(Arc::clone(&for_prober)).run()
+    }));
+    let for_reloader = Arc::clone(&exporter);
+    let reloader = tokio::spawn(tasks.supervise("sighup_reloader", move || {
+        reload_on_sighup(Arc::clone(&for_reloader))
+    }));
     http::server::serve(listener, app, shutdown).await;
     prober.abort();
     reloader.abort();

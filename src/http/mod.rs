@@ -244,15 +244,27 @@ async fn healthy() -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    if state.exporter.store.latest().complete {
-        (StatusCode::OK, [(header::CONTENT_TYPE, TEXT)], "Ready\n")
-    } else {
-        let body = "Not ready: the first probe round has not finished\n";
+    let not_ready = |body: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, TEXT)],
             body,
         )
+    };
+    if let Some((task, restart_in)) = state.exporter.tasks.down().first() {
+        return not_ready(format!(
+            "Not ready: the {task} task stopped with a panic; it starts again in {:.0} s\n",
+            restart_in.as_secs_f64().ceil()
+        ));
+    }
+    if state.exporter.store.latest().complete {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, TEXT)],
+            "Ready\n".to_string(),
+        )
+    } else {
+        not_ready("Not ready: the first probe round has not finished\n".to_string())
     }
 }
 

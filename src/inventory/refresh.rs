@@ -72,7 +72,10 @@ impl Refresher {
                 }
             }
             Some(Err(problem)) => {
-                self.next_refresh = Some(Instant::now() + settings.inventory.refresh_interval);
+                self.next_refresh = Some(crate::clock::later(
+                    Instant::now(),
+                    settings.inventory.refresh_interval,
+                ));
                 let problem = format!("Microsoft Graph is not usable: {problem}");
                 self.failed(problem, None);
             }
@@ -80,7 +83,10 @@ impl Refresher {
                 let started = Instant::now();
                 let result = source.fetch().await;
                 self.last_refresh_seconds = Some(started.elapsed().as_secs_f64());
-                self.next_refresh = Some(Instant::now() + settings.inventory.refresh_interval);
+                self.next_refresh = Some(crate::clock::later(
+                    Instant::now(),
+                    settings.inventory.refresh_interval,
+                ));
                 match result {
                     Ok(inventory) => {
                         if self.last_problem.take().is_some() {

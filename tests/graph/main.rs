@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hardening;
 mod publishing;
 
 use std::sync::Arc;

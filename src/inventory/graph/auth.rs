@@ -133,7 +133,7 @@ impl TokenProvider {
         let (token, lifetime) = self.request_token().await?;
         *cached = Some(Cached {
             token: token.clone(),
-            renew_at: Instant::now() + lifetime.mul_f64(0.8),
+            renew_at: crate::clock::later(Instant::now(), lifetime.mul_f64(0.8)),
         });
         Ok(token)
     }
@@ -237,7 +237,7 @@ pub async fn post_token(
         } => Ok(Granted {
             access_token: Secret::new(token),
             refresh_token,
-            lifetime: Duration::from_secs(expires_in.unwrap_or(3600).max(1)),
+            lifetime: Duration::from_secs(expires_in.unwrap_or(3600).clamp(1, MAX_TOKEN_LIFETIME)),
         }),
         TokenResponse {
             error: Some(error),
@@ -254,6 +254,11 @@ pub async fn post_token(
         _ => Err(AuthError::Malformed { status }),
     }
 }
+
+/// The longest lifetime taken from a token answer, in seconds: Entra ID's access tokens live
+/// an hour or so and 24 hours at most; a longer `expires_in` (2^64 - 1 once overflowed the
+/// renewal instant and panicked the prober) is read as a day.
+const MAX_TOKEN_LIFETIME: u64 = 24 * 3600;
 
 /// A token answer is a few KiB; more is not a token endpoint's.
 const TOKEN_ANSWER_LIMIT: usize = 64 << 10;
