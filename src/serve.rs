@@ -101,9 +101,15 @@ pub async fn diagnose(
         .await;
     if let Some(name) = app {
         if !snapshot.walks.iter().any(|w| &*w.app == name) {
-            let known: Vec<&str> = snapshot.walks.iter().map(|w| &*w.app).collect();
+            // Names come from Graph, chosen by whoever may name an app: printed escaped.
+            let known: Vec<String> = snapshot
+                .walks
+                .iter()
+                .map(|w| crate::text::printable(&w.app).into_owned())
+                .collect();
             eprintln!(
-                "no app named {name:?} is walked from this host (apps: {})",
+                "no app named \"{}\" is walked from this host (apps: {})",
+                crate::text::printable(name),
                 known.join(", ")
             );
             return Ok(2);

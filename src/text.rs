@@ -53,6 +53,37 @@ pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
     decode(&bytes).map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))
 }
 
+/// Text from outside (Graph's names, a sign-in server's message) made safe to print on a
+/// terminal: control characters (an escape sequence could rewrite the screen) and the
+/// invisible characters that reorder or hide text (U+202E turns `exe.gpj` into what reads as
+/// `jpg.exe`) are shown escaped, as `\u{202e}`; the rest is as it was.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// Characters that change what a terminal shows without showing themselves: controls, and
+/// Unicode's bidirectional and zero-width format characters (UAX #9, "Explicit Directional
+/// Embeddings, Overrides and Isolates"; the Trojan Source paper, CVE-2021-42574).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 /// Decodes a text file's bytes, or says why it cannot.
 pub fn decode(bytes: &[u8]) -> Result<String, &'static str> {
     let utf16 = |bytes: &[u8], from: fn([u8; 2]) -> u16| {
@@ -93,6 +124,14 @@ mod tests {
                 .to_string();
             assert!(error.contains("not a regular file"), "{error}");
         }
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_are_printed_escaped() {
+        assert_eq!(printable("intranet"), "intranet");
+        assert_eq!(printable("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
+        assert_eq!(printable("red\u{1b}[31m\n"), "red\\u{1b}[31m\\n");
+        assert_eq!(printable("a\u{2066}b\u{200b}"), "a\\u{2066}b\\u{200b}");
     }
 
     #[test]

@@ -399,21 +399,10 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
 }
 
 /// Text from outside (names from the tenant, answers of servers) as a terminal can show it:
-/// control characters escaped, so none can move the cursor, recolour the screen or forge a line.
+/// control characters and bidi overrides escaped, so none can move the cursor, recolour the
+/// screen, forge a line or reverse a name ([`crate::text::printable`]).
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
+    crate::text::printable(text)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::common::{self, GraphServer, sample};
-use super::{graph_config, tenant};
+use super::{NO_ENDPOINTS, graph_config, tenant};
 
 /// Every route Graph was asked for, from the server's own count.
 fn graph_reads(server: &GraphServer) -> u64 {
@@ -40,4 +40,43 @@ fn a_token_that_never_expires_neither_panics_the_prober_nor_stops_graph_reads() 
     assert_eq!(tokens_issued(&server), 1, "the token is kept, not renewed");
     let (_, metrics) = common::get(exporter.address, "/metrics");
     assert_eq!(sample(&metrics, "appproxy_inventory_up"), Some(1.0));
+}
+
+/// A device code that "expires" in u64::MAX seconds once made `login` panic (exit 101), and
+/// its message, the sign-in server's own text, was printed raw: a terminal escape or a
+/// right-to-left override (U+202E) could make it say something else.
+#[test]
+fn login_survives_a_device_code_that_never_expires_and_prints_its_message_escaped() {
+    let server = GraphServer::start(&tenant(), 100);
+    server.faults(json!({
+        "device_code_expires_in": u64::MAX,
+        "device_code_pending_polls": 0,
+        "device_code_message": "Open https://microsoft.com/devicelogin \u{1b}[2J\u{202e}exe.gpj",
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("token.json");
+    let config = common::write_config(
+        dir.path(),
+        &format!(
+            "tenant_id: t-id\ninventory:\n  graph:\n    client_id: c-id\n    auth: device_code\n    token_cache_file: {}\n    graph_url: {url}\n    login_url: {url}\n{NO_ENDPOINTS}",
+            cache.display(),
+            url = server.url
+        ),
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
+        .args(["login", &format!("--config.file={}", config.display())])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("https://microsoft.com/devicelogin"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'),
+        "printed raw: {stdout:?}"
+    );
+    assert!(stdout.contains("\\u{202e}"), "shown escaped: {stdout:?}");
 }

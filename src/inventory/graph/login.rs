@@ -88,7 +88,8 @@ pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, L
             code.user_code.as_deref().unwrap_or("?")
         )
     });
-    let _ = writeln!(out, "{instructions}");
+    // The sign-in server's own text: shown escaped, so it cannot rewrite the terminal.
+    let _ = writeln!(out, "{}", crate::text::printable(&instructions));
     let _ = out.flush();
 
     // Both come from the sign-in server: bounded, so a wild value neither overflows the
