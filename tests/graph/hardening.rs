@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::common::{self, GraphServer, sample};
-use super::{NO_ENDPOINTS, graph_config, tenant};
+use super::{Harness, NO_ENDPOINTS, graph_config, tenant};
 
 /// Every route Graph was asked for, from the server's own count.
 fn graph_reads(server: &GraphServer) -> u64 {
@@ -79,4 +79,49 @@ fn login_survives_a_device_code_that_never_expires_and_prints_its_message_escape
         "printed raw: {stdout:?}"
     );
     assert!(stdout.contains("\\u{202e}"), "shown escaped: {stdout:?}");
+}
+
+/// Graph's error text is Graph's to choose: one of a megabyte that repeats the request's
+/// Authorization header was logged whole, bearer token and all.
+#[test]
+fn a_graph_error_of_a_megabyte_that_repeats_the_token_is_logged_cut_and_without_it() {
+    let server = GraphServer::start(&tenant(), 100);
+    server.faults(json!({"server_error": {
+        "path_contains": "connectorGroups", "times": null, "status": 400,
+        "message": "echo: $authorization", "message_bytes": 1_000_000,
+    }}));
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &graph_config(dir.path(), &server, ""));
+    let exporter = common::start(&[&format!("--config.file={}", config.display())]);
+    let error = loop {
+        let line = exporter
+            .log
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the refusal is logged");
+        if line.contains("level=error") && line.contains("connectorGroups") {
+            break line;
+        }
+    };
+    assert!(error.contains("echo: "), "{error}");
+    assert!(error.len() < 4_096, "a log line of {} bytes", error.len());
+    assert!(
+        !error.contains("eyJ"),
+        "the bearer token was logged: {error}"
+    );
+}
+
+/// A password in an app's internal or external URL on Graph reached the `internal_url` and
+/// `external_url` labels of `appproxy_app_info`; a static app's never did.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_in_a_graph_apps_url_never_reaches_a_label() {
+    let mut tenant = tenant();
+    let publishing = &mut tenant["applications"][0]["onPremisesPublishing"];
+    publishing["internalUrl"] = json!("https://svc:hunter2@intranet.corp.example/");
+    publishing["externalUrl"] = json!("https://svc:hunter3@intranet-contoso.msappproxy.net/");
+    let server = GraphServer::start(&tenant, 100);
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, ""));
+    let m = harness.round().await;
+    assert!(m.contains("app=\"intranet\""), "{m}");
+    assert!(!m.contains("hunter2") && !m.contains("hunter3"), "{m}");
+    assert!(m.contains("svc:REDACTED@intranet.corp.example"), "{m}");
 }

@@ -400,7 +400,7 @@ impl GraphClient {
                 "the answer carried no Graph error body".into(),
             ),
         };
-        let error = InnerError { code, message };
+        let error = InnerError::from_graph(&code, &message, None);
         match status {
             StatusCode::NOT_FOUND => {
                 tracing::info!(
@@ -541,7 +541,8 @@ impl GraphClient {
                     tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
                 }
                 _ => {
-                    return Err(InnerError { code, message }.into_error(endpoint, status, attempt));
+                    let error = InnerError::from_graph(&code, &message, Some(token.expose()));
+                    return Err(error.into_error(endpoint, status, attempt));
                 }
             }
         }
@@ -566,7 +567,29 @@ struct InnerError {
     message: String,
 }
 
+/// The longest Graph error message kept, in characters: Graph's own are a sentence or two,
+/// and one of a megabyte was logged whole on one line.
+const MESSAGE_KEPT: usize = 500;
+
 impl InnerError {
+    /// Graph's code and message as they may be logged: whatever looks like a bearer token or
+    /// is the `token` sent removed (a server may echo the request's Authorization header),
+    /// control characters escaped, and cut.
+    fn from_graph(code: &str, message: &str, token: Option<&str>) -> InnerError {
+        let clean = |text: &str, max: usize| {
+            let text = match token {
+                Some(token) => crate::secret::redact_echo(text, token),
+                None => text.to_string(),
+            };
+            let text = crate::secret::redact_tokens(&text);
+            crate::secret::cut(&crate::text::printable(&text), max)
+        };
+        InnerError {
+            code: clean(code, 100),
+            message: clean(message, MESSAGE_KEPT),
+        }
+    }
+
     fn into_error(self, endpoint: &'static str, status: StatusCode, attempts: u32) -> GraphError {
         let Self { code, message } = self;
         match status {

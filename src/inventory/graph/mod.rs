@@ -18,7 +18,7 @@ pub use client::{GraphError, GraphMetrics, RetryPolicy};
 pub use model::OnPremisesPublishing;
 
 use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
-use crate::config::values::{BackendTimeout, ConnectorStatus};
+use crate::config::values::{BackendTimeout, ConnectorStatus, redact_url};
 use crate::config::{GraphSettings, Settings};
 use auth::{AuthError, TokenProvider};
 use client::GraphClient;
@@ -233,8 +233,12 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
         name: "".into(),
         id: String::new(),
         connector_group: None,
-        internal_url: p.internal_url.unwrap_or_default(),
-        external_url: p.external_url.filter(|u| !u.is_empty()),
+        // Redacted as a static app's are: a password here would reach the labels.
+        internal_url: redact_url(&p.internal_url.unwrap_or_default()),
+        external_url: p
+            .external_url
+            .filter(|u| !u.is_empty())
+            .map(|u| redact_url(&u)),
         backend_timeout: p
             .application_server_timeout
             .as_deref()
