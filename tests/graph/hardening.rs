@@ -125,3 +125,21 @@ async fn a_password_in_a_graph_apps_url_never_reaches_a_label() {
     assert!(!m.contains("hunter2") && !m.contains("hunter3"), "{m}");
     assert!(m.contains("svc:REDACTED@intranet.corp.example"), "{m}");
 }
+
+/// Graph's lists were bounded per page (32 MiB) and in pages (10,000), not in all: a list
+/// that never ends could feed the exporter hundreds of gigabytes. It is refused past a total.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graph_list_that_never_ends_is_refused_past_a_total() {
+    let server = GraphServer::start(&tenant(), 100);
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, ""));
+    harness.round().await;
+    server.faults(json!({"huge_pages": {"path_contains": "connectorGroups", "bytes": 8 << 20}}));
+    let m = tokio::time::timeout(Duration::from_secs(120), harness.round())
+        .await
+        .expect("the refresh ends");
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(0.0));
+    assert!(
+        m.contains("app=\"payroll\""),
+        "the last good inventory stays"
+    );
+}

@@ -140,6 +140,11 @@ impl RetryPolicy {
 /// A guard against endless paging: no tenant has this many pages of one list.
 const MAX_PAGES: usize = 10_000;
 
+/// The most one list may hold in all its pages, in bytes: a group's 100,000 apps with their
+/// publishing settings are about 200 MB. The limits per page (32 MiB) and in pages alone let
+/// a list that never ends feed the exporter hundreds of gigabytes.
+const LIST_LIMIT: usize = 256 << 20;
+
 /// Graph takes at most 20 requests in one batch (JSON batching, "Batch size limitations").
 pub const BATCH_SIZE: usize = 20;
 
@@ -184,6 +189,7 @@ impl GraphClient {
         let mut url = self.url(endpoint, path)?;
         let mut seen = HashSet::new();
         let mut items = Vec::new();
+        let mut read = 0;
         loop {
             if !seen.insert(url.to_string()) {
                 return Err(GraphError::BadNextLink {
@@ -197,7 +203,18 @@ impl GraphClient {
                     problem: "did not end after 10000 pages",
                 });
             }
-            let page: Page<T> = self.get(endpoint, url).await?;
+            let body = self.send(endpoint, url, None).await?;
+            read += body.len();
+            if read > LIST_LIMIT {
+                return Err(GraphError::Malformed {
+                    endpoint,
+                    detail: format!(
+                        "the list is larger than {} MiB in all its pages, more than any tenant's",
+                        LIST_LIMIT >> 20
+                    ),
+                });
+            }
+            let page: Page<T> = parse(endpoint, &body)?;
             items.extend(page.value);
             let Some(next) = page.next_link else {
                 return Ok(items);
