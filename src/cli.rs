@@ -203,6 +203,7 @@ impl Cli {
                     .unwrap_or_else(|| "/metrics".to_string()),
                 paths: web.web_paths(),
                 max_requests: web.max_requests.unwrap_or(40),
+                web_config: None,
             },
             web_config_file: web.web_config_file.clone(),
             max_connections: web.max_connections.unwrap_or(512),

@@ -44,23 +44,24 @@ pub async fn serve_until(
     tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
     let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
-    let mut app = http::router_with(Arc::clone(&exporter), registry, &options.web);
     let web = match &options.web_config_file {
         None => None,
-        Some(path) => {
-            let web =
-                Arc::new(http::webconfig::WebConfigFile::open(path).map_err(Error::WebConfig)?);
-            app = http::with_web_config(app, Arc::clone(&web));
-            Some(web)
-        }
+        Some(path) => Some(Arc::new(
+            http::webconfig::WebConfigFile::open(path).map_err(Error::WebConfig)?,
+        )),
     };
+    let web_options = http::WebOptions {
+        web_config: web.clone(),
+        ..options.web.clone()
+    };
+    let app = http::router_with(Arc::clone(&exporter), registry, &web_options);
 
     let listeners = if options.systemd_socket {
         systemd_listeners()?
     } else {
         bind(&options.listen_addresses).await?
     };
-    let tls = web.as_ref().is_some_and(|w| w.current().tls.is_some());
+    let tls = web.as_ref().is_some_and(|w| w.in_force().tls.is_some());
     for listener in &listeners {
         let local = listener.local_addr().map_err(Error::Server)?;
         let prefix = options.web.paths.route_prefix();

@@ -175,7 +175,8 @@ async fn accept_loop(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%peer, %error, "cannot turn Nagle's algorithm off");
         }
-        let tls = web.as_ref().and_then(|w| w.current().tls.clone());
+        // The settings in force, without a look at the file: that is the requests' to do.
+        let tls = web.as_ref().and_then(|w| w.in_force().tls.clone());
         let tx = tx.clone();
         match tls {
             None => {

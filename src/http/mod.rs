@@ -2,6 +2,8 @@
 //! `/config`, all under the route prefix. [`router`] builds the routes apart from any socket so
 //! tests can call it directly; every handler only reads state the prober keeps.
 
+mod auth;
+mod gate;
 pub mod listener;
 mod page;
 pub mod paths;
@@ -17,7 +19,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use prometheus::Registry;
-use tokio::sync::Semaphore;
 
 use crate::config;
 use crate::exporter::Exporter;
@@ -32,7 +33,7 @@ struct AppState {
 }
 
 /// The web flags that shape the routes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WebOptions {
     /// `--web.telemetry-path`.
     pub telemetry_path: String,
@@ -40,19 +41,21 @@ pub struct WebOptions {
     pub paths: WebPaths,
     /// `--web.max-requests`; 0 means no limit.
     pub max_requests: usize,
+    /// `--web.config.file`, loaded: basic auth and response headers on every route.
+    pub web_config: Option<Arc<webconfig::WebConfigFile>>,
 }
 
 /// All routes at the root, without a request limit; `telemetry_path` is `--web.telemetry-path`.
 pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str) -> Router {
     let options = WebOptions {
         telemetry_path: telemetry_path.to_string(),
-        paths: WebPaths::default(),
-        max_requests: 0,
+        ..WebOptions::default()
     };
     router_with(exporter, registry, &options)
 }
 
-/// All routes, under the route prefix and behind the request limit.
+/// All routes, under the route prefix, behind the request limit and the web config's basic
+/// auth.
 pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOptions) -> Router {
     let paths = &options.paths;
     let state = AppState {
@@ -79,85 +82,19 @@ pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOpt
             get(move || async move { (StatusCode::FOUND, [(header::LOCATION, home)]) }),
         );
     }
-    with_request_limit(router.with_state(state), options.max_requests)
+    gate::Gate::new(options.max_requests, options.web_config.clone())
+        .guard(router.with_state(state))
 }
 
-/// `--web.max-requests`: at most `max` requests served at once (0: no limit); further ones are
-/// answered 503 at once, as Prometheus' promhttp handler answers beyond its
-/// `MaxRequestsInFlight`.
+/// `--web.max-requests`: at most `max` requests served at once (0: no limit), each holding its
+/// slot until its answer is sent; further ones are answered 503 at once, as Prometheus'
+/// promhttp handler answers beyond its `MaxRequestsInFlight`. `/-/healthy` and `/-/ready`
+/// take none.
 pub fn with_request_limit(router: Router, max: usize) -> Router {
-    if max == 0 {
-        return router;
-    }
-    let limit = Arc::new(Limit {
-        slots: Semaphore::new(max),
-        max,
-    });
-    router.layer(axum::middleware::from_fn_with_state(limit, self::limit))
+    gate::Gate::new(max, None).guard(router)
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
-
-struct Limit {
-    slots: Semaphore,
-    max: usize,
-}
-
-async fn limit(
-    State(limit): State<Arc<Limit>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match limit.slots.try_acquire() {
-        Ok(_slot) => next.run(request).await,
-        Err(_) => {
-            let body = format!(
-                "Limit of concurrent requests reached ({}), try again later.\n",
-                limit.max
-            );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-                .into_response()
-        }
-    }
-}
-
-/// Puts every route behind the web config's basic auth and adds its response headers.
-pub fn with_web_config(router: Router, web: Arc<webconfig::WebConfigFile>) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(web, guard))
-}
-
-async fn guard(
-    State(web): State<Arc<webconfig::WebConfigFile>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let config = web.current();
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let mut response = if web.auth.authorized(&config, authorization).await {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [
-                (header::WWW_AUTHENTICATE, "Basic"),
-                (header::CONTENT_TYPE, TEXT),
-            ],
-            "Unauthorized\n",
-        )
-            .into_response()
-    };
-    for (name, value) in &config.headers {
-        response.headers_mut().insert(name.clone(), value.clone());
-    }
-    response
-}
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
     let snapshot = state.exporter.store.latest();

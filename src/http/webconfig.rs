@@ -1,18 +1,17 @@
 //! `--web.config.file`, in the format of Prometheus' exporter-toolkit, and checked as strictly:
 //! TLS (certificate and key, minimum and maximum version, cipher suites, client certificates),
 //! the response headers exporter-toolkit allows (and only its values where it names them), and
-//! basic auth users with bcrypt hashes. Passwords are checked off the async workers, one bcrypt
-//! at a time, and the result of each (user, hash, password) is cached, as exporter-toolkit does.
-//! The file is checked for changes on every connection and request and re-read when it
-//! changed; a file that no longer loads, or a change that cannot be applied while running
-//! (turning TLS on or off, an emptied file), is logged and the settings in force stay.
+//! basic auth users with bcrypt hashes (checked in [`super::auth`]). The file is looked at on
+//! every request and re-read when it changed, off the async workers and for at most
+//! [`READ_DEADLINE`]; a file that no longer loads, or a change that cannot be applied while
+//! running (turning TLS on or off, turning basic auth off), is logged and the settings in
+//! force stay.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use base64::Engine;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -139,6 +138,11 @@ impl WebConfig {
     pub fn requires_auth(&self) -> bool {
         !self.users.is_empty()
     }
+
+    /// The bcrypt hash of `user`, when there is such a user.
+    pub fn hash_of(&self, user: &str) -> Option<&str> {
+        self.users.get(user).map(String::as_str)
+    }
 }
 
 /// Checks the configured response headers as exporter-toolkit does: only the headers it
@@ -169,107 +173,6 @@ fn headers(
             Ok((header_name, header_value))
         })
         .collect()
-}
-
-/// Basic auth, checked as exporter-toolkit does: the result of each (user, hash, password) is
-/// cached, and bcrypt, slow on purpose, runs off the async workers and one at a time, so a
-/// flood of wrong passwords costs one core at most and delays no scrape or probe.
-pub struct Authenticator {
-    cache: Mutex<HashMap<[u8; 32], bool>>,
-    bcrypt: tokio::sync::Semaphore,
-}
-
-/// Cached results kept at most; past it the cache starts again.
-const AUTH_CACHE: usize = 1024;
-
-/// exporter-toolkit's hash of "fakepassword": an unknown user costs what a wrong password does,
-/// so user names cannot be told by timing.
-const DECOY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
-
-impl Default for Authenticator {
-    fn default() -> Authenticator {
-        Authenticator {
-            cache: Mutex::new(HashMap::new()),
-            bcrypt: tokio::sync::Semaphore::new(1),
-        }
-    }
-}
-
-impl Authenticator {
-    pub fn new() -> Authenticator {
-        Authenticator::default()
-    }
-
-    /// Whether a request with this `Authorization` header may pass `config`.
-    pub async fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> bool {
-        if config.users.is_empty() {
-            return true;
-        }
-        let Some((user, password)) = authorization.and_then(basic_credentials) else {
-            return false;
-        };
-        let (hash, known) = match config.users.get(&user) {
-            Some(hash) => (hash.clone(), true),
-            None => (DECOY_HASH.to_string(), false),
-        };
-        // The key is a digest: no password sits in memory longer than the request.
-        let key: [u8; 32] = {
-            let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-            for part in [user.as_bytes(), hash.as_bytes(), password.as_bytes()] {
-                context.update(&(part.len() as u64).to_le_bytes());
-                context.update(part);
-            }
-            let mut key = [0u8; 32];
-            key.copy_from_slice(context.finish().as_ref());
-            key
-        };
-        if let Some(ok) = self.cached(&key) {
-            return ok && known;
-        }
-        let ok = {
-            let Ok(_turn) = self.bcrypt.acquire().await else {
-                return false;
-            };
-            // Another request may have checked the same credentials while this one waited.
-            match self.cached(&key) {
-                Some(ok) => ok,
-                None => tokio::task::spawn_blocking(move || {
-                    bcrypt::verify(&password, &hash).unwrap_or(false)
-                })
-                .await
-                .unwrap_or(false),
-            }
-        };
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= AUTH_CACHE {
-            cache.clear();
-        }
-        cache.insert(key, ok);
-        ok && known
-    }
-
-    fn cached(&self, key: &[u8; 32]) -> Option<bool> {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
-            .copied()
-    }
-}
-
-fn basic_credentials(header: &str) -> Option<(String, String)> {
-    let encoded = header
-        .strip_prefix("Basic ")
-        .or_else(|| header.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
 }
 
 fn tls_config(tls: &RawTls, base: &Path) -> Result<ServerConfig, String> {
@@ -418,12 +321,44 @@ fn versions(
     Ok(versions)
 }
 
+/// How long a look at the web config file and its reading may take before requests go on with
+/// the settings in force: a file on a share that does not answer must not hold them up. The
+/// read goes on in its thread; the next request after it finishes takes its result.
+pub const READ_DEADLINE: Duration = Duration::from_secs(2);
+
+/// What tells a changed file: its modification time, size and (on Unix) inode; a rename over
+/// it changes the inode even within the modification time's resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        modified: metadata.modified().ok(),
+        len: metadata.len(),
+        inode,
+    })
+}
+
+/// A look at the file, and its new contents when it changed since `last`.
+type Look = Option<(Option<Stamp>, Result<WebConfig, String>)>;
+
 /// The web config, re-read when its file changes.
 pub struct WebConfigFile {
     path: PathBuf,
-    state: Mutex<(Option<SystemTime>, Arc<WebConfig>)>,
-    /// Basic auth's checks and their cache, for as long as the file serves.
-    pub auth: Authenticator,
+    in_force: Mutex<Arc<WebConfig>>,
+    /// The file as last looked at, and a look still running past its deadline.
+    look: tokio::sync::Mutex<(Option<Stamp>, Option<tokio::task::JoinHandle<Look>>)>,
+    /// Basic auth's checks and the credentials that passed, for as long as the file serves.
+    pub auth: super::auth::Authenticator,
 }
 
 impl std::fmt::Debug for WebConfigFile {
@@ -440,54 +375,94 @@ impl WebConfigFile {
         let config = WebConfig::load(path)?;
         Ok(WebConfigFile {
             path: path.to_path_buf(),
-            state: Mutex::new((modified(path), Arc::new(config))),
-            auth: Authenticator::new(),
+            in_force: Mutex::new(Arc::new(config)),
+            look: tokio::sync::Mutex::new((stamp(path), None)),
+            auth: super::auth::Authenticator::new(),
         })
     }
 
-    /// The config in force, re-read first when the file changed.
-    pub fn current(&self) -> Arc<WebConfig> {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = modified(&self.path);
-        if now != state.0 {
-            state.0 = now;
-            match WebConfig::load(&self.path).and_then(|new| applicable(&state.1, new)) {
-                Ok(config) => {
-                    if state.1.requires_auth() && !config.requires_auth() {
-                        tracing::warn!(file = %self.path.display(), "web config reloaded: basic auth is off now");
-                    } else {
-                        tracing::info!(file = %self.path.display(), "web config reloaded");
-                    }
-                    state.1 = Arc::new(config);
-                }
-                Err(error) => {
-                    tracing::error!(%error, "the web config change is not applied; the settings in force stay")
-                }
+    /// The config in force, without looking at the file (the listener's TLS for a new
+    /// connection).
+    pub fn in_force(&self) -> Arc<WebConfig> {
+        Arc::clone(
+            &self
+                .in_force
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// The config in force, after a look at the file and a new reading when it changed. The
+    /// look runs on a blocking thread for at most [`READ_DEADLINE`]; a request that comes while
+    /// another looks, or while a look runs late, takes the config in force as it is.
+    pub async fn current(&self) -> Arc<WebConfig> {
+        let Ok(mut look) = self.look.try_lock() else {
+            return self.in_force();
+        };
+        let (last, pending) = &mut *look;
+        let mut running = match pending.take() {
+            Some(running) if !running.is_finished() => {
+                *pending = Some(running);
+                return self.in_force();
+            }
+            Some(finished) => finished,
+            None => {
+                let (path, seen) = (self.path.clone(), *last);
+                tokio::task::spawn_blocking(move || {
+                    let now = stamp(&path);
+                    (now != seen).then(|| (now, WebConfig::load(&path)))
+                })
+            }
+        };
+        match tokio::time::timeout(READ_DEADLINE, &mut running).await {
+            Ok(Ok(Some((now, loaded)))) => {
+                *last = now;
+                self.apply(loaded);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::error!(%error, "reading the web config failed"),
+            Err(_) => {
+                tracing::warn!(file = %self.path.display(), seconds = READ_DEADLINE.as_secs(), "the web config file is still being read; the settings in force stay meanwhile");
+                *pending = Some(running);
             }
         }
-        Arc::clone(&state.1)
+        self.in_force()
+    }
+
+    fn apply(&self, loaded: Result<WebConfig, String>) {
+        let mut in_force = self
+            .in_force
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match loaded.and_then(|new| applicable(&in_force, new)) {
+            Ok(config) => {
+                tracing::info!(file = %self.path.display(), "web config reloaded");
+                *in_force = Arc::new(config);
+            }
+            Err(error) => {
+                tracing::error!(%error, "the web config change is not applied; the settings in force stay")
+            }
+        }
     }
 }
 
 /// Whether a re-read config can replace the one in force: TLS cannot be turned on or off
-/// while the listeners run, and an emptied file (a write in progress, most likely) must not
-/// turn TLS and authentication off.
+/// while the listeners run, and basic auth cannot be turned off. A file that no longer names
+/// the users is far more often a write in progress, or a tool that writes a header first,
+/// than a wish to open the exporter to anyone (a comment-only file once did that for a
+/// moment at every rewrite): turning authentication off takes a restart.
 fn applicable(running: &WebConfig, new: WebConfig) -> Result<WebConfig, String> {
     if new.empty && (running.tls.is_some() || running.requires_auth()) {
         return Err("the web config file is empty now; an empty file does not turn TLS or basic auth off while running (restart to do that)".into());
+    }
+    if running.requires_auth() && !new.requires_auth() {
+        return Err("the web config no longer has basic_auth_users; basic auth cannot be turned off while running (restart to do that)".into());
     }
     match (running.tls.is_some(), new.tls.is_some()) {
         (true, false) => Err("the web config no longer has tls_server_config; TLS cannot be turned off while running (restart to do that)".into()),
         (false, true) => Err("the web config has tls_server_config now; TLS cannot be turned on while running (restart to do that)".into()),
         _ => Ok(new),
     }
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 #[cfg(test)]
@@ -498,50 +473,6 @@ mod tests {
         let path = dir.join("web.yml");
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    #[tokio::test]
-    async fn basic_auth_accepts_the_right_password_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let config = WebConfig::load(&write(
-            dir.path(),
-            &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
-        ))
-        .unwrap();
-        let header = |user: &str, password: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-            )
-        };
-        let auth = Authenticator::new();
-        assert!(
-            auth.authorized(&config, Some(&header("prometheus", "s3cret")))
-                .await
-        );
-        assert!(
-            auth.authorized(&config, Some(&header("prometheus", "s3cret")))
-                .await,
-            "from the cache"
-        );
-        assert!(
-            !auth
-                .authorized(&config, Some(&header("prometheus", "wrong")))
-                .await
-        );
-        assert!(
-            !auth
-                .authorized(&config, Some(&header("prometheus", "wrong")))
-                .await,
-            "a wrong password is cached as wrong"
-        );
-        assert!(
-            !auth
-                .authorized(&config, Some(&header("someone", "s3cret")))
-                .await
-        );
-        assert!(!auth.authorized(&config, None).await);
     }
 
     #[test]
@@ -568,26 +499,34 @@ mod tests {
         assert!(error.contains("cannot carry"), "{error}");
     }
 
-    #[test]
-    fn changes_that_cannot_be_applied_while_running_keep_the_settings_in_force() {
+    /// Files that drop basic auth (emptied, a comment only, no users) keep it on; a new
+    /// password applies.
+    #[tokio::test]
+    async fn changes_that_cannot_be_applied_while_running_keep_the_settings_in_force() {
         let dir = tempfile::tempdir().unwrap();
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let path = write(dir.path(), &format!("basic_auth_users:\n  p: '{hash}'\n"));
         let file = WebConfigFile::open(&path).unwrap();
-        assert!(file.current().requires_auth());
-        std::fs::write(&path, "").unwrap();
-        // The modification time may not move within the same second: force a new look.
-        file.state.lock().unwrap().0 = None;
-        assert!(
-            file.current().requires_auth(),
-            "an emptied file does not turn auth off"
-        );
-        std::fs::write(&path, "basic_auth_users: {}\n").unwrap();
-        file.state.lock().unwrap().0 = None;
-        assert!(
-            !file.current().requires_auth(),
-            "an explicit change does, with a warning"
-        );
+        assert!(file.current().await.requires_auth());
+        for text in [
+            "",
+            "# managed elsewhere\n",
+            "http_server_config:\n",
+            "basic_auth_users: {}\n",
+        ] {
+            // A new modification time: the kernel's clock moves in steps of a few ms.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(&path, text).unwrap();
+            assert!(
+                file.current().await.requires_auth(),
+                "{text:?} turned auth off"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let other = bcrypt::hash("n3w", 4).unwrap();
+        std::fs::write(&path, format!("basic_auth_users:\n  q: '{other}'\n")).unwrap();
+        let config = file.current().await;
+        assert!(config.hash_of("q").is_some() && config.hash_of("p").is_none());
     }
 
     #[test]
