@@ -87,6 +87,17 @@ pub struct WebFlags {
     /// TLS and basic auth, in the exporter-toolkit web config format; re-read when it changes.
     #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
+
+    /// Whether POST /-/reload reloads the config (default true; SIGHUP always does). Turn it
+    /// off with --web.enable-lifecycle=false.
+    #[arg(
+        long = "web.enable-lifecycle",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub enable_lifecycle: Option<bool>,
 }
 
 impl WebFlags {
@@ -117,6 +128,7 @@ impl WebFlags {
                 .web_config_file
                 .clone()
                 .or_else(|| outer.web_config_file.clone()),
+            enable_lifecycle: self.enable_lifecycle.or(outer.enable_lifecycle),
         }
     }
 
@@ -204,6 +216,7 @@ impl Cli {
                 paths: web.web_paths(),
                 max_requests: web.max_requests.unwrap_or(40),
                 web_config: None,
+                enable_lifecycle: web.enable_lifecycle.unwrap_or(true),
             },
             web_config_file: web.web_config_file.clone(),
             max_connections: web.max_connections.unwrap_or(512),
@@ -340,6 +353,18 @@ mod tests {
             help.contains("--web.external-url") && help.contains("--output"),
             "{help}"
         );
+    }
+
+    #[test]
+    fn the_lifecycle_api_is_on_unless_turned_off() {
+        let on = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            cli.serve_options().web.enable_lifecycle
+        };
+        assert!(on(&["x"]));
+        assert!(on(&["x", "--web.enable-lifecycle"]));
+        assert!(!on(&["x", "--web.enable-lifecycle=false"]));
+        assert!(!on(&["x", "serve", "--web.enable-lifecycle=false"]));
     }
 
     #[test]

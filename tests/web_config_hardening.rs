@@ -77,10 +77,9 @@ async fn a_wrong_password_being_checked_holds_a_request_slot() {
     let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
     let registry = metrics::registry(Arc::clone(&exporter)).unwrap();
     let options = WebOptions {
-        telemetry_path: "/metrics".into(),
-        paths: Default::default(),
         max_requests: 1,
         web_config: Some(Arc::new(WebConfigFile::open(&web).unwrap())),
+        ..WebOptions::default()
     };
     let router = http::router_with(Arc::clone(&exporter), registry, &options);
     let request = |authorization: String| {

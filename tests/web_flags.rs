@@ -55,8 +55,7 @@ fn router_with_paths(exporter: &Arc<Exporter>, paths: WebPaths) -> axum::Router 
     let options = WebOptions {
         telemetry_path: "/metrics".into(),
         paths,
-        max_requests: 0,
-        web_config: None,
+        ..WebOptions::default()
     };
     http::router_with(Arc::clone(exporter), registry, &options)
 }

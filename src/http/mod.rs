@@ -7,6 +7,7 @@ mod gate;
 pub mod listener;
 mod page;
 pub mod paths;
+mod reload;
 mod runbooks;
 pub mod server;
 pub mod webconfig;
@@ -30,10 +31,11 @@ struct AppState {
     registry: Registry,
     telemetry_path: Arc<str>,
     paths: Arc<WebPaths>,
+    reload: Arc<reload::ReloadRoute>,
 }
 
 /// The web flags that shape the routes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WebOptions {
     /// `--web.telemetry-path`.
     pub telemetry_path: String,
@@ -43,6 +45,20 @@ pub struct WebOptions {
     pub max_requests: usize,
     /// `--web.config.file`, loaded: basic auth and response headers on every route.
     pub web_config: Option<Arc<webconfig::WebConfigFile>>,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (on by default).
+    pub enable_lifecycle: bool,
+}
+
+impl Default for WebOptions {
+    fn default() -> WebOptions {
+        WebOptions {
+            telemetry_path: "/metrics".to_string(),
+            paths: WebPaths::default(),
+            max_requests: 0,
+            web_config: None,
+            enable_lifecycle: true,
+        }
+    }
 }
 
 /// All routes at the root, without a request limit; `telemetry_path` is `--web.telemetry-path`.
@@ -63,13 +79,17 @@ pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOpt
         registry,
         telemetry_path: Arc::from(options.telemetry_path.as_str()),
         paths: Arc::new(paths.clone()),
+        reload: Arc::new(reload::ReloadRoute {
+            enabled: options.enable_lifecycle,
+            external_origin: paths.external_origin(),
+        }),
     };
     let mut router = Router::new()
         .route(&paths.route("/"), get(landing))
         .route(&paths.route(&options.telemetry_path), get(metrics))
         .route(&paths.route("/-/healthy"), get(healthy))
         .route(&paths.route("/-/ready"), get(ready))
-        .route(&paths.route("/-/reload"), post(reload))
+        .route(&paths.route("/-/reload"), post(reload_route))
         .route(&paths.route("/config"), get(config_page))
         .route(&paths.route("/api/v1/diagnosis"), get(diagnosis_json))
         .route(&paths.route("/runbooks"), get(runbook_index))
@@ -205,34 +225,8 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn reload(State(state): State<AppState>) -> impl IntoResponse {
-    let exporter = Arc::clone(&state.exporter);
-    // Reading the file is blocking I/O; keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || exporter.reload()).await;
-    match result {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, TEXT)],
-            "configuration reloaded\n".to_string(),
-        ),
-        Ok(Err(error)) => {
-            let body =
-                format!("reload failed, the previous configuration stays in force:\n{error}\n");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-        }
-        Err(error) => {
-            let body = format!("reload failed: {error}\n");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-        }
-    }
+async fn reload_route(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    reload::reload(Arc::clone(&state.exporter), &state.reload, &headers).await
 }
 
 async fn diagnosis_json(State(state): State<AppState>) -> Response {

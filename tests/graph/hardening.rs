@@ -81,6 +81,32 @@ fn login_survives_a_device_code_that_never_expires_and_prints_its_message_escape
     assert!(stdout.contains("\\u{202e}"), "shown escaped: {stdout:?}");
 }
 
+/// Each reload once started a new Graph source: a new token and a whole read of the tenant,
+/// so anyone who could POST /-/reload could make the exporter hammer Graph. A reload that
+/// leaves the Graph settings as they were keeps the source, its token and its inventory.
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_with_unchanged_graph_settings_keep_the_token_and_the_inventory() {
+    let server = GraphServer::start(&tenant(), 100);
+    let mut harness = Harness::new(|dir| {
+        graph_config(dir, &server, "").replace("refresh_interval: 1ms", "refresh_interval: 1h")
+    });
+    let m = harness.round().await;
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(1.0));
+    server.reset_stats();
+    for _ in 0..5 {
+        harness.exporter.reload().unwrap();
+        let m = harness.round().await;
+        assert_eq!(sample(&m, "appproxy_inventory_up"), Some(1.0));
+        assert!(m.contains("app=\"payroll\""));
+    }
+    assert_eq!(tokens_issued(&server), 0, "no new token");
+    assert_eq!(
+        graph_reads(&server),
+        0,
+        "no new read before the refresh is due"
+    );
+}
+
 /// Graph's error text is Graph's to choose: one of a megabyte that repeats the request's
 /// Authorization header was logged whole, bearer token and all.
 #[test]
