@@ -3,6 +3,7 @@
 //! tests can call it directly; every handler only reads state the prober keeps.
 
 mod auth;
+mod documents;
 mod gate;
 pub mod listener;
 mod page;
@@ -32,6 +33,8 @@ struct AppState {
     telemetry_path: Arc<str>,
     paths: Arc<WebPaths>,
     reload: Arc<reload::ReloadRoute>,
+    /// Turns to send a page or a diagnosis ([`documents::AT_ONCE`]).
+    documents: Arc<tokio::sync::Semaphore>,
 }
 
 /// The web flags that shape the routes.
@@ -79,6 +82,7 @@ pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOpt
         registry,
         telemetry_path: Arc::from(options.telemetry_path.as_str()),
         paths: Arc::new(paths.clone()),
+        documents: Arc::new(tokio::sync::Semaphore::new(documents::AT_ONCE)),
         reload: Arc::new(reload::ReloadRoute {
             enabled: options.enable_lifecycle,
             external_origin: paths.external_origin(),
@@ -116,23 +120,41 @@ pub fn with_request_limit(router: Router, max: usize) -> Router {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-async fn landing(State(state): State<AppState>) -> Html<String> {
+/// `/?page=N&limit=M`: the apps' walks, failing apps first, `limit` (default 100, at most
+/// 1,000) a page.
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn landing(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
+) -> Response {
+    let turn = match documents::turn(&state.documents) {
+        Ok(turn) => turn,
+        Err(busy) => return busy,
+    };
     let snapshot = state.exporter.store.latest();
-    let doc = snapshot.complete.then(|| {
-        let config = state.exporter.config().to_string();
-        crate::diagnosis::build(
-            &snapshot,
-            state.exporter.machine_name(),
-            config,
-            None,
-            &state.paths.runbooks(),
-        )
-    });
-    Html(page::render(&page::PageContext {
-        diagnosis: doc.as_ref(),
-        telemetry_path: &state.telemetry_path,
-        paths: &state.paths,
-    }))
+    let body = documents::page(
+        snapshot,
+        document_context(&state),
+        query.page,
+        query.limit,
+        turn,
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+fn document_context(state: &AppState) -> documents::Context {
+    documents::Context {
+        machine_name: state.exporter.machine_name(),
+        config: state.exporter.config().to_string(),
+        runbooks: state.paths.runbooks(),
+        telemetry_path: Arc::clone(&state.telemetry_path),
+        paths: Arc::clone(&state.paths),
+    }
 }
 
 /// The snapshot's families come compressed as they were when it was published; only the
@@ -240,15 +262,12 @@ async fn diagnosis_json(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    let config = state.exporter.config().to_string();
-    let doc = crate::diagnosis::build(
-        &snapshot,
-        state.exporter.machine_name(),
-        config,
-        None,
-        &state.paths.runbooks(),
-    );
-    axum::Json(doc).into_response()
+    let turn = match documents::turn(&state.documents) {
+        Ok(turn) => turn,
+        Err(busy) => return busy,
+    };
+    let body = documents::diagnosis(snapshot, document_context(&state), turn);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn runbook_index(State(state): State<AppState>) -> Html<String> {
