@@ -80,6 +80,11 @@ pub struct WebFlags {
     #[arg(long = "web.max-connections", value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Most connections one client may hold (an IPv4 address, or an IPv6 /64; default 64);
+    /// more are closed as they come. 0 means no limit.
+    #[arg(long = "web.max-connections-per-client", value_name = "N")]
+    pub max_connections_per_client: Option<usize>,
+
     /// Path under which metrics are served (default /metrics).
     #[arg(long = "web.telemetry-path", value_name = "PATH", value_parser = telemetry_path)]
     pub telemetry_path: Option<String>,
@@ -120,6 +125,9 @@ impl WebFlags {
                 .or_else(|| outer.route_prefix.clone()),
             max_requests: self.max_requests.or(outer.max_requests),
             max_connections: self.max_connections.or(outer.max_connections),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .or(outer.max_connections_per_client),
             telemetry_path: self
                 .telemetry_path
                 .clone()
@@ -220,6 +228,7 @@ impl Cli {
             },
             web_config_file: web.web_config_file.clone(),
             max_connections: web.max_connections.unwrap_or(512),
+            max_connections_per_client: web.max_connections_per_client.unwrap_or(64),
         }
     }
 }

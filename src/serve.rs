@@ -24,6 +24,8 @@ pub struct ServeOptions {
     pub web_config_file: Option<std::path::PathBuf>,
     /// `--web.max-connections`: connections open at once; 0 means no limit.
     pub max_connections: usize,
+    /// `--web.max-connections-per-client`: connections one client may hold; 0 means no limit.
+    pub max_connections_per_client: usize,
 }
 
 /// Serves until SIGTERM or Ctrl-C.
@@ -67,7 +69,11 @@ pub async fn serve_until(
         let prefix = options.web.paths.route_prefix();
         tracing::info!(address = %local, tls, route_prefix = prefix, "listening");
     }
-    let listener = http::listener::WebListener::new(listeners, web, options.max_connections)
+    let limits = http::listener::ConnectionLimits {
+        total: options.max_connections,
+        per_client: options.max_connections_per_client,
+    };
+    let listener = http::listener::WebListener::new(listeners, web, limits, &exporter.tasks)
         .map_err(Error::Server)?;
 
     let tasks = &exporter.tasks;

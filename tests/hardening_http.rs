@@ -129,3 +129,31 @@ fn sixty_clients_that_never_read_the_page_or_the_diagnosis_hold_little_memory() 
     }
     assert_eq!(common::get(exporter.address, "/-/healthy").0, 200);
 }
+
+/// One client opens twice as many connections as the exporter takes, asks each for the
+/// diagnosis and never reads it. Every connection slot was its own, for as long as it liked:
+/// a health check from another address waited in the kernel's queue and timed out.
+#[test]
+fn one_client_holding_every_connection_does_not_starve_another_clients_health_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_with(dir.path(), 2_000, &["--web.max-connections=20"]);
+    let _held: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = connect_from("127.0.0.1", exporter.address);
+            send_get(&mut stream, "/api/v1/diagnosis");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let started = Instant::now();
+    let mut health = connect_from("127.0.0.2", exporter.address);
+    send_get(&mut health, "/-/healthy");
+    let status = status_of(&mut health);
+    assert_eq!(
+        status,
+        200,
+        "the health check from another address got {status} after {:?}",
+        started.elapsed()
+    );
+}

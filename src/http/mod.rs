@@ -3,6 +3,7 @@
 //! tests can call it directly; every handler only reads state the prober keeps.
 
 mod auth;
+pub mod conn;
 mod documents;
 mod gate;
 pub mod listener;
