@@ -37,20 +37,22 @@ pub struct Context {
 }
 
 /// A turn to send a document, or the 503 that says there is none.
-pub fn turn(turns: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Response> {
+pub fn turn(turns: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Box<Response>> {
     Arc::clone(turns).try_acquire_owned().map_err(|_| {
         let body = format!(
             "{AT_ONCE} pages or diagnoses are being sent already; try again in a moment.\n"
         );
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::RETRY_AFTER, "1"),
-            ],
-            body,
+        Box::new(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (header::RETRY_AFTER, "1"),
+                ],
+                body,
+            )
+                .into_response(),
         )
-            .into_response()
     })
 }
 

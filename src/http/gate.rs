@@ -50,7 +50,7 @@ impl Gate {
     }
 
     /// A slot, `Ok(None)` when there is no limit, `Err` with the 503 answer when none is free.
-    fn slot(&self) -> Result<Option<OwnedSemaphorePermit>, Response> {
+    fn slot(&self) -> Result<Option<OwnedSemaphorePermit>, Box<Response>> {
         let Some(slots) = &self.slots else {
             return Ok(None);
         };
@@ -61,12 +61,14 @@ impl Gate {
                     "Limit of concurrent requests reached ({}), try again later.\n",
                     self.max
                 );
-                Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONTENT_TYPE, TEXT)],
-                    body,
-                )
-                    .into_response())
+                Err(Box::new(
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONTENT_TYPE, TEXT)],
+                        body,
+                    )
+                        .into_response(),
+                ))
             }
         }
     }
@@ -86,7 +88,7 @@ async fn pass(
     if !free(request.uri().path()) {
         slot = match gate.slot() {
             Ok(slot) => slot,
-            Err(busy) => return busy,
+            Err(busy) => return *busy,
         };
     }
     let Some(web) = &gate.web else {
@@ -105,7 +107,7 @@ async fn pass(
             if slot.is_none() {
                 slot = match gate.slot() {
                     Ok(slot) => slot,
-                    Err(busy) => return busy,
+                    Err(busy) => return *busy,
                 };
             }
             web.auth.verify(credentials).await

@@ -135,7 +135,7 @@ async fn landing(
 ) -> Response {
     let turn = match documents::turn(&state.documents) {
         Ok(turn) => turn,
-        Err(busy) => return busy,
+        Err(busy) => return *busy,
     };
     let snapshot = state.exporter.store.latest();
     let body = documents::page(
@@ -265,7 +265,7 @@ async fn diagnosis_json(State(state): State<AppState>) -> Response {
     }
     let turn = match documents::turn(&state.documents) {
         Ok(turn) => turn,
-        Err(busy) => return busy,
+        Err(busy) => return *busy,
     };
     let body = documents::diagnosis(snapshot, document_context(&state), turn);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
