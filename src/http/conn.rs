@@ -93,8 +93,20 @@ impl Conn {
         }
     }
 
-    fn past_deadline(&self) -> bool {
-        self.deadline.at().is_some_and(|at| Instant::now() >= at)
+    /// `write` on the stream, failing once the deadline has passed, and when the client does
+    /// not take the bytes by then.
+    fn write_by_deadline(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut Stream, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if self.deadline.at().is_some_and(|at| Instant::now() >= at) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        match write(&mut self.stream, cx) {
+            Poll::Pending => self.wait_or_time_out(cx),
+            ready => ready,
+        }
     }
 }
 
@@ -124,18 +136,11 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.past_deadline() {
-            return Poll::Ready(Err(timed_out()));
-        }
-        let polled = match &mut this.stream {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        };
-        match polled {
-            Poll::Pending => this.wait_or_time_out(cx),
-            ready => ready,
-        }
+        self.get_mut()
+            .write_by_deadline(cx, |stream, cx| match stream {
+                Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+                Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            })
     }
 
     /// Vectored writes let hyper hand the exposition's shared chunks to `writev` as they are;
@@ -146,18 +151,11 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.past_deadline() {
-            return Poll::Ready(Err(timed_out()));
-        }
-        let polled = match &mut this.stream {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        };
-        match polled {
-            Poll::Pending => this.wait_or_time_out(cx),
-            ready => ready,
-        }
+        self.get_mut()
+            .write_by_deadline(cx, |stream, cx| match stream {
+                Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+                Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            })
     }
 
     fn is_write_vectored(&self) -> bool {

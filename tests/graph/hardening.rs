@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::common::{self, GraphServer, sample};
-use super::{Harness, NO_ENDPOINTS, graph_config, tenant};
+use super::{Harness, graph_config, login, tenant};
 
 /// Every route Graph was asked for, from the server's own count.
 fn graph_reads(server: &GraphServer) -> u64 {
@@ -54,19 +54,7 @@ fn login_survives_a_device_code_that_never_expires_and_prints_its_message_escape
         "device_code_message": "Open https://microsoft.com/devicelogin \u{1b}[2J\u{202e}exe.gpj",
     }));
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("token.json");
-    let config = common::write_config(
-        dir.path(),
-        &format!(
-            "tenant_id: t-id\ninventory:\n  graph:\n    client_id: c-id\n    auth: device_code\n    token_cache_file: {}\n    graph_url: {url}\n    login_url: {url}\n{NO_ENDPOINTS}",
-            cache.display(),
-            url = server.url
-        ),
-    );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_appproxy_exporter"))
-        .args(["login", &format!("--config.file={}", config.display())])
-        .output()
-        .unwrap();
+    let (output, _) = login(&server, dir.path());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
