@@ -404,6 +404,7 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
     def test_huge_pages_never_end(self):
         tok = self.token()
         self.control(huge_pages={"path_contains": "connectorGroups", "bytes": 1000})
+        self.addCleanup(self.control, huge_pages=None)
         first = self.get_json(PROFILE + "/connectorGroups", tok)
         second = self.get_json(first["@odata.nextLink"], tok)
         self.assertEqual(len(second["padding"]), 1000)
