@@ -80,6 +80,11 @@ pub struct WebFlags {
     #[arg(long = "web.max-connections", value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Most connections one client may hold (an IPv4 address, or an IPv6 /64; default 64);
+    /// more are closed as they come. 0 means no limit.
+    #[arg(long = "web.max-connections-per-client", value_name = "N")]
+    pub max_connections_per_client: Option<usize>,
+
     /// Path under which metrics are served (default /metrics).
     #[arg(long = "web.telemetry-path", value_name = "PATH", value_parser = telemetry_path)]
     pub telemetry_path: Option<String>,
@@ -87,6 +92,17 @@ pub struct WebFlags {
     /// TLS and basic auth, in the exporter-toolkit web config format; re-read when it changes.
     #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
+
+    /// Whether POST /-/reload reloads the config (default true; SIGHUP always does). Turn it
+    /// off with --web.enable-lifecycle=false.
+    #[arg(
+        long = "web.enable-lifecycle",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub enable_lifecycle: Option<bool>,
 }
 
 impl WebFlags {
@@ -109,6 +125,9 @@ impl WebFlags {
                 .or_else(|| outer.route_prefix.clone()),
             max_requests: self.max_requests.or(outer.max_requests),
             max_connections: self.max_connections.or(outer.max_connections),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .or(outer.max_connections_per_client),
             telemetry_path: self
                 .telemetry_path
                 .clone()
@@ -117,6 +136,7 @@ impl WebFlags {
                 .web_config_file
                 .clone()
                 .or_else(|| outer.web_config_file.clone()),
+            enable_lifecycle: self.enable_lifecycle.or(outer.enable_lifecycle),
         }
     }
 
@@ -203,9 +223,12 @@ impl Cli {
                     .unwrap_or_else(|| "/metrics".to_string()),
                 paths: web.web_paths(),
                 max_requests: web.max_requests.unwrap_or(40),
+                web_config: None,
+                enable_lifecycle: web.enable_lifecycle.unwrap_or(true),
             },
             web_config_file: web.web_config_file.clone(),
             max_connections: web.max_connections.unwrap_or(512),
+            max_connections_per_client: web.max_connections_per_client.unwrap_or(64),
         }
     }
 }
@@ -339,6 +362,18 @@ mod tests {
             help.contains("--web.external-url") && help.contains("--output"),
             "{help}"
         );
+    }
+
+    #[test]
+    fn the_lifecycle_api_is_on_unless_turned_off() {
+        let on = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            cli.serve_options().web.enable_lifecycle
+        };
+        assert!(on(&["x"]));
+        assert!(on(&["x", "--web.enable-lifecycle"]));
+        assert!(!on(&["x", "--web.enable-lifecycle=false"]));
+        assert!(!on(&["x", "serve", "--web.enable-lifecycle=false"]));
     }
 
     #[test]

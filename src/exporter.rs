@@ -1,5 +1,7 @@
 //! The running exporter's shared state: the config in force, how the last reload went, and the
 //! store the prober fills. HTTP handlers, signal handlers and the prober all hold an `Arc` of it.
+//! Reloads are taken one at a time, and those asked for while one runs share the next one: a
+//! slow reload of an older file can never finish after, and replace, a newer one.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use crate::config::{self, ConfigError, Loaded};
 use crate::inventory::ThisHost;
 use crate::inventory::graph::GraphMetrics;
 use crate::store::Store;
+use crate::supervise::Tasks;
 
 /// How the last reload went, for `appproxy_exporter_config_last_reload_*`.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +29,10 @@ pub struct Exporter {
     config_file: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
     reload_status: Mutex<ReloadStatus>,
+    /// Reloads asked for so far; a reload started after a request was counted answers it.
+    reloads_asked: AtomicU64,
+    /// Held while a reload reads and applies the file: the count it answers up to, and how it went.
+    reloading: Mutex<(u64, Result<(), Arc<ConfigError>>)>,
     /// Counts applied configurations, so the prober notices a reload.
     generation: AtomicU64,
     pub store: Store,
@@ -33,6 +40,8 @@ pub struct Exporter {
     pub graph_metrics: GraphMetrics,
     /// Wakes the prober early, after a reload.
     pub(crate) wake: Notify,
+    /// The background tasks' panics, and which are down.
+    pub tasks: Tasks,
     host_name: String,
 }
 
@@ -47,9 +56,12 @@ impl Exporter {
                 last_success: SystemTime::now(),
             }),
             generation: AtomicU64::new(0),
+            reloads_asked: AtomicU64::new(0),
+            reloading: Mutex::new((0, Ok(()))),
             store: Store::default(),
             graph_metrics: GraphMetrics::new()?,
             wake: Notify::new(),
+            tasks: Tasks::new()?,
             host_name: gethostname::gethostname().to_string_lossy().into_owned(),
         }))
     }
@@ -83,8 +95,27 @@ impl Exporter {
     }
 
     /// Re-reads the config file. A file that does not load leaves the config in force as it
-    /// was; either way the outcome is recorded for the reload metrics and logged.
-    pub fn reload(&self) -> Result<(), ConfigError> {
+    /// was; either way the outcome is recorded for the reload metrics and logged. Blocking:
+    /// one reload reads at a time, and a call made while one runs waits for the next one and
+    /// shares its outcome, however many are made (a flood of POST /-/reload reads the file
+    /// twice, not once per request).
+    pub fn reload(&self) -> Result<(), Arc<ConfigError>> {
+        let asked = self.reloads_asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut reloading = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reloading.0 >= asked {
+            // A reload that started after this call was made has finished meanwhile.
+            return reloading.1.clone();
+        }
+        let answers = self.reloads_asked.load(Ordering::SeqCst);
+        let outcome = self.load_and_apply().map_err(Arc::new);
+        *reloading = (answers, outcome.clone());
+        outcome
+    }
+
+    fn load_and_apply(&self) -> Result<(), ConfigError> {
         let result = config::load(self.config_file.as_deref());
         let mut status = match self.reload_status.lock() {
             Ok(guard) => guard,

@@ -15,6 +15,7 @@
 pub mod backend;
 pub mod background;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod diagnosis;
 pub mod endpoints;
@@ -33,6 +34,7 @@ pub mod proxy;
 pub mod secret;
 mod serve;
 pub mod store;
+pub mod supervise;
 mod text;
 
 pub use serve::{ServeOptions, diagnose, serve, serve_until};

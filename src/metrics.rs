@@ -696,6 +696,7 @@ pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
     let registry = Registry::new();
     registry.register(Box::new(exporter.graph_metrics.requests.clone()))?;
     registry.register(Box::new(exporter.graph_metrics.duration.clone()))?;
+    registry.register(Box::new(exporter.tasks.panics().clone()))?;
     registry.register(Box::new(LiveCollector {
         exporter,
         families: Mutex::new(families),

@@ -88,13 +88,17 @@ impl Prober {
     /// Runs forever: a host round at once, then every `probes.interval` (sooner after a
     /// reload); backends on their own schedule, each answer published as it comes.
     pub async fn run(mut self) {
-        self.scheduler = Some(Scheduler::new(Arc::clone(&self.backends)));
+        self.scheduler = Some(Scheduler::new(
+            Arc::clone(&self.backends),
+            &self.exporter.tasks,
+        ));
         loop {
             // Rounds start every interval, whatever a round takes (within the interval).
             let started = tokio::time::Instant::now();
             self.probe_host().await;
             self.compose_and_publish().await;
-            let next = started + self.exporter.config().settings.probes.interval;
+            let next =
+                crate::clock::later_tokio(started, self.exporter.config().settings.probes.interval);
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(next) => break,
@@ -225,7 +229,11 @@ impl Prober {
             exporter.publish(snapshot);
         });
         if published.await.is_none() {
-            tracing::error!("publishing a snapshot failed; the last one is still served");
+            // The publishing thread caught a panic (its message went to standard error).
+            self.exporter.tasks.caught(
+                "publish",
+                "publishing a snapshot failed; the last one is still served",
+            );
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct ServeOptions {
     pub web_config_file: Option<std::path::PathBuf>,
     /// `--web.max-connections`: connections open at once; 0 means no limit.
     pub max_connections: usize,
+    /// `--web.max-connections-per-client`: connections one client may hold; 0 means no limit.
+    pub max_connections_per_client: usize,
 }
 
 /// Serves until SIGTERM or Ctrl-C.
@@ -44,33 +46,45 @@ pub async fn serve_until(
     tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
     let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
-    let mut app = http::router_with(Arc::clone(&exporter), registry, &options.web);
     let web = match &options.web_config_file {
         None => None,
-        Some(path) => {
-            let web =
-                Arc::new(http::webconfig::WebConfigFile::open(path).map_err(Error::WebConfig)?);
-            app = http::with_web_config(app, Arc::clone(&web));
-            Some(web)
-        }
+        Some(path) => Some(Arc::new(
+            http::webconfig::WebConfigFile::open(path).map_err(Error::WebConfig)?,
+        )),
     };
+    let web_options = http::WebOptions {
+        web_config: web.clone(),
+        ..options.web.clone()
+    };
+    let app = http::router_with(Arc::clone(&exporter), registry, &web_options);
 
     let listeners = if options.systemd_socket {
         systemd_listeners()?
     } else {
         bind(&options.listen_addresses).await?
     };
-    let tls = web.as_ref().is_some_and(|w| w.current().tls.is_some());
+    let tls = web.as_ref().is_some_and(|w| w.in_force().tls.is_some());
     for listener in &listeners {
         let local = listener.local_addr().map_err(Error::Server)?;
         let prefix = options.web.paths.route_prefix();
         tracing::info!(address = %local, tls, route_prefix = prefix, "listening");
     }
-    let listener = http::listener::WebListener::new(listeners, web, options.max_connections)
+    let limits = http::listener::ConnectionLimits {
+        total: options.max_connections,
+        per_client: options.max_connections_per_client,
+    };
+    let listener = http::listener::WebListener::new(listeners, web, limits, &exporter.tasks)
         .map_err(Error::Server)?;
 
-    let prober = tokio::spawn(prober::Prober::new(Arc::clone(&exporter)).run());
-    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&exporter)));
+    let tasks = &exporter.tasks;
+    let for_prober = Arc::clone(&exporter);
+    let prober = tokio::spawn(tasks.supervise("prober", move || {
+        prober::Prober::new(Arc::clone(&for_prober)).run()
+    }));
+    let for_reloader = Arc::clone(&exporter);
+    let reloader = tokio::spawn(tasks.supervise("sighup_reloader", move || {
+        reload_on_sighup(Arc::clone(&for_reloader))
+    }));
     http::server::serve(listener, app, shutdown).await;
     prober.abort();
     reloader.abort();
@@ -94,9 +108,15 @@ pub async fn diagnose(
         .await;
     if let Some(name) = app {
         if !snapshot.walks.iter().any(|w| &*w.app == name) {
-            let known: Vec<&str> = snapshot.walks.iter().map(|w| &*w.app).collect();
+            // Names come from Graph, chosen by whoever may name an app: printed escaped.
+            let known: Vec<String> = snapshot
+                .walks
+                .iter()
+                .map(|w| crate::text::printable(&w.app).into_owned())
+                .collect();
             eprintln!(
-                "no app named {name:?} is walked from this host (apps: {})",
+                "no app named \"{}\" is walked from this host (apps: {})",
+                crate::text::printable(name),
                 known.join(", ")
             );
             return Ok(2);

@@ -212,3 +212,31 @@ fn a_telemetry_path_the_router_cannot_take_is_a_usage_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("':' is not allowed"), "{stderr}");
 }
+
+/// `diagnose --app` with a name no app has lists the names there are: names come from Graph,
+/// where anyone who may name an app chooses them, and a terminal escape or a right-to-left
+/// override (U+202E) in one was printed raw.
+#[test]
+fn diagnose_lists_the_app_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "probes:\n  endpoints:\n    catalog: none\n  backend:\n    enabled: false\ninventory:\n  static:\n    apps:\n      - name: \"evil\\u202Egpj.exe\"\n        internal_url: https://a.corp.example/\n      - name: \"red\\e[31m\"\n        internal_url: https://b.corp.example/\n",
+    );
+    let output = Command::new(BIN)
+        .args([
+            "diagnose",
+            &format!("--config.file={}", config.display()),
+            "--app=nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no app named"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{202e}') && !stderr.contains('\u{1b}'),
+        "printed raw: {stderr:?}"
+    );
+    assert!(stderr.contains("evil\\u{202e}gpj.exe"), "{stderr}");
+}

@@ -75,6 +75,32 @@ async fn ready_and_inventory_metrics_wait_for_the_first_round() {
     assert_eq!(call(&exporter, "GET", "/-/healthy").await.0, StatusCode::OK);
 }
 
+/// A background task that panicked is down until it starts again, and `/-/ready` says so:
+/// a prober that died once left readiness at 200 over metrics that no longer moved.
+#[tokio::test]
+async fn ready_names_a_task_that_panicked_until_it_runs_again() {
+    let exporter = Exporter::new(no_outbound_probes()).unwrap();
+    exporter.publish(round(&exporter).await);
+    assert_eq!(call(&exporter, "GET", "/-/ready").await.0, StatusCode::OK);
+    let supervisor = tokio::spawn(exporter.tasks.supervise("prober", || async {
+        panic!("a test panic");
+    }));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, body) = call(&exporter, "GET", "/-/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("prober task stopped with a panic"), "{body}");
+    let (_, metrics) = call(&exporter, "GET", "/metrics").await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "appproxy_exporter_task_panics_total{task=\"prober\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    supervisor.abort();
+}
+
 #[tokio::test]
 async fn reload_with_a_broken_file_answers_500_and_keeps_the_old_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,9 +10,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use appproxy_exporter::exporter::Exporter;
+use appproxy_exporter::http;
+use appproxy_exporter::http::listener::{ConnectionLimits, WebListener};
 use appproxy_exporter::http::webconfig::WebConfig;
-use appproxy_exporter::http::{self, listener::WebListener};
 use appproxy_exporter::proxy::{dotnet, registry};
+use appproxy_exporter::supervise::Tasks;
 use appproxy_exporter::{backend, config, metrics};
 use proptest::prelude::*;
 
@@ -131,7 +133,12 @@ fn our_server() -> SocketAddr {
             let registry = metrics::registry(Arc::clone(&exporter)).unwrap();
             let router = http::router(exporter, registry, "/metrics");
             let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let listener = WebListener::new(vec![socket], None, 64).unwrap();
+            let limits = ConnectionLimits {
+                total: 64,
+                per_client: 0,
+            };
+            let listener =
+                WebListener::new(vec![socket], None, limits, &Tasks::new().unwrap()).unwrap();
             let address = listener.local_addr();
             tokio::spawn(http::server::serve(
                 listener,

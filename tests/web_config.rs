@@ -339,31 +339,3 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_the_right_one() {
         "the right password took {right:?} (median) during a flood whose wrong ones took {wrong:?}"
     );
 }
-
-/// Emptying the web config while the exporter runs (a write in progress, or a mistake) must
-/// not turn basic auth off: the running settings stay, and the log says so.
-#[test]
-fn emptying_the_web_config_at_runtime_keeps_basic_auth_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let hash = bcrypt::hash("s3cret", 4).unwrap();
-    let web = dir.path().join("web.yml");
-    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
-    let exporter = start(dir.path(), &web);
-    assert_eq!(common::get(exporter.address, "/metrics").0, 401);
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    std::fs::write(&web, "").unwrap();
-    assert_eq!(
-        common::get(exporter.address, "/metrics").0,
-        401,
-        "still locked"
-    );
-    let said = exporter
-        .log
-        .iter()
-        .take(50)
-        .find(|line| line.contains("not applied"));
-    assert!(
-        said.as_ref().is_some_and(|l| l.contains("empty")),
-        "the log says the change is not applied: {said:?}"
-    );
-}

@@ -55,7 +55,7 @@ fn router_with_paths(exporter: &Arc<Exporter>, paths: WebPaths) -> axum::Router 
     let options = WebOptions {
         telemetry_path: "/metrics".into(),
         paths,
-        max_requests: 0,
+        ..WebOptions::default()
     };
     http::router_with(Arc::clone(exporter), registry, &options)
 }
@@ -164,6 +164,34 @@ async fn requests_beyond_max_requests_are_answered_503_until_one_finishes() {
     release.add_permits(2);
     assert_eq!(get_path(&router, "/slow").await.0, StatusCode::OK);
     assert_eq!(second.await.unwrap(), StatusCode::OK);
+}
+
+/// A slot is the request's until its answer is sent, not only until the handler returns: an
+/// answer a client does not read held no slot once, so a few slow readers could hold any
+/// amount of memory and time behind a limit that never said no. The health check needs none.
+#[tokio::test]
+async fn a_request_keeps_its_slot_until_its_answer_is_sent() {
+    let chunks = || {
+        let parts = (0..3).map(|_| Ok::<_, std::convert::Infallible>(vec![b'x'; 1024]));
+        Body::from_stream(futures_util::stream::iter(parts))
+    };
+    let router = axum::Router::new()
+        .route("/big", get(move || async move { chunks() }))
+        .route("/-/healthy", get(|| async { "Healthy" }));
+    let router = http::with_request_limit(router, 1);
+
+    let request = || Request::builder().uri("/big").body(Body::empty()).unwrap();
+    let unread = router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(unread.status(), StatusCode::OK);
+    assert_eq!(
+        get_path(&router, "/big").await.0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the first answer is not sent yet: its slot is still taken"
+    );
+    assert_eq!(get_path(&router, "/-/healthy").await.0, StatusCode::OK);
+    let body = unread.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), 3 * 1024);
+    assert_eq!(get_path(&router, "/big").await.0, StatusCode::OK);
 }
 
 async fn get_owned(router: axum::Router) -> StatusCode {

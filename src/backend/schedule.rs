@@ -14,6 +14,7 @@ use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::{AppKey, BackendStore, Target, external, http, request_both};
+use crate::supervise::{Tasks, panic_message};
 
 /// What to request and how often: replaced whole by [`Scheduler::sync`].
 #[derive(Clone, Default)]
@@ -34,9 +35,14 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Arc<BackendStore>) -> Scheduler {
-        let (plan, watched) = watch::channel(Plan::default());
-        let task = tokio::spawn(run(watched, store));
+    /// The schedule runs supervised by `tasks`: a panic in it starts it again with the plan
+    /// in force, and one in a request counts and puts the app back in the queue.
+    pub fn new(store: Arc<BackendStore>, tasks: &Tasks) -> Scheduler {
+        let (plan, _) = watch::channel(Plan::default());
+        let (watched, supervisor) = (plan.clone(), tasks.clone());
+        let task = tokio::spawn(tasks.supervise("backend_scheduler", move || {
+            run(watched.subscribe(), Arc::clone(&store), supervisor.clone())
+        }));
         Scheduler { plan, task }
     }
 
@@ -95,8 +101,11 @@ struct Schedule {
     permits: Arc<Semaphore>,
 }
 
-async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>) {
+async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>, tasks: Tasks) {
     let mut schedule = Schedule::new();
+    // Started again after a panic, the schedule takes the plan in force at once.
+    let plan = watched.borrow_and_update().clone();
+    schedule.replan(plan, &store);
     loop {
         let next = schedule.due.peek().map(|Reverse((at, _))| *at);
         let permit = async {
@@ -118,8 +127,18 @@ async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>) {
             }
             Some(permit) = permit => schedule.start_next(permit),
             Some(done) = schedule.requests.join_next(), if !schedule.requests.is_empty() => {
-                if let Ok((target, outcome, external, _permit)) = done {
-                    schedule.answered(&target, outcome, external, &store);
+                match done {
+                    Ok((target, outcome, external, _permit)) => {
+                        schedule.answered(&target, outcome, external, &store);
+                    }
+                    // A request that panicked: counted, and its app asked again later rather
+                    // than never again.
+                    Err(error) if error.is_panic() => {
+                        let id = error.id();
+                        tasks.caught("backend_request", &panic_message(error.into_panic()));
+                        schedule.lost(id);
+                    }
+                    Err(_) => {}
                 }
             }
         }
@@ -199,6 +218,21 @@ impl Schedule {
         self.running.insert(key, (target, handle));
     }
 
+    /// The request of task `id` ended without an answer: its app goes back in the queue, an
+    /// interval from now.
+    fn lost(&mut self, id: tokio::task::Id) {
+        let key = self
+            .running
+            .iter()
+            .find(|(_, (_, request))| request.id() == id)
+            .map(|(key, _)| key.clone());
+        if let Some(key) = key {
+            self.running.remove(&key);
+            let again = crate::clock::later_tokio(Instant::now(), self.plan.interval);
+            self.due.push(Reverse((again, key)));
+        }
+    }
+
     /// Records an answer and puts the app back in the queue, an interval from now.
     fn answered(
         &mut self,
@@ -217,7 +251,7 @@ impl Schedule {
         }
         store.record(target, outcome, external);
         store.changed.notify_one();
-        let again = Instant::now() + self.plan.interval;
+        let again = crate::clock::later_tokio(Instant::now(), self.plan.interval);
         self.due.push(Reverse((again, key.clone())));
     }
 }
@@ -261,7 +295,7 @@ mod tests {
             }
         });
         let store = Arc::new(BackendStore::default());
-        let mut scheduler = Scheduler::new(Arc::clone(&store));
+        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new().unwrap());
         let (a, b) = (target("a", &url), target("b", &url));
         scheduler.sync(
             &[Arc::clone(&a), Arc::clone(&b)],
@@ -312,7 +346,7 @@ mod tests {
             }
         });
         let store = Arc::new(BackendStore::default());
-        let mut scheduler = Scheduler::new(Arc::clone(&store));
+        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new().unwrap());
         let apps: Vec<_> = (0..50).map(|i| target(&format!("app{i}"), &url)).collect();
         scheduler.sync(&apps, Duration::from_secs(60), 512);
         let mut times = Vec::new();
@@ -325,7 +359,7 @@ mod tests {
             "50 apps' first requests spanned {span:?}"
         );
 
-        let mut scheduler = Scheduler::new(store);
+        let mut scheduler = Scheduler::new(store, &Tasks::new().unwrap());
         let started = Instant::now();
         scheduler.sync(&apps[..3], Duration::from_millis(30), 512);
         for _ in 0..3 {
@@ -353,7 +387,7 @@ mod tests {
             }
         });
         let store = Arc::new(BackendStore::default());
-        let mut scheduler = Scheduler::new(Arc::clone(&store));
+        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new().unwrap());
         let mut all: Vec<Arc<Target>> = (0..3)
             .map(|i| target(&format!("h{i}"), &hang_url))
             .collect();

@@ -45,6 +45,8 @@ pub enum ConfigError {
     },
 }
 
+/// The problems, one a line; a password in a URL that a message quotes is redacted, whichever
+/// part of the reading wrote the message (the YAML library quotes values too).
 fn render(file: &str, problems: &[Problem]) -> String {
     let lines: Vec<String> = problems
         .iter()
@@ -53,7 +55,7 @@ fn render(file: &str, problems: &[Problem]) -> String {
             None => format!("{file}:{}:{}: {}", p.line, p.column, p.message),
         })
         .collect();
-    lines.join("\n")
+    crate::secret::redact_url_passwords(&lines.join("\n"))
 }
 
 /// A loaded configuration: the settings, where they came from, and warnings worth logging.

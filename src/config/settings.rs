@@ -42,7 +42,7 @@ pub struct InventorySettings {
     pub static_inventory: Option<StaticInventory>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GraphSettings {
     pub client_id: String,
     pub auth: GraphAuth,

@@ -185,26 +185,42 @@ pub struct HttpUrl(pub Url);
 
 impl HttpUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let url = Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+        // The value is quoted in the message, its password never: the message goes to the
+        // log and into the answer of POST /-/reload.
+        let shown = redact_url(text);
+        let url = Url::parse(text).map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
-                "invalid URL {text:?}: the scheme must be http or https, not {:?}",
+                "invalid URL {shown:?}: the scheme must be http or https, not {:?}",
                 url.scheme()
             ));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("invalid URL {text:?}: it has no host"));
+            return Err(format!("invalid URL {shown:?}: it has no host"));
         }
         Ok(Self(url))
     }
 
     /// The URL as text with any password replaced, safe for logs, labels and `/config`.
     pub fn redacted(&self) -> String {
-        let mut url = self.0.clone();
-        if url.password().is_some() {
-            let _ = url.set_password(Some("REDACTED"));
+        redact_url(self.0.as_str())
+    }
+}
+
+/// A URL as text with any password replaced by `REDACTED`, safe for logs, labels and
+/// `/config`: the one function for every URL the exporter shows, from the config or from
+/// Graph. Text that does not parse as a URL has whatever sits between `scheme://` and an `@`
+/// replaced instead.
+pub fn redact_url(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("REDACTED"));
+                return url.to_string();
+            }
+            text.to_string()
         }
-        url.to_string()
+        Err(_) => crate::secret::redact_url_passwords(text),
     }
 }
 
@@ -444,6 +460,25 @@ mod tests {
         assert!(HttpUrl::parse("ftp://x.example/").is_err());
         assert!(HttpUrl::parse("intranet").is_err());
         assert!(HttpUrl::parse("http://").is_err());
+    }
+
+    #[test]
+    fn a_password_is_redacted_from_any_url_text_and_never_quoted_in_an_error() {
+        assert_eq!(
+            redact_url("https://svc:hunter2@intranet.corp.example/"),
+            "https://svc:REDACTED@intranet.corp.example/"
+        );
+        assert_eq!(
+            redact_url("https://intranet.corp.example/a"),
+            "https://intranet.corp.example/a",
+            "a URL without a password is kept as written"
+        );
+        assert_eq!(
+            redact_url("https://svc:hunter2@*.corp.example:99999/"),
+            "https://svc:REDACTED@*.corp.example:99999/"
+        );
+        let error = HttpUrl::parse("http://svc:hunter2@proxy.corp.example:99999/").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::flow::{Outcome, Step, StepResults};
-use crate::store::Snapshot;
+use crate::store::{AppWalk, Snapshot};
 
 #[derive(Debug, Serialize)]
 pub struct Diagnosis {
@@ -131,6 +131,27 @@ pub fn build(
     app: Option<&str>,
     runbooks: &str,
 ) -> Diagnosis {
+    let chosen = |walk: &&AppWalk| app.is_none_or(|name| &*walk.app == name);
+    let mut doc = head(snapshot, machine_name, config, runbooks, chosen);
+    doc.apps = snapshot
+        .walks
+        .iter()
+        .filter(chosen)
+        .map(|walk| app_view(snapshot, walk, runbooks))
+        .collect();
+    doc
+}
+
+/// The document without its apps (`apps` empty), for the apps of `snapshot` that `chosen`
+/// keeps: what is said once, before the apps are listed one by one with [`app_view`] (the
+/// web server sends them that way, never holding the whole).
+pub fn head(
+    snapshot: &Snapshot,
+    machine_name: String,
+    config: String,
+    runbooks: &str,
+    chosen: impl Fn(&&AppWalk) -> bool,
+) -> Diagnosis {
     let host_results = host_results(snapshot);
     let host_steps = views(
         &host_results,
@@ -144,26 +165,12 @@ pub fn build(
         runbooks,
         |step| notes::pass_note(step, snapshot, "", None),
     );
-    let apps: Vec<AppDiagnosis> = snapshot
+    let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
+    let apps_fail = snapshot
         .walks
         .iter()
-        .filter(|w| app.is_none_or(|name| &*w.app == name))
-        .map(|walk| AppDiagnosis {
-            connector_group: walk.connector_group.to_string(),
-            app: walk.app.to_string(),
-            failing_step: walk.failure.as_ref().map(|f| f.step.number()),
-            failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
-            steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
-                notes::pass_note(
-                    step,
-                    snapshot,
-                    &walk.connector_group,
-                    walk.backend.as_deref(),
-                )
-            }),
-        })
-        .collect();
-    let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
+        .filter(chosen)
+        .any(|w| w.failure.is_some());
     Diagnosis {
         generated_at: now_rfc3339(),
         exporter: ExporterInfo {
@@ -174,10 +181,28 @@ pub fn build(
             machine_name,
             config,
         },
-        healthy: !host_fails && apps.iter().all(|a| a.failing_step.is_none()),
+        healthy: !host_fails && !apps_fail,
         host_steps,
         host_checks: host_checks(snapshot, runbooks),
-        apps,
+        apps: Vec::new(),
+    }
+}
+
+/// One app's part of the document.
+pub fn app_view(snapshot: &Snapshot, walk: &AppWalk, runbooks: &str) -> AppDiagnosis {
+    AppDiagnosis {
+        connector_group: walk.connector_group.to_string(),
+        app: walk.app.to_string(),
+        failing_step: walk.failure.as_ref().map(|f| f.step.number()),
+        failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
+        steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
+            notes::pass_note(
+                step,
+                snapshot,
+                &walk.connector_group,
+                walk.backend.as_deref(),
+            )
+        }),
     }
 }
 
@@ -399,27 +424,15 @@ fn render_steps(out: &mut String, steps: &[StepView], colours: Colours) {
 }
 
 /// Text from outside (names from the tenant, answers of servers) as a terminal can show it:
-/// control characters escaped, so none can move the cursor, recolour the screen or forge a line.
+/// control characters and bidi overrides escaped, so none can move the cursor, recolour the
+/// screen, forge a line or reverse a name ([`crate::text::printable`]).
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
+    crate::text::printable(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::AppWalk;
 
     fn walk(results: &[(Step, Outcome)]) -> AppWalk {
         let mut steps = StepResults::default();

@@ -70,7 +70,7 @@ pub async fn probe(
         proxy_status: None,
         family: None,
     };
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::clock::later(Instant::now(), timeout);
     let outcome = run(endpoint, route, deadline, expected_issuers, &mut result).await;
     if let Err(failure) = outcome {
         result.failure = Some(failure);

@@ -2,9 +2,14 @@
 //! `/config`, all under the route prefix. [`router`] builds the routes apart from any socket so
 //! tests can call it directly; every handler only reads state the prober keeps.
 
+mod auth;
+pub mod conn;
+mod documents;
+mod gate;
 pub mod listener;
 mod page;
 pub mod paths;
+mod reload;
 mod runbooks;
 pub mod server;
 pub mod webconfig;
@@ -17,7 +22,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use prometheus::Registry;
-use tokio::sync::Semaphore;
 
 use crate::config;
 use crate::exporter::Exporter;
@@ -29,6 +33,9 @@ struct AppState {
     registry: Registry,
     telemetry_path: Arc<str>,
     paths: Arc<WebPaths>,
+    reload: Arc<reload::ReloadRoute>,
+    /// Turns to send a page or a diagnosis ([`documents::AT_ONCE`]).
+    documents: Arc<tokio::sync::Semaphore>,
 }
 
 /// The web flags that shape the routes.
@@ -40,19 +47,35 @@ pub struct WebOptions {
     pub paths: WebPaths,
     /// `--web.max-requests`; 0 means no limit.
     pub max_requests: usize,
+    /// `--web.config.file`, loaded: basic auth and response headers on every route.
+    pub web_config: Option<Arc<webconfig::WebConfigFile>>,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (on by default).
+    pub enable_lifecycle: bool,
+}
+
+impl Default for WebOptions {
+    fn default() -> WebOptions {
+        WebOptions {
+            telemetry_path: "/metrics".to_string(),
+            paths: WebPaths::default(),
+            max_requests: 0,
+            web_config: None,
+            enable_lifecycle: true,
+        }
+    }
 }
 
 /// All routes at the root, without a request limit; `telemetry_path` is `--web.telemetry-path`.
 pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str) -> Router {
     let options = WebOptions {
         telemetry_path: telemetry_path.to_string(),
-        paths: WebPaths::default(),
-        max_requests: 0,
+        ..WebOptions::default()
     };
     router_with(exporter, registry, &options)
 }
 
-/// All routes, under the route prefix and behind the request limit.
+/// All routes, under the route prefix, behind the request limit and the web config's basic
+/// auth.
 pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOptions) -> Router {
     let paths = &options.paths;
     let state = AppState {
@@ -60,13 +83,18 @@ pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOpt
         registry,
         telemetry_path: Arc::from(options.telemetry_path.as_str()),
         paths: Arc::new(paths.clone()),
+        documents: Arc::new(tokio::sync::Semaphore::new(documents::AT_ONCE)),
+        reload: Arc::new(reload::ReloadRoute {
+            enabled: options.enable_lifecycle,
+            external_origin: paths.external_origin(),
+        }),
     };
     let mut router = Router::new()
         .route(&paths.route("/"), get(landing))
         .route(&paths.route(&options.telemetry_path), get(metrics))
         .route(&paths.route("/-/healthy"), get(healthy))
         .route(&paths.route("/-/ready"), get(ready))
-        .route(&paths.route("/-/reload"), post(reload))
+        .route(&paths.route("/-/reload"), post(reload_route))
         .route(&paths.route("/config"), get(config_page))
         .route(&paths.route("/api/v1/diagnosis"), get(diagnosis_json))
         .route(&paths.route("/runbooks"), get(runbook_index))
@@ -79,103 +107,55 @@ pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOpt
             get(move || async move { (StatusCode::FOUND, [(header::LOCATION, home)]) }),
         );
     }
-    with_request_limit(router.with_state(state), options.max_requests)
+    gate::Gate::new(options.max_requests, options.web_config.clone())
+        .guard(router.with_state(state))
 }
 
-/// `--web.max-requests`: at most `max` requests served at once (0: no limit); further ones are
-/// answered 503 at once, as Prometheus' promhttp handler answers beyond its
-/// `MaxRequestsInFlight`.
+/// `--web.max-requests`: at most `max` requests served at once (0: no limit), each holding its
+/// slot until its answer is sent; further ones are answered 503 at once, as Prometheus'
+/// promhttp handler answers beyond its `MaxRequestsInFlight`. `/-/healthy` and `/-/ready`
+/// take none.
 pub fn with_request_limit(router: Router, max: usize) -> Router {
-    if max == 0 {
-        return router;
-    }
-    let limit = Arc::new(Limit {
-        slots: Semaphore::new(max),
-        max,
-    });
-    router.layer(axum::middleware::from_fn_with_state(limit, self::limit))
+    gate::Gate::new(max, None).guard(router)
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-struct Limit {
-    slots: Semaphore,
-    max: usize,
+/// `/?page=N&limit=M`: the apps' walks, failing apps first, `limit` (default 100, at most
+/// 1,000) a page.
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+    limit: Option<usize>,
 }
 
-async fn limit(
-    State(limit): State<Arc<Limit>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
+async fn landing(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
 ) -> Response {
-    match limit.slots.try_acquire() {
-        Ok(_slot) => next.run(request).await,
-        Err(_) => {
-            let body = format!(
-                "Limit of concurrent requests reached ({}), try again later.\n",
-                limit.max
-            );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-                .into_response()
-        }
-    }
-}
-
-/// Puts every route behind the web config's basic auth and adds its response headers.
-pub fn with_web_config(router: Router, web: Arc<webconfig::WebConfigFile>) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(web, guard))
-}
-
-async fn guard(
-    State(web): State<Arc<webconfig::WebConfigFile>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let config = web.current();
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let mut response = if web.auth.authorized(&config, authorization).await {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [
-                (header::WWW_AUTHENTICATE, "Basic"),
-                (header::CONTENT_TYPE, TEXT),
-            ],
-            "Unauthorized\n",
-        )
-            .into_response()
+    let turn = match documents::turn(&state.documents) {
+        Ok(turn) => turn,
+        Err(busy) => return *busy,
     };
-    for (name, value) in &config.headers {
-        response.headers_mut().insert(name.clone(), value.clone());
-    }
-    response
+    let snapshot = state.exporter.store.latest();
+    let body = documents::page(
+        snapshot,
+        document_context(&state),
+        query.page,
+        query.limit,
+        turn,
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-async fn landing(State(state): State<AppState>) -> Html<String> {
-    let snapshot = state.exporter.store.latest();
-    let doc = snapshot.complete.then(|| {
-        let config = state.exporter.config().to_string();
-        crate::diagnosis::build(
-            &snapshot,
-            state.exporter.machine_name(),
-            config,
-            None,
-            &state.paths.runbooks(),
-        )
-    });
-    Html(page::render(&page::PageContext {
-        diagnosis: doc.as_ref(),
-        telemetry_path: &state.telemetry_path,
-        paths: &state.paths,
-    }))
+fn document_context(state: &AppState) -> documents::Context {
+    documents::Context {
+        machine_name: state.exporter.machine_name(),
+        config: state.exporter.config().to_string(),
+        runbooks: state.paths.runbooks(),
+        telemetry_path: Arc::clone(&state.telemetry_path),
+        paths: Arc::clone(&state.paths),
+    }
 }
 
 /// The snapshot's families come compressed as they were when it was published; only the
@@ -244,46 +224,32 @@ async fn healthy() -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    if state.exporter.store.latest().complete {
-        (StatusCode::OK, [(header::CONTENT_TYPE, TEXT)], "Ready\n")
-    } else {
-        let body = "Not ready: the first probe round has not finished\n";
+    let not_ready = |body: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, TEXT)],
             body,
         )
+    };
+    if let Some((task, restart_in)) = state.exporter.tasks.down().first() {
+        return not_ready(format!(
+            "Not ready: the {task} task stopped with a panic; it starts again in {:.0} s\n",
+            restart_in.as_secs_f64().ceil()
+        ));
+    }
+    if state.exporter.store.latest().complete {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, TEXT)],
+            "Ready\n".to_string(),
+        )
+    } else {
+        not_ready("Not ready: the first probe round has not finished\n".to_string())
     }
 }
 
-async fn reload(State(state): State<AppState>) -> impl IntoResponse {
-    let exporter = Arc::clone(&state.exporter);
-    // Reading the file is blocking I/O; keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || exporter.reload()).await;
-    match result {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, TEXT)],
-            "configuration reloaded\n".to_string(),
-        ),
-        Ok(Err(error)) => {
-            let body =
-                format!("reload failed, the previous configuration stays in force:\n{error}\n");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-        }
-        Err(error) => {
-            let body = format!("reload failed: {error}\n");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-        }
-    }
+async fn reload_route(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    reload::reload(Arc::clone(&state.exporter), &state.reload, &headers).await
 }
 
 async fn diagnosis_json(State(state): State<AppState>) -> Response {
@@ -297,15 +263,12 @@ async fn diagnosis_json(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    let config = state.exporter.config().to_string();
-    let doc = crate::diagnosis::build(
-        &snapshot,
-        state.exporter.machine_name(),
-        config,
-        None,
-        &state.paths.runbooks(),
-    );
-    axum::Json(doc).into_response()
+    let turn = match documents::turn(&state.documents) {
+        Ok(turn) => turn,
+        Err(busy) => return *busy,
+    };
+    let body = documents::diagnosis(snapshot, document_context(&state), turn);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn runbook_index(State(state): State<AppState>) -> Html<String> {

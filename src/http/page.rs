@@ -2,12 +2,15 @@
 //! green (passed), red (failed), outlined (where the walk stops) or grey (not reached, not
 //! evaluated), and under it the failing step's evidence, remedy, Microsoft documentation and
 //! runbook. Self-contained (no script, no fetch), it reloads itself; it reads on a phone too.
+//! Failing apps come first, a page of them at a time ([`Listing`]); the page is written in
+//! three parts (head, one card per app, tail) so that it is sent as it is written.
 
 use std::fmt::Write;
 
 use super::paths::WebPaths;
 use crate::diagnosis::{AppDiagnosis, Diagnosis, HostCheckView, State, StepView};
 
+/// What the page says besides its apps: the document's head (no apps in it) and the links.
 pub struct PageContext<'a> {
     pub diagnosis: Option<&'a Diagnosis>,
     pub telemetry_path: &'a str,
@@ -48,11 +51,29 @@ ul.host-checks li{border-radius:4px;padding:.45rem .6rem;font-size:.85rem;border
 li.warning{background:#fff8e1;border-color:#ffe082}
 .legend{font-size:.8rem;color:var(--grey);margin-top:1.5rem}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
+.pages{font-size:.9rem;color:var(--grey)}
 @media (max-width:40rem){main{padding:.5rem}ol.chart{grid-template-columns:1fr 1fr}}
 "#;
 
-pub fn render(ctx: &PageContext<'_>) -> String {
-    let mut html = String::with_capacity(32 * 1024);
+/// Which apps a page shows: failing apps first, `limit` a page (a person has no use for 25
+/// MB of HTML at 10,000 apps, and the exporter none for sending it).
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    /// Apps walked, and how many of them fail.
+    pub total: usize,
+    pub failing: usize,
+    /// The page shown (1-based), of how many, with how many apps a page at most.
+    pub page: usize,
+    pub pages: usize,
+    pub limit: usize,
+    /// The position of the first app shown (0-based) among all, failing first.
+    pub first: usize,
+    pub shown: usize,
+}
+
+/// The page up to its first app: header, summary and the pages' links.
+pub fn head(ctx: &PageContext<'_>, listing: &Listing) -> String {
+    let mut html = String::with_capacity(16 * 1024);
     let _ = write!(
         html,
         r#"<!DOCTYPE html>
@@ -79,11 +100,85 @@ pub fn render(ctx: &PageContext<'_>) -> String {
         healthy = escape(&ctx.paths.link("/-/healthy")),
         ready = escape(&ctx.paths.link("/-/ready")),
     );
-    match ctx.diagnosis {
-        None => {
-            html.push_str("<p class=\"summary\">The first probe round has not finished yet.</p>")
-        }
-        Some(d) => render_diagnosis(&mut html, d),
+    let Some(d) = ctx.diagnosis else {
+        html.push_str("<p class=\"summary\">The first probe round has not finished yet.</p>");
+        return html;
+    };
+    let summary = if d.healthy {
+        "<span class=\"good\">every evaluated step passes</span>".to_string()
+    } else if listing.total == 0 {
+        "<span class=\"bad\">this host fails a step</span>".to_string()
+    } else {
+        format!(
+            "<span class=\"bad\">{} of {} apps fail a step</span>",
+            listing.failing, listing.total
+        )
+    };
+    let _ = write!(
+        html,
+        "<p class=\"summary\">{} app(s) walked from this host: {summary}.</p>",
+        listing.total
+    );
+    if listing.total == 0 {
+        html.push_str("<p>No app to walk: configure <code>inventory.static</code> or <code>inventory.graph</code>. This host's own checks:</p>");
+        render_card(&mut html, "This host", None, &d.host_steps);
+    } else {
+        render_pages(&mut html, ctx, listing);
+    }
+    html
+}
+
+/// "Apps 101-200 of 10,000, failing first", with links to the pages before and after.
+fn render_pages(html: &mut String, ctx: &PageContext<'_>, listing: &Listing) {
+    if listing.pages <= 1 {
+        return;
+    }
+    let link = |page: usize, text: &str| {
+        format!(
+            r#"<a href="{}?page={page}&amp;limit={}">{text}</a>"#,
+            escape(&ctx.paths.link("/")),
+            listing.limit
+        )
+    };
+    let _ = write!(
+        html,
+        r#"<p class="pages">Apps {}-{} of {}, failing first (page {} of {})"#,
+        listing.first + 1,
+        listing.first + listing.shown,
+        listing.total,
+        listing.page,
+        listing.pages
+    );
+    if listing.page > 1 {
+        let _ = write!(html, " · {}", link(listing.page - 1, "‹ previous"));
+    }
+    if listing.page < listing.pages {
+        let _ = write!(html, " · {}", link(listing.page + 1, "next ›"));
+    }
+    html.push_str("</p>");
+}
+
+/// One app's card, under its connector group's heading when `group` (the group of the card
+/// before) is another.
+pub fn app(html: &mut String, app: &AppDiagnosis, group: &mut Option<String>) {
+    if group.as_deref() != Some(app.connector_group.as_str()) {
+        let title = if app.connector_group.is_empty() {
+            "(no connector group)"
+        } else {
+            &app.connector_group
+        };
+        let _ = write!(html, "<h2>Connector group {}</h2>", escape(title));
+        *group = Some(app.connector_group.clone());
+    }
+    render_card(html, &app.app, Some(app), &app.steps);
+}
+
+/// The page after its last app: the pages' links again, the host's own checks, the legend.
+pub fn tail(ctx: &PageContext<'_>, listing: &Listing) -> String {
+    let mut html = String::with_capacity(8 * 1024);
+    if let Some(d) = ctx.diagnosis {
+        render_pages(&mut html, ctx, listing);
+        render_host_checks(&mut html, &d.host_checks);
     }
     html.push_str(
         r#"<p class="legend"><span class="pass" style="background:var(--pass-bg)">passed</span><span style="background:var(--fail);color:#fff">where the walk stops</span><span style="background:var(--fail-bg)">failed (later)</span><span style="background:var(--grey-bg)">not reached / not evaluated</span></p>
@@ -91,45 +186,6 @@ pub fn render(ctx: &PageContext<'_>) -> String {
 "#,
     );
     html
-}
-
-fn render_diagnosis(html: &mut String, d: &Diagnosis) {
-    let failing = d.apps.iter().filter(|a| a.failing_step.is_some()).count();
-    let summary = if d.healthy {
-        "<span class=\"good\">every evaluated step passes</span>".to_string()
-    } else if d.apps.is_empty() {
-        "<span class=\"bad\">this host fails a step</span>".to_string()
-    } else {
-        format!(
-            "<span class=\"bad\">{failing} of {} apps fail a step</span>",
-            d.apps.len()
-        )
-    };
-    let _ = write!(
-        html,
-        "<p class=\"summary\">{} app(s) walked from this host: {summary}.</p>",
-        d.apps.len()
-    );
-    if d.apps.is_empty() {
-        html.push_str("<p>No app to walk: configure <code>inventory.static</code> or <code>inventory.graph</code>. This host's own checks:</p>");
-        render_card(html, "This host", None, &d.host_steps);
-        render_host_checks(html, &d.host_checks);
-        return;
-    }
-    let mut group: Option<&str> = None;
-    for app in &d.apps {
-        if group != Some(app.connector_group.as_str()) {
-            let title = if app.connector_group.is_empty() {
-                "(no connector group)"
-            } else {
-                &app.connector_group
-            };
-            let _ = write!(html, "<h2>Connector group {}</h2>", escape(title));
-            group = Some(&app.connector_group);
-        }
-        render_card(html, &app.app, Some(app), &app.steps);
-    }
-    render_host_checks(html, &d.host_checks);
 }
 
 /// The connector host's own checks: each with its state, the step it explains, and its

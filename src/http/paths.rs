@@ -46,6 +46,13 @@ impl WebPaths {
         format!("{}{path}", self.link_prefix)
     }
 
+    /// The origin of the external URL (`https://mon.example`), when it is set: pages served
+    /// behind a reverse proxy post from it.
+    pub fn external_origin(&self) -> Option<String> {
+        let url = Url::parse(self.external.as_deref()?).ok()?;
+        Some(url.origin().ascii_serialization())
+    }
+
     /// What runbook links start with: `https://host/prefix/runbooks` with an external URL,
     /// else the path `/prefix/runbooks`.
     pub fn runbooks(&self) -> String {

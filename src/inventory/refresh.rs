@@ -1,9 +1,10 @@
 //! Keeps the inventory current: the static part on every round, the Graph part every
-//! `inventory.refresh_interval` (and at once after a reload). A failed Graph refresh keeps the
-//! last good Graph inventory, sets `up` to false and is logged once per distinct problem.
+//! `inventory.refresh_interval` (and at once after a reload that changes how Graph is read).
+//! A failed Graph refresh keeps the last good Graph inventory, sets `up` to false and is
+//! logged once per distinct problem.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::graph::{self, GraphMetrics, GraphSource, RetryPolicy};
 use super::{Inventory, from_static};
@@ -16,6 +17,9 @@ pub struct Refresher {
     retry: RetryPolicy,
     /// The config generation the Graph source was built for.
     generation: Option<u64>,
+    /// What the Graph source was built from: a reload that leaves it as it was keeps the
+    /// source, its token and its inventory.
+    built_from: Option<GraphKey>,
     source: Option<Result<GraphSource, String>>,
     last_graph: Option<Inventory>,
     next_refresh: Option<Instant>,
@@ -36,6 +40,7 @@ impl Refresher {
             metrics,
             retry,
             generation: None,
+            built_from: None,
             source: None,
             last_graph: None,
             next_refresh: None,
@@ -51,12 +56,20 @@ impl Refresher {
     pub async fn refresh(&mut self, settings: &Settings, generation: u64) -> InventoryState {
         if self.generation != Some(generation) {
             self.generation = Some(generation);
-            self.next_refresh = None;
+            // The static part may have changed whatever Graph's settings did.
             self.merged = None;
+            let key = GraphKey::of(settings);
+            if self.built_from.as_ref() != Some(&key) {
+                // Anyone who may POST /-/reload could otherwise make the exporter sign in
+                // and read the whole tenant again, as often as they like.
+                self.built_from = Some(key);
+                self.next_refresh = None;
+                self.source = None;
+            }
         }
         let due = self.next_refresh.is_none_or(|at| Instant::now() >= at);
-        // Built after each reload, and again when due while unusable: a missing secret file
-        // may have appeared since.
+        // Built after a reload that changed how Graph is read, and again when due while
+        // unusable: a missing secret file may have appeared since.
         if due && !matches!(self.source, Some(Ok(_)) if self.next_refresh.is_some()) {
             self.source = settings.inventory.graph.as_ref().map(|graph| {
                 GraphSource::new(settings, graph, self.metrics.clone(), self.retry)
@@ -72,7 +85,10 @@ impl Refresher {
                 }
             }
             Some(Err(problem)) => {
-                self.next_refresh = Some(Instant::now() + settings.inventory.refresh_interval);
+                self.next_refresh = Some(crate::clock::later(
+                    Instant::now(),
+                    settings.inventory.refresh_interval,
+                ));
                 let problem = format!("Microsoft Graph is not usable: {problem}");
                 self.failed(problem, None);
             }
@@ -80,7 +96,10 @@ impl Refresher {
                 let started = Instant::now();
                 let result = source.fetch().await;
                 self.last_refresh_seconds = Some(started.elapsed().as_secs_f64());
-                self.next_refresh = Some(Instant::now() + settings.inventory.refresh_interval);
+                self.next_refresh = Some(crate::clock::later(
+                    Instant::now(),
+                    settings.inventory.refresh_interval,
+                ));
                 match result {
                     Ok(inventory) => {
                         if self.last_problem.take().is_some() {
@@ -137,6 +156,43 @@ impl Refresher {
             }
         }
         self.last_problem = Some(problem);
+    }
+}
+
+/// What a Graph source is built from: its settings, the tenant, the client's timeout, and the
+/// credential files as they are now (a secret rotated in place is read by the next reload).
+#[derive(Debug, PartialEq)]
+struct GraphKey {
+    graph: Option<crate::config::GraphSettings>,
+    tenant: Option<String>,
+    timeout: Duration,
+    files: Vec<Option<(Option<SystemTime>, u64)>>,
+}
+
+impl GraphKey {
+    fn of(settings: &Settings) -> GraphKey {
+        let graph = settings.inventory.graph.clone();
+        let files = graph
+            .iter()
+            .flat_map(|g| {
+                [
+                    &g.client_secret_file,
+                    &g.certificate_file,
+                    &g.private_key_file,
+                ]
+            })
+            .flatten()
+            .map(|path| {
+                let metadata = std::fs::metadata(path).ok()?;
+                Some((metadata.modified().ok(), metadata.len()))
+            })
+            .collect();
+        GraphKey {
+            graph,
+            tenant: settings.tenant_id.clone(),
+            timeout: settings.probes.timeout,
+            files,
+        }
     }
 }
 

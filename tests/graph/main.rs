@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hardening;
 mod publishing;
 
 use std::sync::Arc;
@@ -541,25 +542,17 @@ inventory:
     assert_eq!(graph_requests(&m, "token", "401"), 1.0);
 }
 
-#[test]
-fn login_stores_a_refresh_token_the_exporter_then_uses_and_rotates() {
-    let server = GraphServer::start(&tenant(), 100);
-    server.faults(json!({"device_code_pending_polls": 2, "device_code_interval": 1}));
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("token.json");
+/// `appproxy_exporter login` with a device-code config against `server`, its token cache at
+/// `dir/token.json`: the command's output, and the config's path.
+fn login(
+    server: &GraphServer,
+    dir: &std::path::Path,
+) -> (std::process::Output, std::path::PathBuf) {
     let config = common::write_config(
-        dir.path(),
+        dir,
         &format!(
-            "tenant_id: t-id
-inventory:
-  graph:
-    client_id: c-id
-    auth: device_code
-    token_cache_file: {}
-    graph_url: {url}
-    login_url: {url}
-{NO_ENDPOINTS}",
-            cache.display(),
+            "tenant_id: t-id\ninventory:\n  graph:\n    client_id: c-id\n    auth: device_code\n    token_cache_file: {}\n    graph_url: {url}\n    login_url: {url}\n{NO_ENDPOINTS}",
+            dir.join("token.json").display(),
             url = server.url
         ),
     );
@@ -567,6 +560,16 @@ inventory:
         .args(["login", &format!("--config.file={}", config.display())])
         .output()
         .unwrap();
+    (output, config)
+}
+
+#[test]
+fn login_stores_a_refresh_token_the_exporter_then_uses_and_rotates() {
+    let server = GraphServer::start(&tenant(), 100);
+    server.faults(json!({"device_code_pending_polls": 2, "device_code_interval": 1}));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("token.json");
+    let (output, config) = login(&server, dir.path());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

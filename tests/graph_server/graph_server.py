@@ -658,9 +658,13 @@ class Handler(BaseHTTPRequestHandler):
                 code = int(se.get("status", 503))
                 hdr = {"Retry-After": str(se["retry_after"])} if se.get("retry_after") is not None else {}
                 default_code = {503: "serviceNotAvailable", 504: "UnknownError"}.get(code, "generalException")
-                raise GraphError(code, se.get("code", default_code),
-                                 "The service is temporarily unavailable. Please try again later." if code == 503
-                                 else "An unexpected error occurred on the server.", hdr)
+                message = ("The service is temporarily unavailable. Please try again later." if code == 503
+                           else "An unexpected error occurred on the server.")
+                if se.get("message") is not None:
+                    # Hostile: a message that repeats the request's Authorization header, padded.
+                    message = str(se["message"]).replace("$authorization", self.headers.get("Authorization") or "")
+                    message += "." * max(0, int(se.get("message_bytes", 0)) - len(message))
+                raise GraphError(code, se.get("code", default_code), message, hdr)
             body = self._graph_resource(path, raw_segs, segs, raw_query, query)
             if st.path_fault("malformed", path):
                 cut = max(1, len(body) // 2)
@@ -856,6 +860,12 @@ class Handler(BaseHTTPRequestHandler):
             if parsed is None:
                 raise GraphError(400, "BadRequest", "Invalid $skiptoken value.")
             offset, empty = parsed
+        huge = st.fault("huge_pages")
+        if st.path_fault("huge_pages", path):
+            # Hostile: pages that never end, each with `bytes` of padding and a new nextLink.
+            page = {"@odata.context": context, "value": [], "padding": "x" * int(huge.get("bytes", 1 << 20)),
+                    "@odata.nextLink": f"{st.base_url}{path}?$skiptoken={st.make_skiptoken(path, offset + 1, 0)}"}
+            return json.dumps(page).encode("utf-8")
         ep = bool(st.fault("empty_pages"))
         rep = st.path_fault("repeat_next_link", path)
         uf = bool(st.fault("unknown_fields"))
@@ -969,8 +979,9 @@ class Handler(BaseHTTPRequestHandler):
         uri = "https://microsoft.com/devicelogin"
         return {"user_code": user_code, "device_code": device_code, "verification_uri": uri,
                 "expires_in": expires_in, "interval": int(st.fault("device_code_interval", 1)),
-                "message": f"To sign in, use a web browser to open the page {uri} and enter the code "
-                           f"{user_code} to authenticate."}
+                "message": st.fault("device_code_message",
+                                    f"To sign in, use a web browser to open the page {uri} and enter the code "
+                                    f"{user_code} to authenticate.")}
 
     def _token(self, tenant: str, form: dict) -> dict:
         grant = self._require(form, "grant_type")

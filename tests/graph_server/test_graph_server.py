@@ -391,6 +391,27 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
         self.assertEqual(json.loads(body)["error"]["code"], "serviceNotAvailable")
         self.assertEqual(self.get(PROFILE + "/connectorGroups/g1/members", tok)[0], 200)
 
+    def test_server_error_fault_can_echo_the_authorization_header_padded(self):
+        tok = self.token()
+        self.control(server_error={"path_contains": "/connectors", "times": 1, "status": 400,
+                                   "message": "seen: $authorization", "message_bytes": 5000})
+        status, _, body = self.get(PROFILE + "/connectors", tok)
+        self.assertEqual(status, 400)
+        message = json.loads(body)["error"]["message"]
+        self.assertTrue(message.startswith("seen: Bearer " + tok))
+        self.assertEqual(len(message), 5000)
+
+    def test_huge_pages_never_end(self):
+        tok = self.token()
+        self.control(huge_pages={"path_contains": "connectorGroups", "bytes": 1000})
+        self.addCleanup(self.control, huge_pages=None)
+        first = self.get_json(PROFILE + "/connectorGroups", tok)
+        second = self.get_json(first["@odata.nextLink"], tok)
+        self.assertEqual(len(second["padding"]), 1000)
+        self.assertEqual(second["value"], [])
+        self.assertNotEqual(first["@odata.nextLink"], second["@odata.nextLink"])
+        self.assertNotIn("padding", self.get_json(PROFILE + "/connectors", tok))
+
     def test_malformed_body(self):
         tok = self.token()
         self.control(malformed={"path_contains": "connectors"})

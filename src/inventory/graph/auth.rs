@@ -133,7 +133,7 @@ impl TokenProvider {
         let (token, lifetime) = self.request_token().await?;
         *cached = Some(Cached {
             token: token.clone(),
-            renew_at: Instant::now() + lifetime.mul_f64(0.8),
+            renew_at: crate::clock::later(Instant::now(), lifetime.mul_f64(0.8)),
         });
         Ok(token)
     }
@@ -237,7 +237,7 @@ pub async fn post_token(
         } => Ok(Granted {
             access_token: Secret::new(token),
             refresh_token,
-            lifetime: Duration::from_secs(expires_in.unwrap_or(3600).max(1)),
+            lifetime: Duration::from_secs(expires_in.unwrap_or(3600).clamp(1, MAX_TOKEN_LIFETIME)),
         }),
         TokenResponse {
             error: Some(error),
@@ -255,22 +255,29 @@ pub async fn post_token(
     }
 }
 
+/// The longest lifetime taken from a token answer, in seconds: Entra ID's access tokens live
+/// an hour or so and 24 hours at most; a longer `expires_in` (2^64 - 1 once overflowed the
+/// renewal instant and panicked the prober) is read as a day.
+const MAX_TOKEN_LIFETIME: u64 = 24 * 3600;
+
 /// A token answer is a few KiB; more is not a token endpoint's.
 const TOKEN_ANSWER_LIMIT: usize = 64 << 10;
 
-/// The request's secrets, wherever the sign-in server echoes them in its error text.
+/// The request's secrets, wherever and however the sign-in server echoes them in its error
+/// text, then cut to 500 characters: redacted first, or a secret repeated across the cut
+/// would be left in part.
 fn redact(text: &str, form: &[(&str, String)]) -> String {
-    let mut text: String = text.chars().take(500).collect();
+    let mut text = text.to_string();
     for (key, value) in form {
         let secret = matches!(
             *key,
             "client_secret" | "client_assertion" | "refresh_token" | "device_code"
         );
-        if secret && value.len() >= 4 {
-            text = text.replace(value.as_str(), "<redacted>");
+        if secret {
+            text = crate::secret::redact_echo(&text, value);
         }
     }
-    text
+    text.chars().take(500).collect()
 }
 
 /// AADSTS descriptions continue with trace and correlation ids on later lines.
@@ -474,6 +481,31 @@ impl TokenCacheFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sign-in server's error text is its own: it may repeat the secret it was sent,
+    /// anywhere, as sent (form-encoded) or JSON-escaped. The text was cut to 500 characters
+    /// before the secret was looked for, so one repeated across the cut was logged in part,
+    /// and an encoded one whole.
+    #[test]
+    fn a_secret_echoed_across_the_cut_or_encoded_is_redacted() {
+        let secret = "Zq8~x/y+z=\"w\\v&u%t s";
+        let form = [("client_secret", secret.to_string())];
+        let percent: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let json = serde_json::to_string(secret).unwrap();
+        let json = &json[1..json.len() - 1];
+        for text in [
+            format!("{}{secret} and more", "x".repeat(490)),
+            format!("AADSTS7000215: Invalid client secret provided: {percent}"),
+            format!("AADSTS7000215: {}", percent.replace("%2F", "%2f")),
+            format!("AADSTS7000215: {json}"),
+        ] {
+            let shown = redact(&text, &form);
+            assert!(shown.chars().count() <= 500, "{shown}");
+            for part in [&secret[..6], &percent[..6], &json[..6]] {
+                assert!(!shown.contains(part), "{part:?} is in {shown:?}");
+            }
+        }
+    }
 
     #[test]
     fn pem_blocks_are_found_by_label() {

@@ -140,6 +140,11 @@ impl RetryPolicy {
 /// A guard against endless paging: no tenant has this many pages of one list.
 const MAX_PAGES: usize = 10_000;
 
+/// The most one list may hold in all its pages, in bytes: a group's 100,000 apps with their
+/// publishing settings are about 200 MB. The limits per page (32 MiB) and in pages alone let
+/// a list that never ends feed the exporter hundreds of gigabytes.
+const LIST_LIMIT: usize = 256 << 20;
+
 /// Graph takes at most 20 requests in one batch (JSON batching, "Batch size limitations").
 pub const BATCH_SIZE: usize = 20;
 
@@ -184,6 +189,7 @@ impl GraphClient {
         let mut url = self.url(endpoint, path)?;
         let mut seen = HashSet::new();
         let mut items = Vec::new();
+        let mut read = 0;
         loop {
             if !seen.insert(url.to_string()) {
                 return Err(GraphError::BadNextLink {
@@ -197,7 +203,18 @@ impl GraphClient {
                     problem: "did not end after 10000 pages",
                 });
             }
-            let page: Page<T> = self.get(endpoint, url).await?;
+            let body = self.send(endpoint, url, None).await?;
+            read += body.len();
+            if read > LIST_LIMIT {
+                return Err(GraphError::Malformed {
+                    endpoint,
+                    detail: format!(
+                        "the list is larger than {} MiB in all its pages, more than any tenant's",
+                        LIST_LIMIT >> 20
+                    ),
+                });
+            }
+            let page: Page<T> = parse(endpoint, &body)?;
             items.extend(page.value);
             let Some(next) = page.next_link else {
                 return Ok(items);
@@ -400,7 +417,7 @@ impl GraphClient {
                 "the answer carried no Graph error body".into(),
             ),
         };
-        let error = InnerError { code, message };
+        let error = InnerError::from_graph(&code, &message, None);
         match status {
             StatusCode::NOT_FOUND => {
                 tracing::info!(
@@ -541,7 +558,8 @@ impl GraphClient {
                     tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
                 }
                 _ => {
-                    return Err(InnerError { code, message }.into_error(endpoint, status, attempt));
+                    let error = InnerError::from_graph(&code, &message, Some(token.expose()));
+                    return Err(error.into_error(endpoint, status, attempt));
                 }
             }
         }
@@ -566,7 +584,29 @@ struct InnerError {
     message: String,
 }
 
+/// The longest Graph error message kept, in characters: Graph's own are a sentence or two,
+/// and one of a megabyte was logged whole on one line.
+const MESSAGE_KEPT: usize = 500;
+
 impl InnerError {
+    /// Graph's code and message as they may be logged: whatever looks like a bearer token or
+    /// is the `token` sent removed (a server may echo the request's Authorization header),
+    /// control characters escaped, and cut.
+    fn from_graph(code: &str, message: &str, token: Option<&str>) -> InnerError {
+        let clean = |text: &str, max: usize| {
+            let text = match token {
+                Some(token) => crate::secret::redact_echo(text, token),
+                None => text.to_string(),
+            };
+            let text = crate::secret::redact_tokens(&text);
+            crate::secret::cut(&crate::text::printable(&text), max)
+        };
+        InnerError {
+            code: clean(code, 100),
+            message: clean(message, MESSAGE_KEPT),
+        }
+    }
+
     fn into_error(self, endpoint: &'static str, status: StatusCode, attempts: u32) -> GraphError {
         let Self { code, message } = self;
         match status {

@@ -30,6 +30,11 @@ pub enum LoginError {
     Auth(#[from] AuthError),
 }
 
+/// The longest wait between two polls, in seconds (RFC 8628 suggests 5).
+const MAX_POLL_INTERVAL: u64 = 60;
+/// The longest a device code is waited for, in seconds (Entra ID's live 15 minutes).
+const MAX_CODE_LIFETIME: u64 = 3600;
+
 /// Runs the device code flow, telling the user what to do on `out`; returns where the refresh
 /// token was stored.
 pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, LoginError> {
@@ -83,11 +88,15 @@ pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, L
             code.user_code.as_deref().unwrap_or("?")
         )
     });
-    let _ = writeln!(out, "{instructions}");
+    // The sign-in server's own text: shown escaped, so it cannot rewrite the terminal.
+    let _ = writeln!(out, "{}", crate::text::printable(&instructions));
     let _ = out.flush();
 
-    let mut interval = Duration::from_secs(code.interval.unwrap_or(5).max(1));
-    let deadline = Instant::now() + Duration::from_secs(code.expires_in.unwrap_or(900));
+    // Both come from the sign-in server: bounded, so a wild value neither overflows the
+    // deadline (2^64 - 1 once made login panic) nor makes it wait for ever between polls.
+    let mut interval = Duration::from_secs(code.interval.unwrap_or(5).clamp(1, MAX_POLL_INTERVAL));
+    let lifetime = Duration::from_secs(code.expires_in.unwrap_or(900).min(MAX_CODE_LIFETIME));
+    let deadline = crate::clock::later(Instant::now(), lifetime);
     let form = [
         (
             "grant_type",
@@ -115,7 +124,8 @@ pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, L
             }
             Err(AuthError::Refused { error, .. }) if error == "authorization_pending" => {}
             Err(AuthError::Refused { error, .. }) if error == "slow_down" => {
-                interval += Duration::from_secs(5)
+                interval =
+                    (interval + Duration::from_secs(5)).min(Duration::from_secs(MAX_POLL_INTERVAL));
             }
             Err(AuthError::Refused { error, .. }) if error == "expired_token" => {
                 return Err(LoginError::Expired);

@@ -7,8 +7,9 @@ pub mod auth;
 pub mod client;
 pub mod login;
 mod model;
+mod names;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -17,7 +18,7 @@ pub use client::{GraphError, GraphMetrics, RetryPolicy};
 pub use model::OnPremisesPublishing;
 
 use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
-use crate::config::values::{BackendTimeout, ConnectorStatus};
+use crate::config::values::{BackendTimeout, ConnectorStatus, redact_url};
 use crate::config::{GraphSettings, Settings};
 use auth::{AuthError, TokenProvider};
 use client::GraphClient;
@@ -160,7 +161,8 @@ fn assemble(
         .filter_map(|c| Some((c.id.as_deref()?, c)))
         .collect();
     let mut inventory = Inventory::default();
-    let mut app_names = UniqueNames::default();
+    // Each app as read, with its display name: labels are given once every app is known.
+    let mut read_apps: Vec<(String, App)> = Vec::new();
     for (group, (members, apps)) in groups.iter().zip(per_group) {
         let id = group.id.clone().unwrap_or_default();
         let name = group.name.clone().unwrap_or_else(|| id.clone());
@@ -197,14 +199,29 @@ fn assemble(
             let publishing = read
                 .and_then(|a| a.on_premises_publishing.clone())
                 .or(listed.on_premises_publishing);
-            inventory.apps.push(App {
-                name: app_names.claim(&display, &id).into(),
-                id,
-                connector_group: Some(std::sync::Arc::clone(&group_name)),
-                ..app(publishing)
-            });
+            read_apps.push((
+                display,
+                App {
+                    id,
+                    connector_group: Some(std::sync::Arc::clone(&group_name)),
+                    ..app(publishing)
+                },
+            ));
         }
     }
+    let keys: Vec<(&str, &str)> = read_apps
+        .iter()
+        .map(|(display, app)| (display.as_str(), app.id.as_str()))
+        .collect();
+    let labels = names::labels(&keys);
+    inventory.apps = read_apps
+        .into_iter()
+        .zip(labels)
+        .map(|((_, app), label)| App {
+            name: label.into(),
+            ..app
+        })
+        .collect();
     inventory
 }
 
@@ -216,8 +233,12 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
         name: "".into(),
         id: String::new(),
         connector_group: None,
-        internal_url: p.internal_url.unwrap_or_default(),
-        external_url: p.external_url.filter(|u| !u.is_empty()),
+        // Redacted as a static app's are: a password here would reach the labels.
+        internal_url: redact_url(&p.internal_url.unwrap_or_default()),
+        external_url: p
+            .external_url
+            .filter(|u| !u.is_empty())
+            .map(|u| redact_url(&u)),
         backend_timeout: p
             .application_server_timeout
             .as_deref()
@@ -256,23 +277,6 @@ fn connector(c: &model::Connector) -> Connector {
     }
 }
 
-/// Display names are not unique in Entra ID, but the `app` label must be: a repeated name gets
-/// the start of the app's id appended.
-#[derive(Default)]
-struct UniqueNames(HashSet<String>);
-
-impl UniqueNames {
-    fn claim(&mut self, name: &str, id: &str) -> String {
-        if self.0.insert(name.to_string()) {
-            return name.to_string();
-        }
-        let short: String = id.chars().take(8).collect();
-        let unique = format!("{name} [{short}]");
-        self.0.insert(unique.clone());
-        unique
-    }
-}
-
 /// What to tell the operator when Graph refuses access: which permission or role is missing,
 /// and that app-only access may not be supported at all.
 pub fn advice(error: &GraphError) -> Option<&'static str> {
@@ -299,15 +303,92 @@ pub fn advice(error: &GraphError) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
+    /// The inventory Graph's listed apps make, in one group (`apps` as (display name, id)).
+    fn names_of(apps: &[(&str, &str)]) -> Vec<String> {
+        let group = model::ConnectorGroup {
+            id: Some("g1".into()),
+            name: Some("Default".into()),
+            is_default: None,
+            region: None,
+            connector_group_type: None,
+        };
+        let listed = apps
+            .iter()
+            .map(|(name, id)| model::Application {
+                id: Some((*id).into()),
+                display_name: Some((*name).into()),
+                on_premises_publishing: Some(OnPremisesPublishing::default()),
+            })
+            .collect();
+        let inventory = assemble(&[group], &[], vec![(vec![], listed)], &HashMap::new());
+        inventory.apps.iter().map(|a| a.name.to_string()).collect()
+    }
+
+    /// "x [abcdefgh]" is a display name like any other: once it was taken by one app, a second
+    /// "x" whose id starts with abcdefgh got the same label, the failed claim ignored, and the
+    /// two apps' series and backend answers were one.
     #[test]
-    fn repeated_display_names_get_distinct_labels() {
-        let mut names = UniqueNames::default();
-        assert_eq!(names.claim("Intranet", "aaaaaaaa-1111"), "Intranet");
-        assert_eq!(
-            names.claim("Intranet", "bbbbbbbb-2222"),
-            "Intranet [bbbbbbbb]"
-        );
+    fn a_display_name_that_looks_like_a_suffix_never_shares_a_label() {
+        let names = names_of(&[
+            ("x [abcdefgh]", "11111111-0000"),
+            ("x", "22222222-0000"),
+            ("x", "abcdefgh-0000"),
+        ]);
+        let unique: HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), 3, "{names:?}");
+        assert_eq!(names[0], "x [abcdefgh]", "a name no other app has is kept");
+    }
+
+    fn display_names() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "x",
+            "x [abcdefgh]",
+            "x [abcdefgh-1]",
+            "x [22222222]",
+            "x [abcdefgh-1] [abcdefgh]",
+            "y",
+            "x ",
+            "X",
+        ])
+    }
+
+    fn ids() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "abcdefgh-1",
+            "abcdefgh-2",
+            "abcdefgh",
+            "abcdefgh-1-1",
+            "22222222-0",
+            "zz",
+            "",
+        ])
+    }
+
+    proptest::proptest! {
+        /// Whatever names and ids Graph gives, in whatever order: every app has a label of its
+        /// own, the same one in any order, and a display name no other app has is kept.
+        #[test]
+        fn labels_are_unique_whatever_graph_names_the_apps(
+            apps in proptest::collection::vec((display_names(), ids()), 0..12)
+        ) {
+            let names = names_of(&apps);
+            let unique: HashSet<&String> = names.iter().collect();
+            proptest::prop_assert_eq!(unique.len(), names.len(), "{:?} gave {:?}", apps, names);
+            let mut forward: Vec<_> = apps.iter().zip(&names).collect();
+            let reversed_apps: Vec<_> = apps.iter().rev().copied().collect();
+            let reversed_names = names_of(&reversed_apps);
+            let mut backward: Vec<_> = reversed_apps.iter().zip(&reversed_names).collect();
+            forward.sort();
+            backward.sort();
+            proptest::prop_assert_eq!(forward, backward);
+            for ((display, _), name) in apps.iter().zip(&names) {
+                if apps.iter().filter(|(d, _)| d == display).count() == 1 {
+                    proptest::prop_assert_eq!(display, name);
+                }
+            }
+        }
     }
 
     #[test]
