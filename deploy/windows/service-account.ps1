@@ -9,7 +9,8 @@ The MSI installs the service as NT AUTHORITY\NetworkService and leaves
 it). Before you keep a Graph client secret or a token cache there, run this script once (and
 again after an uninstall and reinstall): it gives the service its own SID
 (NT SERVICE\appproxy_exporter), limits the folder to Administrators, SYSTEM and that SID (read),
-with a "state" subfolder it may write, and restarts the service.
+with a "state" subfolder it may write (the event log bookmarks, and token_cache_file if
+you use one), and restarts the service.
 
 wixl, which builds the MSI, cannot set permissions or service SIDs, which is why this is a script.
 It has NOT been run where the project is built and tested (there is no Windows or PowerShell
