@@ -9,6 +9,8 @@ YAML is parsed with PyYAML when this Python has it, else through Debian's /usr/b
 python3-yaml), else the few facts needed are read from the text. The configmap test runs the
 exporter (target/debug/appproxy_exporter, or $APPPROXY_EXPORTER_BIN), which must be built first.
 `systemd-analyze` checks run where it is installed and are skipped, with the reason, elsewhere.
+kubectl must be installed (scripts/test installs it); the manifests' schemas and `kubectl apply
+--dry-run=client` are test_schemas.py.
 """
 
 import json
@@ -347,8 +349,7 @@ class KustomizationTest(unittest.TestCase):
 
     def test_kubectl_kustomize_builds_the_five_resources(self):
         kubectl = shutil.which("kubectl")
-        if kubectl is None:
-            skip(self, "kubectl is not installed")
+        self.assertIsNotNone(kubectl, "kubectl is not installed (scripts/test installs Debian's kubernetes-client)")
         result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
         kinds = re.findall(r"^kind: (\S+)$", result.stdout, re.M)
