@@ -4,6 +4,8 @@ publishes as the release's notes), the image tag the Kubernetes manifests run, a
 of the MSI and the .deb, which scripts/package takes from Cargo (scripts/test-packages checks
 the built ones: MSI ProductVersion, .deb Version, file names, `--version`).
 
+Also: the test workflow runs scripts/test where contributors look, as the release workflow builds.
+
 Run from the repository's root: python3 -m unittest discover -s tests/deploy
 """
 
@@ -79,6 +81,24 @@ class ReleaseVersionTest(unittest.TestCase):
         self.assertIn('-D "Version=$version"', text("scripts/build-msi"))
         deb = text("Cargo.toml").split("[package.metadata.deb]", 1)[1].split("\n[", 1)[0]
         self.assertNotRegex(deb, r"(?m)^version\s*=", "[package.metadata.deb] overrides the version")
+
+
+class WorkflowTest(unittest.TestCase):
+    """CI where contributors look: scripts/test on every push and pull request, in the container
+    the release workflow builds in."""
+
+    def test_the_test_workflow_runs_scripts_test_on_every_push_and_pull_request(self):
+        workflow = text(".github/workflows/test.yml")
+        self.assertRegex(workflow, r"(?m)^on:\n  push:\n    branches: \[\"\*\*\"\]\n  pull_request:\n")
+        self.assertRegex(workflow, r"(?m)^        run: scripts/test$")
+
+    def test_the_test_workflow_runs_in_the_release_workflows_container(self):
+        def container(path):
+            match = re.search(r"(?m)^    container:\n      image: (\S+)\n      options: (.+)$", text(path))
+            self.assertIsNotNone(match, f"{path} has no job container")
+            return match.groups()
+
+        self.assertEqual(container(".github/workflows/test.yml"), container(".github/workflows/release.yml"))
 
 
 if __name__ == "__main__":
