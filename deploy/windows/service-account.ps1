@@ -7,11 +7,14 @@ the service as a group managed service account (gMSA).
 The MSI installs the service as NT AUTHORITY\NetworkService and leaves
 "$env:ProgramData\appproxy_exporter" with the permissions it inherits (the Users group may read
 it). Before you keep a Graph client secret or a token cache there, run this script once (and
-again after an uninstall and reinstall): it gives the service its own SID
+again after an uninstall and reinstall; with -ServiceAccount, after every run of the MSI, which
+creates the service anew as NetworkService): it gives the service its own SID
 (NT SERVICE\appproxy_exporter), limits the folder to Administrators, SYSTEM and that SID (read),
-with a "state" subfolder it may write, and restarts the service.
+with a "state" subfolder it may write (the event log bookmarks, and token_cache_file if
+you use one), and restarts the service.
 
-wixl, which builds the MSI, cannot set permissions or service SIDs, which is why this is a script.
+wixl, which builds the MSI, cannot set permissions, which is why this is a script (the MSI sets
+the service SID type too, with sc.exe, so a later run of the MSI keeps the folder readable).
 It has NOT been run where the project is built and tested (there is no Windows or PowerShell
 there): read it before you run it.
 

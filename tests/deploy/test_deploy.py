@@ -9,6 +9,8 @@ YAML is parsed with PyYAML when this Python has it, else through Debian's /usr/b
 python3-yaml), else the few facts needed are read from the text. The configmap test runs the
 exporter (target/debug/appproxy_exporter, or $APPPROXY_EXPORTER_BIN), which must be built first.
 `systemd-analyze` checks run where it is installed and are skipped, with the reason, elsewhere.
+kubectl must be installed (scripts/test installs it); the manifests' schemas and `kubectl apply
+--dry-run=client` are test_schemas.py.
 """
 
 import json
@@ -30,6 +32,9 @@ BINARY = pathlib.Path(os.environ.get("APPPROXY_EXPORTER_BIN", ROOT / "target" / 
 
 CONFIG_FILE = "/etc/appproxy_exporter/appproxy_exporter.yml"
 PORT = 9869
+# The image's user: the Dockerfile's `USER nonroot`, which is uid and gid 65532 in
+# gcr.io/distroless (its documented nonroot user), and what scripts/test-packages runs it as.
+IMAGE_USER = 65532
 
 
 def _yaml_loader():
@@ -160,19 +165,36 @@ class DeploymentTest(unittest.TestCase):
     def test_the_deployment_runs_as_non_root_with_a_read_only_root_filesystem_and_no_capabilities(self):
         if LOAD_YAML is None:
             manifest = text(K8S / "deployment.yaml")
-            for pattern in (r"runAsNonRoot: true", r"runAsUser: 65534", r"readOnlyRootFilesystem: true",
+            for pattern in (r"runAsNonRoot: true", rf"runAsUser: {IMAGE_USER}", r"readOnlyRootFilesystem: true",
                             r"allowPrivilegeEscalation: false", r"drop: \[ALL\]|drop:\s*\n\s*- ALL",
                             r"type: RuntimeDefault"):
                 self.assertRegex(manifest, pattern)
             return
         self.assertIs(self.effective("runAsNonRoot"), True)
-        self.assertEqual(self.effective("runAsUser"), 65534)
+        self.assertEqual(self.effective("runAsUser"), IMAGE_USER)
         self.assertIs(self.effective("readOnlyRootFilesystem"), True)
         self.assertIs(self.effective("allowPrivilegeEscalation"), False)
         self.assertEqual(self.container["securityContext"]["capabilities"]["drop"], ["ALL"])
         self.assertNotIn("add", self.container["securityContext"]["capabilities"])
         self.assertEqual(self.effective("seccompProfile"), {"type": "RuntimeDefault"})
         self.assertIs(self.pod.get("hostNetwork", False), False)
+
+    def test_the_deployment_runs_as_the_images_user_as_the_docs_say(self):
+        dockerfile = text(ROOT / "Dockerfile")
+        self.assertRegex(dockerfile, r"(?m)^FROM gcr\.io/distroless/[^ ]+:nonroot$")
+        self.assertRegex(dockerfile, r"(?m)^USER nonroot:nonroot$")
+        self.assertIn(f"nonroot ({IMAGE_USER})", dockerfile)
+        self.assertIn(f"--userspec={IMAGE_USER}:{IMAGE_USER}", text(ROOT / "scripts" / "test-packages"))
+        readme = text(K8S / "README.md")
+        self.assertEqual(set(re.findall(r"\b655\d\d\b", readme)), {str(IMAGE_USER)}, "deploy/kubernetes/README.md")
+        if LOAD_YAML is None:
+            users = set(re.findall(r"(?:runAsUser|runAsGroup|fsGroup): (\d+)", text(K8S / "deployment.yaml")))
+            self.assertEqual(users, {str(IMAGE_USER)})
+            return
+        for key in ("runAsUser", "runAsGroup", "fsGroup"):
+            with self.subTest(key=key):
+                self.assertEqual(self.pod["securityContext"][key], IMAGE_USER)
+        self.assertEqual(self.container["securityContext"].get("runAsUser", IMAGE_USER), IMAGE_USER)
 
     def test_the_deployment_probes_healthy_and_ready_on_port_9869(self):
         if LOAD_YAML is None:
@@ -327,8 +349,7 @@ class KustomizationTest(unittest.TestCase):
 
     def test_kubectl_kustomize_builds_the_five_resources(self):
         kubectl = shutil.which("kubectl")
-        if kubectl is None:
-            skip(self, "kubectl is not installed")
+        self.assertIsNotNone(kubectl, "kubectl is not installed (scripts/test installs Debian's kubernetes-client)")
         result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
         kinds = re.findall(r"^kind: (\S+)$", result.stdout, re.M)

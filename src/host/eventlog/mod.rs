@@ -6,7 +6,6 @@
 //! never dropped.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -14,8 +13,11 @@ use serde::Serialize;
 use super::Verdict;
 use crate::flow::Step;
 
+mod bookmarks;
 #[cfg(windows)]
 mod windows;
+
+pub use bookmarks::BookmarkStore;
 
 /// Which log (the `channel` label), with the channel names it has had: the App Proxy name, and
 /// the name after the 2024 rename to "Microsoft Entra private network connector".
@@ -315,12 +317,6 @@ pub struct EventLogMonitor {
     warned: bool,
 }
 
-/// Where bookmarks are kept across restarts.
-pub fn state_dir() -> PathBuf {
-    PathBuf::from(std::env::var("ProgramData").unwrap_or_else(|_| r"C:\ProgramData".into()))
-        .join("appproxy_exporter")
-}
-
 /// The most events read from one channel in one round; the rest wait for the next round.
 pub const MAX_EVENTS_PER_ROUND: usize = 5_000;
 
@@ -344,17 +340,12 @@ impl EventLogMonitor {
 
     #[cfg(windows)]
     fn read_all(&mut self) -> Result<(), String> {
-        let dir = state_dir();
+        let store = BookmarkStore::program_data();
         let mut problems = Vec::new();
         for channel in Channel::ALL {
-            let file = dir.join(format!("eventlog-{}.bookmark.xml", channel.label()));
             if let std::collections::btree_map::Entry::Vacant(entry) = self.bookmarks.entry(channel)
             {
-                // Bounded: a bookmark is one short XML element.
-                let saved = super::read_bounded(&file, 64 * 1024)
-                    .ok()
-                    .and_then(|bytes| super::decode_text(&bytes).ok());
-                if let Some(text) = saved {
+                if let Some(text) = store.load(channel) {
                     entry.insert(text);
                 }
             }
@@ -373,11 +364,9 @@ impl EventLogMonitor {
                             counts.add(xml);
                         }
                         if let Some(bookmark) = read.bookmark {
-                            if let Err(error) = std::fs::create_dir_all(&dir)
-                                .and_then(|()| std::fs::write(&file, &bookmark))
-                            {
+                            if let Err(error) = store.save(channel, &bookmark) {
                                 if !self.warned {
-                                    tracing::warn!(file = %file.display(), %error, "the event log bookmark cannot be saved: after a restart the log is read from its last 24 hours again");
+                                    tracing::warn!(file = %store.file(channel).display(), %error, "the event log bookmark cannot be saved: after a restart the log is read from its last 24 hours again");
                                     self.warned = true;
                                 }
                             }
