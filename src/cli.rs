@@ -237,8 +237,8 @@ impl Cli {
 pub fn version_text() -> String {
     format!(
         "appproxy_exporter, version {} (revision: {})\n  rustc version:    {}\n  platform:         {}/{}\n",
-        env!("CARGO_PKG_VERSION"),
-        crate::metrics::REVISION,
+        crate::release::VERSION,
+        crate::release::REVISION,
         env!("APPPROXY_RUSTC_VERSION"),
         std::env::consts::OS,
         std::env::consts::ARCH,

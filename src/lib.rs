@@ -21,7 +21,6 @@ pub mod diagnosis;
 pub mod endpoints;
 pub mod exporter;
 pub mod exposition;
-pub mod flow;
 pub mod host;
 pub mod http;
 pub mod inventory;
@@ -31,11 +30,14 @@ pub mod metrics;
 pub mod net;
 pub mod prober;
 pub mod proxy;
+pub mod release;
 pub mod secret;
 mod serve;
 pub mod store;
 pub mod supervise;
 mod text;
+pub mod verdict;
+pub mod walk;
 
 pub use serve::{ServeOptions, diagnose, serve, serve_until};
 

@@ -25,13 +25,11 @@ use crate::backend::LatencyHistogram;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
-use crate::flow::Outcome;
 use crate::inventory::local::ServiceState;
 use crate::proxy::{FileProblem, Finding, ProxyState, Source};
-use crate::store::{AppWalk, Snapshot};
-
-/// The revision the binary was built from (see build.rs).
-pub const REVISION: &str = env!("APPPROXY_REVISION");
+use crate::store::Snapshot;
+use crate::verdict::AppWalk;
+use crate::walk::Outcome;
 
 const APP_LABELS: [&str; 2] = ["connector_group", "app"];
 const STEP_LABELS: [&str; 4] = ["connector_group", "app", "step", "step_name"];
@@ -55,7 +53,7 @@ pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> OpenMember {
         write_services(&mut out, snapshot);
         write_backends(
             &mut out,
-            &snapshot.walks,
+            &snapshot.walks.apps,
             settings.probes.backend.timeout_risk_ratio,
             per_app_detail,
         );
@@ -81,8 +79,8 @@ fn step_value(outcome: &Outcome) -> Option<f64> {
 /// The walk: where each app stops, and the steps' verdicts once per host (3-6) and per group
 /// (2); every app's every step with `per_app_detail`.
 fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
-    let walks = &snapshot.walks;
-    let host = snapshot.host_steps.iter().filter_map(|(step, outcome)| {
+    let walks = &snapshot.walks.apps;
+    let host = snapshot.walks.host.iter().filter_map(|(step, outcome)| {
         let number = step.number().to_string();
         step_value(outcome).map(|v| {
             let labels = vec![
@@ -94,8 +92,8 @@ fn write_flow(out: &mut Compressor, snapshot: &Snapshot, per_app_detail: bool) {
             (labels, v)
         })
     });
-    let groups = snapshot.group_steps.iter().filter_map(|(group, outcome)| {
-        let step = crate::flow::Step::ConnectorInstalled;
+    let groups = snapshot.walks.groups.iter().filter_map(|(group, outcome)| {
+        let step = crate::walk::Step::ConnectorInstalled;
         step_value(outcome).map(|v| {
             (
                 vec![
@@ -654,7 +652,7 @@ impl LiveFamilies {
 
     fn fill(&self, exporter: &Exporter) {
         self.build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
+            .with_label_values(&[crate::release::VERSION, crate::release::REVISION])
             .set(1.0);
         let reload = exporter.reload_status();
         self.reload_successful.set(bool_value(reload.successful));

@@ -9,19 +9,20 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 
-use crate::backend::{self, AppKey, BackendStore, Scheduler, Target, wildcard};
+use crate::backend::{self, BackendStore, Scheduler, Target, wildcard};
 use crate::background::Background;
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
 use crate::endpoints::{self, ChangeLog, EndpointsState};
 use crate::exporter::Exporter;
-use crate::flow::{self, Outcome, Step, StepResults};
 use crate::host::{self, HostHealth, eventlog::EventLogMonitor};
 use crate::inventory::graph::RetryPolicy;
 use crate::inventory::local::{self, ServiceState};
-use crate::inventory::{Publishing, Refresher, ThisHost};
+use crate::inventory::{Refresher, ThisHost};
 use crate::proxy::{self, Finding, ProxyState, Service};
-use crate::store::{AppWalk, InventoryState, Snapshot};
+use crate::store::{InventoryState, Snapshot};
+use crate::verdict::{self, Evidence};
+use crate::walk::{AppKey, Outcome};
 
 /// The prober and the state it keeps between rounds.
 pub struct Prober {
@@ -222,10 +223,11 @@ impl Prober {
             let snapshot = compose(&last, &exporter, &backends);
             let failing = snapshot
                 .walks
+                .apps
                 .iter()
                 .filter(|w| w.failure.is_some())
                 .count();
-            tracing::debug!(apps = snapshot.walks.len(), failing, "walks composed");
+            tracing::debug!(apps = snapshot.walks.apps.len(), failing, "walks composed");
             exporter.publish(snapshot);
         });
         if published.await.is_none() {
@@ -241,110 +243,24 @@ impl Prober {
 /// The snapshot of host round `last` with the latest backend answers.
 fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Snapshot {
     let config = exporter.config();
-    let ratio = config.settings.probes.backend.timeout_risk_ratio;
-    let host_steps = [
-        (Step::PortTest, last.endpoints.port_test.clone()),
-        (Step::RequiredEndpoints, last.endpoints.required.clone()),
-        (Step::ForwardProxy, last.proxy.forward_proxy.clone()),
-        (Step::ProxyConsistency, last.proxy.consistency.clone()),
-    ];
-    let inventory = &last.inventory.inventory;
-    let host_is_connector = inventory
-        .groups
+    let answers = backends.answers();
+    let timeouts: HashMap<AppKey, Duration> = last
+        .targets
         .iter()
-        .any(|g| g.has_member(&last.host.machine));
-    let local = last
-        .local_services
-        .as_deref()
-        .and_then(|states| local::judge(states, host_is_connector));
-    let mut group_steps: BTreeMap<String, Outcome> = BTreeMap::new();
-    let timeouts: HashMap<&AppKey, Duration> =
-        last.targets.iter().map(|t| (&t.key, t.threshold)).collect();
-    let walks = inventory
-        .apps_to_walk(&last.host.groups, &last.host.machine)
-        .into_iter()
-        .map(|app| {
-            let mut steps = StepResults::default();
-            inventory.judge(app, &last.host, &mut steps);
-            // The connector's services on this host: step 2 fails when they do not run.
-            if let (Some(Outcome::Pass), Some(failed @ Outcome::Fail(_))) =
-                (steps.get(Step::ConnectorInstalled), &local)
-            {
-                steps.set(Step::ConnectorInstalled, failed.clone());
-            }
-            // The host's trust certificate (step 2), whenever the inventory passes it.
-            if let (Some(Outcome::Pass), Some(failed)) = (
-                steps.get(Step::ConnectorInstalled),
-                last.host_health.failure_for(Step::ConnectorInstalled),
-            ) {
-                steps.set(Step::ConnectorInstalled, failed);
-            }
-            let key = AppKey::of(app);
-            // Step 2 is the group's, before any app's own answers.
-            if let (false, Some(outcome)) = (
-                key.connector_group.is_empty(),
-                steps.get(Step::ConnectorInstalled),
-            ) {
-                if !group_steps.contains_key(&*key.connector_group) {
-                    group_steps.insert(key.connector_group.to_string(), outcome.clone());
-                }
-            }
-            let backend = backends.get(&key);
-            // Steps 3-6 are judged once for this host and shared by every app; 7-10 per
-            // app, and an app's own answers may fail an earlier step for it alone (its
-            // backend proxy's refusal, App Proxy's page saying no connector answered).
-            for (step, outcome) in &host_steps {
-                if let Some(outcome) = outcome {
-                    steps.set(*step, outcome.clone());
-                }
-            }
-            for (step, outcome) in backend::judge(backend.as_deref(), ratio) {
-                let earlier = step < Step::InternalUrl;
-                if !earlier || !outcome.passed() {
-                    steps.set(step, outcome);
-                }
-            }
-            // TLS 1.2 switched off fails step 4 even where every endpoint answers; Kerberos
-            // delegation that cannot work fails step 7 of its app although the page loads.
-            let kerberos = last
-                .host_health
-                .kerberos_failure(&key.connector_group, &key.app);
-            for (step, failed) in [
-                (
-                    Step::RequiredEndpoints,
-                    last.host_health.failure_for(Step::RequiredEndpoints),
-                ),
-                (Step::InternalUrl, kerberos),
-            ] {
-                if let (None | Some(Outcome::Pass), Some(failed)) = (steps.get(step), failed) {
-                    steps.set(step, failed);
-                }
-            }
-            // What no probe can judge says so: a Private Access app is walked to step 2
-            // only, a wildcard app without a concrete host has no page to load.
-            let (unjudged, reason) = match (&app.publishing, last.unprobed.get(&key)) {
-                (Publishing::NotWebApp { reason }, _) => (
-                    &Step::ALL[2..],
-                    Some(Outcome::not_evaluated(reason.clone())),
-                ),
-                (Publishing::WebApp, reason) => (&Step::ALL[6..], reason.cloned()),
-            };
-            if let Some(reason) = reason {
-                for step in unjudged {
-                    steps.set(*step, reason.clone());
-                }
-            }
-            let backend_timeout = timeouts.get(&key).copied();
-            AppWalk {
-                connector_group: key.connector_group,
-                app: key.app,
-                failure: flow::walk(&steps),
-                steps,
-                backend,
-                backend_timeout,
-            }
-        })
+        .map(|t| (t.key.clone(), t.threshold))
         .collect();
+    let walks = verdict::decide(&Evidence {
+        inventory: &last.inventory.inventory,
+        host: &last.host,
+        services: last.local_services.as_deref(),
+        endpoints: &last.endpoints,
+        proxy: &last.proxy,
+        host_checks: &last.host_health,
+        backends: &answers,
+        unprobed: &last.unprobed,
+        timeouts: &timeouts,
+        risk_ratio: config.settings.probes.backend.timeout_risk_ratio,
+    });
     Snapshot {
         complete: true,
         inventory: Arc::clone(&last.inventory),
@@ -360,20 +276,6 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                 .into_iter()
                 .chain(backends.last_answer().map(|at| ("backend", at))),
         ),
-        host_steps: host_steps
-            .into_iter()
-            .filter_map(|(step, outcome)| {
-                // TLS 1.2 switched off fails step 4 even where every endpoint answers.
-                let tls = last.host_health.failure_for(Step::RequiredEndpoints);
-                match (step, outcome, tls) {
-                    (Step::RequiredEndpoints, None | Some(Outcome::Pass), Some(failed)) => {
-                        Some((step, failed))
-                    }
-                    (_, outcome, _) => outcome.map(|o| (step, o)),
-                }
-            })
-            .collect(),
-        group_steps,
     }
 }
 
@@ -572,7 +474,7 @@ fn backend_targets(
         .inventory
         .apps_to_walk(&host.groups, &host.machine);
     for app in apps.into_iter().filter(|a| a.publishing.is_web_app()) {
-        let key = AppKey::of(app);
+        let key = app.key();
         if !backend.enabled {
             unprobed.insert(
                 key,

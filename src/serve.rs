@@ -43,7 +43,7 @@ pub async fn serve_until(
         tracing::warn!("{warning}");
     }
     http::server::raise_file_limit();
-    tracing::info!(config = %loaded, version = env!("CARGO_PKG_VERSION"), revision = metrics::REVISION, "starting appproxy_exporter");
+    tracing::info!(config = %loaded, version = crate::release::VERSION, revision = crate::release::REVISION, "starting appproxy_exporter");
     let exporter = Exporter::new(loaded)?;
     let registry = metrics::registry(Arc::clone(&exporter))?;
     let web = match &options.web_config_file {
@@ -107,10 +107,11 @@ pub async fn diagnose(
         .round_once()
         .await;
     if let Some(name) = app {
-        if !snapshot.walks.iter().any(|w| &*w.app == name) {
+        if !snapshot.walks.apps.iter().any(|w| &*w.app == name) {
             // Names come from Graph, chosen by whoever may name an app: printed escaped.
             let known: Vec<String> = snapshot
                 .walks
+                .apps
                 .iter()
                 .map(|w| crate::text::printable(&w.app).into_owned())
                 .collect();

@@ -9,31 +9,11 @@ use std::time::SystemTime;
 use crate::exposition::gzip::OpenMember;
 use serde::Serialize;
 
-use crate::backend::AppBackend;
 use crate::endpoints::EndpointsState;
-use crate::flow::{Failure, Outcome, Step, StepResults};
 use crate::inventory::Inventory;
 use crate::inventory::local::ServiceState;
 use crate::proxy::ProxyState;
-
-/// One app's walk through the flowchart.
-#[derive(Debug, Clone, Serialize)]
-pub struct AppWalk {
-    /// The group the app is assigned to, or empty when it has none; shared with the app's
-    /// [`crate::backend::AppKey`].
-    pub connector_group: Arc<str>,
-    pub app: Arc<str>,
-    pub steps: StepResults,
-    /// Where the walk stops; `None` when every evaluated step passes.
-    pub failure: Option<Failure>,
-    /// The latest requests to the app's internal URL (steps 7-9), once there is one.
-    #[serde(skip)]
-    pub backend: Option<Arc<AppBackend>>,
-    /// The app's backend timeout, when its internal URL is requested: its latency histogram
-    /// is served from the start, at zero.
-    #[serde(skip)]
-    pub backend_timeout: Option<std::time::Duration>,
-}
+use crate::verdict::Walks;
 
 /// The inventory as last refreshed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,18 +40,13 @@ pub struct Snapshot {
     pub local_services: Option<Vec<(&'static str, ServiceState)>>,
     /// The connector host's own health (trust certificate, event log, version, TLS, Kerberos).
     pub host: Arc<crate::host::HostHealth>,
-    pub walks: Vec<AppWalk>,
+    /// This host's, each group's and each app's walk, decided from the rest ([`crate::verdict`]).
+    pub walks: Walks,
     /// How long the last round of each kind of probe took, in seconds.
     pub round_seconds: BTreeMap<&'static str, f64>,
     /// When the last round of each kind finished (`backend`: the last backend answer).
     #[serde(skip)]
     pub round_finished: BTreeMap<&'static str, SystemTime>,
-    /// Steps 3-6 as this host judged them, before any app's own answers: served once.
-    #[serde(skip)]
-    pub host_steps: Vec<(Step, Outcome)>,
-    /// Step 2 per connector group, as the inventory and this host judged it.
-    #[serde(skip)]
-    pub group_steps: BTreeMap<String, Outcome>,
 }
 
 /// Holds the latest snapshot and its rendered metrics; cheap to read from any thread.

@@ -9,7 +9,7 @@
 use url::Url;
 
 use super::http;
-use crate::flow::{Outcome, Step};
+use crate::walk::{Outcome, Step};
 
 /// Phrases of App Proxy's error pages, which can come with any status, and the step each
 /// names; compared without regard to letter case, the specific ones first.

@@ -19,9 +19,9 @@ use hyper::http::{HeaderMap, Request, Response, header};
 use hyper_util::rt::TokioIo;
 use url::Url;
 
+use crate::net::ProxyAddress;
 use crate::net::tls::TlsSetup;
 use crate::net::{self, Driver, Failure, Io};
-use crate::proxy::ProxyAddress;
 
 /// The phases timed (`appproxy_backend_phase_duration_seconds{phase}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

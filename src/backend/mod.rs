@@ -16,14 +16,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::Notify;
 use url::Url;
 
 use crate::config::BackendSettings;
 use crate::config::values::BackendTimeout;
-use crate::flow::{Outcome, Step};
-use crate::proxy::ProxyAddress;
+use crate::net::ProxyAddress;
+use crate::walk::AppKey;
+use crate::walk::{Judge, Outcome, Step, StepResults};
 use http::FailurePhase;
 
 /// How many recent requests step 9 looks at: their median latency decides, so one slow
@@ -33,34 +33,6 @@ pub const RECENT: usize = 3;
 /// A request may run this much past the app's timeout, so slow answers are measured rather
 /// than cut short at the very value they are compared with.
 const DEADLINE_FACTOR: f64 = 1.25;
-
-/// An app as the backend probes know it. Its names are the inventory's, shared rather than
-/// copied by the target, the schedule, the answers kept and the walk: at 10,000 apps a copy
-/// each is megabytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct AppKey {
-    pub connector_group: Arc<str>,
-    pub app: Arc<str>,
-}
-
-impl AppKey {
-    /// The key of an inventory app, sharing its names; the group is empty when it has none.
-    pub fn of(app: &crate::inventory::App) -> AppKey {
-        AppKey {
-            connector_group: app.connector_group.clone().unwrap_or_default(),
-            app: Arc::clone(&app.name),
-        }
-    }
-
-    /// A key of names of its own, for tests.
-    #[cfg(test)]
-    pub fn new(connector_group: &str, app: &str) -> AppKey {
-        AppKey {
-            connector_group: connector_group.into(),
-            app: app.into(),
-        }
-    }
-}
 
 /// What to probe for one app.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,65 +180,100 @@ impl LatencyHistogram {
     }
 }
 
-/// Steps 7 to 10 for one app from its latest requests (nothing before the first one), plus
-/// the step an answer names outside them: the backend proxy's refusal (step 5), App Proxy's
-/// gateway-timeout page (step 2). Which step a failure belongs to is decided by its phase.
-pub fn judge(backend: Option<&AppBackend>, risk_ratio: f64) -> Vec<(Step, Outcome)> {
-    let Some(b) = backend else {
-        return Vec::new();
-    };
-    let mut steps = Vec::new();
-    let failure = b.last.failure.as_ref();
-    match failure.map(|f| f.phase) {
-        None => {
-            steps.push((Step::InternalUrl, Outcome::Pass));
-            steps.push((Step::InternalNetwork, Outcome::Pass));
+/// Steps 7 to 10 for one app from its latest requests (nothing before the first one). Which
+/// step a failure belongs to is decided by its phase. An answer that speaks for a step of
+/// another family (its backend proxy refused the request, App Proxy's page says no connector
+/// answered) is offered as that family's evidence: [`Answers::proxy_refusal`],
+/// [`Answers::names_connector_step`].
+#[derive(Debug, Clone, Copy)]
+pub struct Answers<'a> {
+    pub backend: Option<&'a AppBackend>,
+    /// `probes.backend.timeout_risk_ratio`.
+    pub risk_ratio: f64,
+}
+
+impl Judge for Answers<'_> {
+    const STEPS: &'static [Step] = &[
+        Step::InternalUrl,
+        Step::InternalNetwork,
+        Step::BackendTimeout,
+        Step::EscalateAppFlow,
+    ];
+
+    fn judge(&self) -> StepResults {
+        let mut steps = StepResults::default();
+        let Some(b) = self.backend else {
+            return steps;
+        };
+        let failure = b.last.failure.as_ref();
+        match failure.map(|f| f.phase) {
+            None => {
+                steps.set(Step::InternalUrl, Outcome::Pass);
+                steps.set(Step::InternalNetwork, Outcome::Pass);
+            }
+            Some(FailurePhase::Resolve | FailurePhase::Connect) => {
+                steps.set(
+                    Step::InternalUrl,
+                    Outcome::not_evaluated(
+                        "the page could not be asked for: the network failed first (step 8)",
+                    ),
+                );
+                steps.set(Step::InternalNetwork, network_failure(failure));
+            }
+            Some(FailurePhase::Tls | FailurePhase::Http) => {
+                steps.set(Step::InternalUrl, application_failure(failure));
+                steps.set(Step::InternalNetwork, Outcome::Pass);
+            }
+            Some(FailurePhase::Timeout) => {
+                steps.set(
+                    Step::InternalUrl,
+                    Outcome::not_evaluated(
+                        "no final answer came before the deadline: step 9 judges that",
+                    ),
+                );
+                steps.set(Step::InternalNetwork, Outcome::Pass);
+                steps.set(Step::BackendTimeout, not_answering(b, failure));
+            }
+            Some(FailurePhase::Proxy) => {
+                let why =
+                    "the backend proxy refused the request (step 5): the backend was not asked";
+                steps.set(Step::InternalUrl, Outcome::not_evaluated(why));
+                steps.set(Step::InternalNetwork, Outcome::not_evaluated(why));
+            }
         }
-        Some(FailurePhase::Resolve | FailurePhase::Connect) => {
-            steps.push((
-                Step::InternalUrl,
-                Outcome::not_evaluated(
-                    "the page could not be asked for: the network failed first (step 8)",
-                ),
-            ));
-            steps.push((Step::InternalNetwork, network_failure(failure)));
+        // Latency says something only when the backend answered.
+        if b.last.status.is_some() {
+            steps.set(Step::BackendTimeout, latency(b, self.risk_ratio));
         }
-        Some(FailurePhase::Tls | FailurePhase::Http) => {
-            steps.push((Step::InternalUrl, application_failure(failure)));
-            steps.push((Step::InternalNetwork, Outcome::Pass));
+        if let Some(external) = &b.external {
+            // A step of the connectors that App Proxy's page names is offered apart.
+            for (step, outcome) in external.steps() {
+                if step >= Step::InternalUrl {
+                    steps.set(step, outcome);
+                }
+            }
         }
-        Some(FailurePhase::Timeout) => {
-            steps.push((
-                Step::InternalUrl,
-                Outcome::not_evaluated(
-                    "no final answer came before the deadline: step 9 judges that",
-                ),
-            ));
-            steps.push((Step::InternalNetwork, Outcome::Pass));
-            steps.push((Step::BackendTimeout, not_answering(b, failure)));
-        }
-        Some(FailurePhase::Proxy) => {
-            let detail = failure.map(|f| f.detail.clone()).unwrap_or_default();
-            steps.push((
-                Step::ForwardProxy,
-                Outcome::fail_with_remedy(
-                    detail,
-                    "Let the connector's backend requests through the proxy without authentication, or bypass it for this host (<bypasslist> in the connector's .exe.config), or turn UseDefaultProxyForBackendRequests off.",
-                ),
-            ));
-            let why = "the backend proxy refused the request (step 5): the backend was not asked";
-            steps.push((Step::InternalUrl, Outcome::not_evaluated(why)));
-            steps.push((Step::InternalNetwork, Outcome::not_evaluated(why)));
+        steps
+    }
+}
+
+impl Answers<'_> {
+    /// What the connector's backend proxy answered when it refused the request (step 5's).
+    pub fn proxy_refusal(&self) -> Option<String> {
+        let failure = self.backend?.last.failure.as_ref()?;
+        (failure.phase == FailurePhase::Proxy).then(|| failure.detail.clone())
+    }
+
+    /// What App Proxy's error page on the external URL says when it names a step of the
+    /// connectors (step 2: no connector answered).
+    pub fn names_connector_step(&self) -> Option<String> {
+        match &self.backend?.external.as_deref()?.verdict {
+            external::Verdict::Fails { step, evidence } if *step < Step::InternalUrl => {
+                Some(evidence.clone())
+            }
+            _ => None,
         }
     }
-    // Latency says something only when the backend answered.
-    if b.last.status.is_some() {
-        steps.push((Step::BackendTimeout, latency(b, risk_ratio)));
-    }
-    if let Some(external) = &b.external {
-        steps.extend(external.steps());
-    }
-    steps
 }
 
 fn network_failure(failure: Option<&http::HttpFailure>) -> Outcome {
@@ -330,7 +337,7 @@ fn latency(b: &AppBackend, risk_ratio: f64) -> Outcome {
 #[derive(Debug, Default)]
 pub struct BackendStore {
     /// Shared with the snapshots that show them; an answer replaces its app's copy.
-    apps: RwLock<HashMap<AppKey, std::sync::Arc<AppBackend>>>,
+    apps: RwLock<HashMap<AppKey, Arc<AppBackend>>>,
     /// When the last answer was recorded.
     last_answer: std::sync::Mutex<Option<std::time::SystemTime>>,
     /// Notified after each request, so the walk is recomposed without waiting for a round.
@@ -338,12 +345,20 @@ pub struct BackendStore {
 }
 
 impl BackendStore {
-    pub fn get(&self, key: &AppKey) -> Option<std::sync::Arc<AppBackend>> {
+    pub fn get(&self, key: &AppKey) -> Option<Arc<AppBackend>> {
         let apps = self
             .apps
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         apps.get(key).cloned()
+    }
+
+    /// Every app's latest answers, as they are now: a copy of the map, sharing the answers.
+    pub fn answers(&self) -> HashMap<AppKey, Arc<AppBackend>> {
+        self.apps
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// When the last answer of any app was recorded.
@@ -365,7 +380,7 @@ impl BackendStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = apps.entry(target.key.clone()).or_insert_with(|| {
-            std::sync::Arc::new(AppBackend {
+            Arc::new(AppBackend {
                 last: outcome.clone(),
                 recent: VecDeque::new(),
                 threshold: target.threshold,
@@ -374,7 +389,7 @@ impl BackendStore {
                 external: None,
             })
         });
-        let entry = std::sync::Arc::make_mut(entry);
+        let entry = Arc::make_mut(entry);
         entry.external = external.map(Box::new);
         let latency = LatencyHistogram::new(target.threshold, target.risk_ratio);
         if entry.setting != target.setting || entry.latency.bounds != latency.bounds {
@@ -463,10 +478,10 @@ async fn request_internal(target: &Target) -> http::Outcome {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn backend(
+    pub(crate) fn backend(
         seconds: &[f64],
         failure: Option<http::FailurePhase>,
         setting: BackendTimeout,
@@ -502,13 +517,12 @@ mod tests {
 
     /// Steps 7, 8 and 9 as judged (`None`: no outcome at all).
     fn outcomes(b: &AppBackend) -> [Option<Outcome>; 3] {
-        let judged = judge(Some(b), 0.8);
-        let of = |step: Step| {
-            judged
-                .iter()
-                .find(|(s, _)| *s == step)
-                .map(|(_, o)| o.clone())
-        };
+        let judged = Answers {
+            backend: Some(b),
+            risk_ratio: 0.8,
+        }
+        .judge();
+        let of = |step: Step| judged.get(step).cloned();
         [
             of(Step::InternalUrl),
             of(Step::InternalNetwork),
@@ -591,10 +605,15 @@ mod tests {
             Some(http::FailurePhase::Proxy),
             BackendTimeout::Default,
         );
-        let judged = judge(Some(&b), 0.8);
-        assert!(
-            matches!(judged[0], (Step::ForwardProxy, Outcome::Fail(_))),
-            "{judged:?}"
+        let answers = Answers {
+            backend: Some(&b),
+            risk_ratio: 0.8,
+        };
+        assert_eq!(answers.proxy_refusal().as_deref(), Some("why"));
+        assert_eq!(
+            answers.judge().get(Step::ForwardProxy),
+            None,
+            "step 5 is the proxy family's to word"
         );
         let [seven, eight, nine] = outcomes(&b);
         assert!(matches!(seven, Some(Outcome::NotEvaluated(_))));

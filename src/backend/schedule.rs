@@ -13,8 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::{AppKey, BackendStore, Target, external, http, request_both};
+use super::{BackendStore, Target, external, http, request_both};
 use crate::supervise::{Tasks, panic_message};
+use crate::walk::AppKey;
 
 /// What to request and how often: replaced whole by [`Scheduler::sync`].
 #[derive(Clone, Default)]

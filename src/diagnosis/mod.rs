@@ -10,8 +10,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::flow::{Outcome, Step, StepResults};
-use crate::store::{AppWalk, Snapshot};
+use crate::store::Snapshot;
+use crate::verdict::AppWalk;
+use crate::walk::{Outcome, Step, StepResults};
 
 #[derive(Debug, Serialize)]
 pub struct Diagnosis {
@@ -116,14 +117,8 @@ pub struct StepView {
     pub runbook: String,
 }
 
-/// The runbook of a step, as the exporter serves it; `runbooks` is where the runbooks are
-/// (`/runbooks`, or an absolute URL under `--web.external-url`).
-pub fn runbook_url(runbooks: &str, step: Step) -> String {
-    format!("{runbooks}/{}", step.name())
-}
-
 /// Builds the document from a snapshot, for every app or only `app`; `runbooks` as in
-/// [`runbook_url`].
+/// [`crate::walk::runbook_url`].
 pub fn build(
     snapshot: &Snapshot,
     machine_name: String,
@@ -135,6 +130,7 @@ pub fn build(
     let mut doc = head(snapshot, machine_name, config, runbooks, chosen);
     doc.apps = snapshot
         .walks
+        .apps
         .iter()
         .filter(chosen)
         .map(|walk| app_view(snapshot, walk, runbooks))
@@ -152,9 +148,8 @@ pub fn head(
     runbooks: &str,
     chosen: impl Fn(&&AppWalk) -> bool,
 ) -> Diagnosis {
-    let host_results = host_results(snapshot);
     let host_steps = views(
-        &host_results,
+        &snapshot.walks.host,
         [
             Step::PortTest,
             Step::RequiredEndpoints,
@@ -168,14 +163,15 @@ pub fn head(
     let host_fails = host_steps.iter().any(|s| s.state == State::Fail);
     let apps_fail = snapshot
         .walks
+        .apps
         .iter()
         .filter(chosen)
         .any(|w| w.failure.is_some());
     Diagnosis {
         generated_at: now_rfc3339(),
         exporter: ExporterInfo {
-            version: env!("CARGO_PKG_VERSION"),
-            revision: crate::metrics::REVISION,
+            version: crate::release::VERSION,
+            revision: crate::release::REVISION,
         },
         host: HostInfo {
             machine_name,
@@ -206,21 +202,6 @@ pub fn app_view(snapshot: &Snapshot, walk: &AppWalk, runbooks: &str) -> AppDiagn
     }
 }
 
-fn host_results(snapshot: &Snapshot) -> StepResults {
-    let mut results = StepResults::default();
-    for (step, outcome) in [
-        (Step::PortTest, &snapshot.endpoints.port_test),
-        (Step::RequiredEndpoints, &snapshot.endpoints.required),
-        (Step::ForwardProxy, &snapshot.proxy.forward_proxy),
-        (Step::ProxyConsistency, &snapshot.proxy.consistency),
-    ] {
-        if let Some(outcome) = outcome {
-            results.set(step, outcome.clone());
-        }
-    }
-    results
-}
-
 /// Each step's state along the walk of `results`; `note` gives a passing step's evidence,
 /// `runbooks` where the runbooks are.
 fn views(
@@ -229,7 +210,7 @@ fn views(
     runbooks: &str,
     note: impl Fn(Step) -> Option<String>,
 ) -> Vec<StepView> {
-    let failing = crate::flow::walk(results);
+    let failing = crate::walk::walk(results);
     steps
         .iter()
         .map(|&step| {
@@ -264,7 +245,7 @@ fn views(
                 evidence,
                 remedy,
                 doc_url: info.doc_url,
-                runbook: runbook_url(runbooks, step),
+                runbook: crate::walk::runbook_url(runbooks, step),
             }
         })
         .collect()
@@ -433,6 +414,7 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::Walks;
 
     fn walk(results: &[(Step, Outcome)]) -> AppWalk {
         let mut steps = StepResults::default();
@@ -442,7 +424,7 @@ mod tests {
         AppWalk {
             connector_group: "Default".into(),
             app: "intranet".into(),
-            failure: crate::flow::walk(&steps),
+            failure: crate::walk::walk(&steps),
             steps,
             backend: None,
             backend_timeout: None,
@@ -453,11 +435,14 @@ mod tests {
     fn steps_after_the_failing_one_are_not_reached_and_keep_their_measurement() {
         let snapshot = Snapshot {
             complete: true,
-            walks: vec![walk(&[
-                (Step::ConnectorGroupAssigned, Outcome::Pass),
-                (Step::PortTest, Outcome::fail("port 443 is closed")),
-                (Step::InternalUrl, Outcome::Pass),
-            ])],
+            walks: Walks {
+                apps: vec![walk(&[
+                    (Step::ConnectorGroupAssigned, Outcome::Pass),
+                    (Step::PortTest, Outcome::fail("port 443 is closed")),
+                    (Step::InternalUrl, Outcome::Pass),
+                ])],
+                ..Walks::default()
+            },
             ..Snapshot::default()
         };
         let d = build(
@@ -502,7 +487,10 @@ mod tests {
         bad.connector_group = "Group\r\nConnector group Fake".into();
         let snapshot = Snapshot {
             complete: true,
-            walks: vec![bad],
+            walks: Walks {
+                apps: vec![bad],
+                ..Walks::default()
+            },
             ..Snapshot::default()
         };
         let d = build(
@@ -533,13 +521,16 @@ mod tests {
     fn a_step_no_probe_could_judge_is_not_evaluated_and_says_why() {
         let snapshot = Snapshot {
             complete: true,
-            walks: vec![walk(&[
-                (Step::ConnectorGroupAssigned, Outcome::Pass),
-                (
-                    Step::InternalUrl,
-                    Outcome::not_evaluated("the internal URL is a wildcard"),
-                ),
-            ])],
+            walks: Walks {
+                apps: vec![walk(&[
+                    (Step::ConnectorGroupAssigned, Outcome::Pass),
+                    (
+                        Step::InternalUrl,
+                        Outcome::not_evaluated("the internal URL is a wildcard"),
+                    ),
+                ])],
+                ..Walks::default()
+            },
             ..Snapshot::default()
         };
         let d = build(
@@ -568,11 +559,14 @@ mod tests {
     fn passing_steps_say_what_they_saw_and_later_failures_are_listed() {
         let snapshot = Snapshot {
             complete: true,
-            walks: vec![walk(&[
-                (Step::ConnectorGroupAssigned, Outcome::Pass),
-                (Step::PortTest, Outcome::fail("port 443 is closed")),
-                (Step::InternalNetwork, Outcome::fail("intranet:443 refused")),
-            ])],
+            walks: Walks {
+                apps: vec![walk(&[
+                    (Step::ConnectorGroupAssigned, Outcome::Pass),
+                    (Step::PortTest, Outcome::fail("port 443 is closed")),
+                    (Step::InternalNetwork, Outcome::fail("intranet:443 refused")),
+                ])],
+                ..Walks::default()
+            },
             ..Snapshot::default()
         };
         let d = build(
@@ -595,13 +589,16 @@ mod tests {
     fn the_app_filter_keeps_one_app() {
         let snapshot = Snapshot {
             complete: true,
-            walks: vec![
-                walk(&[]),
-                AppWalk {
-                    app: "other".into(),
-                    ..walk(&[])
-                },
-            ],
+            walks: Walks {
+                apps: vec![
+                    walk(&[]),
+                    AppWalk {
+                        app: "other".into(),
+                        ..walk(&[])
+                    },
+                ],
+                ..Walks::default()
+            },
             ..Snapshot::default()
         };
         let d = build(

@@ -3,9 +3,9 @@
 //! verdicts are not decided here.
 
 use crate::backend::AppBackend;
-use crate::flow::Step;
 use crate::proxy::{Finding, Service};
 use crate::store::Snapshot;
+use crate::walk::Step;
 
 /// What a passing step saw, when there is something short to say.
 pub fn pass_note(

@@ -18,7 +18,7 @@ pub use probe::{Failure, Phase, Route, RouteResult};
 
 use crate::config::Endpoint;
 use crate::config::values::EndpointPurpose;
-use crate::flow::Outcome;
+use crate::walk::{Judge, Outcome, Step, StepResults};
 
 /// One endpoint's results, one per route.
 #[derive(Debug, Clone)]
@@ -80,9 +80,26 @@ pub struct EndpointsState {
     pub note: Option<String>,
 }
 
+impl Judge for EndpointsState {
+    const STEPS: &'static [Step] = &[Step::PortTest, Step::RequiredEndpoints];
+
+    fn judge(&self) -> StepResults {
+        let mut results = StepResults::default();
+        for (step, outcome) in [
+            (Step::PortTest, &self.port_test),
+            (Step::RequiredEndpoints, &self.required),
+        ] {
+            if let Some(outcome) = outcome {
+                results.set(step, outcome.clone());
+            }
+        }
+        results
+    }
+}
+
 /// The routes a probe takes: always direct, and through `proxy` (the forward proxy in use, or
 /// the one this host could use) when there is one.
-pub fn routes(proxy: Option<&crate::proxy::ProxyAddress>) -> Vec<Route> {
+pub fn routes(proxy: Option<&crate::net::ProxyAddress>) -> Vec<Route> {
     let mut routes = vec![Route::Direct];
     if let Some(proxy) = proxy {
         routes.push(Route::Proxy {

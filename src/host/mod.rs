@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::flow::{Outcome, Step};
+use crate::walk::{Outcome, Step};
 
 pub mod certificate;
 pub mod eventlog;
@@ -73,11 +73,11 @@ impl CheckKind {
     }
 
     /// The check's section in its step's runbook; `runbooks` is where the runbooks are (as in
-    /// [`crate::diagnosis::runbook_url`]).
+    /// [`crate::walk::runbook_url`]).
     pub fn runbook(self, runbooks: &str) -> String {
         format!(
             "{}#host-check-{}",
-            crate::diagnosis::runbook_url(runbooks, self.step()),
+            crate::walk::runbook_url(runbooks, self.step()),
             self.label()
         )
     }

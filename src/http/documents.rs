@@ -15,7 +15,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::page::{self, Listing, PageContext};
 use super::paths::WebPaths;
 use crate::diagnosis;
-use crate::store::{AppWalk, Snapshot};
+use crate::store::Snapshot;
+use crate::verdict::AppWalk;
 
 /// The most pages and diagnoses being sent at once; more are answered 503 at once.
 pub const AT_ONCE: usize = 4;
@@ -81,15 +82,16 @@ pub fn diagnosis(snapshot: Arc<Snapshot>, context: Context, turn: OwnedSemaphore
             out.extend_from_slice(&head);
             started = true;
         }
-        while next < snapshot.walks.len() && out.len() < CHUNK {
+        while next < snapshot.walks.apps.len() && out.len() < CHUNK {
             if next > 0 {
                 out.push(b',');
             }
-            let view = diagnosis::app_view(&snapshot, &snapshot.walks[next], &context.runbooks);
+            let view =
+                diagnosis::app_view(&snapshot, &snapshot.walks.apps[next], &context.runbooks);
             serde_json::to_writer(&mut *out, &view).map_err(std::io::Error::other)?;
             next += 1;
         }
-        if next < snapshot.walks.len() {
+        if next < snapshot.walks.apps.len() {
             return Ok(false);
         }
         out.extend_from_slice(b"]}");
@@ -138,7 +140,7 @@ pub fn page(
     limit: Option<usize>,
     turn: OwnedSemaphorePermit,
 ) -> Body {
-    let (listing, shown) = listing(&snapshot.walks, page, limit);
+    let (listing, shown) = listing(&snapshot.walks.apps, page, limit);
     let head = snapshot.complete.then(|| {
         diagnosis::head(
             &snapshot,
@@ -163,7 +165,7 @@ pub fn page(
             started = true;
         }
         while next < shown.len() && html.len() < CHUNK && head.is_some() {
-            let walk = &snapshot.walks[shown[next]];
+            let walk = &snapshot.walks.apps[shown[next]];
             page::app(
                 &mut html,
                 &diagnosis::app_view(&snapshot, walk, &context.runbooks),
@@ -219,17 +221,17 @@ mod tests {
     use super::*;
 
     fn walk(group: &str, app: &str, failing: bool) -> AppWalk {
-        let mut steps = crate::flow::StepResults::default();
+        let mut steps = crate::walk::StepResults::default();
         if failing {
             steps.set(
-                crate::flow::Step::ConnectorGroupAssigned,
-                crate::flow::Outcome::fail("no group"),
+                crate::walk::Step::ConnectorGroupAssigned,
+                crate::walk::Outcome::fail("no group"),
             );
         }
         AppWalk {
             connector_group: group.into(),
             app: app.into(),
-            failure: crate::flow::walk(&steps),
+            failure: crate::walk::walk(&steps),
             steps,
             backend: None,
             backend_timeout: None,

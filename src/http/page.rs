@@ -87,7 +87,7 @@ pub fn head(ctx: &PageContext<'_>, listing: &Listing) -> String {
 <nav><a href="{metrics}">Metrics</a><a href="{diagnosis}">Diagnosis (JSON)</a><a href="{config}">Configuration</a><a href="{healthy}">Health</a><a href="{ready}">Readiness</a></nav>
 </header><main>
 "#,
-        version = env!("CARGO_PKG_VERSION"),
+        version = crate::release::VERSION,
         host = ctx.diagnosis.map_or(String::new(), |d| format!(
             " · host {} · configuration {} · {}",
             escape(&d.host.machine_name),

@@ -5,7 +5,7 @@ use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, html};
 
 use super::page::escape;
 use super::paths::WebPaths;
-use crate::flow::Step;
+use crate::walk::Step;
 
 /// Each step's runbook, in step order.
 const RUNBOOKS: [&str; 10] = [

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::walk::{Judge, Outcome, Step, StepResults};
+
 /// The Windows service names, the same before and after the 2024 rename.
 pub const SERVICES: [(&str, &str); 2] = [("connector", "WAPCSvc"), ("updater", "WAPCUpdaterSvc")];
 
@@ -58,13 +60,28 @@ fn query() -> Option<Vec<(&'static str, ServiceState)>> {
     None
 }
 
-/// Step 2's verdict from the services. A host where the connector is not installed is judged
-/// only when the inventory says it is a connector: otherwise it watches from outside.
-pub fn judge(
-    states: &[(&'static str, ServiceState)],
-    host_is_connector: bool,
-) -> Option<crate::flow::Outcome> {
-    use crate::flow::Outcome;
+/// Step 2 from the connector's services on this host. A host where the connector is not
+/// installed is judged only when the inventory says it is a connector: otherwise it watches
+/// from outside.
+#[derive(Debug, Clone, Copy)]
+pub struct Services<'a> {
+    pub states: &'a [(&'static str, ServiceState)],
+    pub host_is_connector: bool,
+}
+
+impl Judge for Services<'_> {
+    const STEPS: &'static [Step] = &[Step::ConnectorInstalled];
+
+    fn judge(&self) -> StepResults {
+        let mut results = StepResults::default();
+        if let Some(outcome) = judge(self.states, self.host_is_connector) {
+            results.set(Step::ConnectorInstalled, outcome);
+        }
+        results
+    }
+}
+
+fn judge(states: &[(&'static str, ServiceState)], host_is_connector: bool) -> Option<Outcome> {
     let name = |label: &str| {
         SERVICES
             .iter()
@@ -101,7 +118,6 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::Outcome;
 
     #[test]
     fn both_running_passes() {

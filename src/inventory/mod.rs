@@ -16,7 +16,7 @@ pub use refresh::Refresher;
 pub use static_source::from_static;
 
 use crate::config::values::{BackendTimeout, ConnectorStatus, GroupSelection};
-use crate::flow::{Outcome, Step, StepResults};
+use crate::walk::{AppKey, Judge, Outcome, Step, StepResults};
 
 /// Which connector this host is and which groups it serves, for step 2's local part.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub struct Connector {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct App {
-    /// Shared with the app's [`crate::backend::AppKey`], and through it with its walk.
+    /// Shared with the app's [`AppKey`], and through it with its walk.
     pub name: Arc<str>,
     pub id: String,
     /// The group the app is assigned to, as named; it may not exist.
@@ -72,6 +72,16 @@ pub struct App {
     /// The backend's SPN when single sign-on is Kerberos constrained delegation (Graph's
     /// `singleSignOnSettings`); `None` otherwise and for static apps.
     pub kerberos_spn: Option<String>,
+}
+
+impl App {
+    /// The app's key, sharing its names; the group is empty when it has none.
+    pub fn key(&self) -> AppKey {
+        AppKey {
+            connector_group: self.connector_group.clone().unwrap_or_default(),
+            app: Arc::clone(&self.name),
+        }
+    }
 }
 
 /// Whether App Proxy publishes the app as a web app. Only those are walked past step 2: Private
@@ -180,7 +190,7 @@ impl Inventory {
     }
 
     /// Steps 1 and 2 for one app. Step 2 is only evaluated once step 1 found the group.
-    pub fn judge(&self, app: &App, host: &ThisHost, results: &mut StepResults) {
+    fn judge(&self, app: &App, host: &ThisHost, results: &mut StepResults) {
         let Some(group_name) = app.connector_group.as_deref() else {
             results.set(
                 Step::ConnectorGroupAssigned,
@@ -237,6 +247,32 @@ impl Inventory {
     }
 }
 
+/// Steps 1-2 of one app: its group exists (step 1), and has an active connector, of which this
+/// host, when it is a connector, is an active one (step 2). Step 2 is judged only once step 1
+/// found the group.
+#[derive(Debug, Clone, Copy)]
+pub struct AppSteps<'a> {
+    pub inventory: &'a Inventory,
+    pub app: &'a App,
+    pub host: &'a ThisHost,
+}
+
+impl Judge for AppSteps<'_> {
+    const STEPS: &'static [Step] = &[Step::ConnectorGroupAssigned, Step::ConnectorInstalled];
+
+    fn judge(&self) -> StepResults {
+        let mut results = StepResults::default();
+        self.inventory.judge(self.app, self.host, &mut results);
+        results
+    }
+}
+
+/// Step 2 for an app whose external URL shows App Proxy's gateway-timeout page: no connector
+/// of its group answered for it, whatever the inventory says.
+pub fn no_connector_answered(evidence: String) -> Outcome {
+    Outcome::fail(evidence)
+}
+
 /// Step 2 for a group: it needs at least one connector, and at least one of them active.
 fn judge_group(group: &ConnectorGroup) -> Outcome {
     if group.connectors.is_empty() {
@@ -275,15 +311,15 @@ mod tests {
         inventory: &Inventory,
         app: &str,
         host: &ThisHost,
-    ) -> Option<crate::flow::Failure> {
+    ) -> Option<crate::walk::Failure> {
         let app = inventory.apps.iter().find(|a| &*a.name == app).unwrap();
         let mut results = StepResults::default();
         inventory.judge(app, host, &mut results);
-        crate::flow::walk(&results)
+        crate::walk::walk(&results)
     }
 
     /// Walks from a host that is no connector of the inventory.
-    fn walk_of(inventory: &Inventory, app: &str) -> Option<crate::flow::Failure> {
+    fn walk_of(inventory: &Inventory, app: &str) -> Option<crate::walk::Failure> {
         let outsider = ThisHost {
             machine: "monitoring-01".into(),
             groups: GroupSelection::Auto,

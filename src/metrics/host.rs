@@ -138,7 +138,7 @@ impl HostFamilies {
             let channel = channel.label();
             for ((id, level), count) in &counts.counts {
                 let step = id.parse().map_or(
-                    crate::flow::Step::ConnectorInstalled,
+                    crate::walk::Step::ConnectorInstalled,
                     crate::host::eventlog::step_of,
                 );
                 self.events

@@ -4,12 +4,14 @@
 //! reaches into another step family for it.
 
 pub mod dial;
+mod proxy;
 pub mod tls;
 pub mod tunnel;
 
 use std::fmt;
 
 pub use dial::{Connected, Family, connect, resolve};
+pub use proxy::ProxyAddress;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use sources::{Choice, FileProblem, Finding, ProxyAddress, Service, Source};
+use crate::net::ProxyAddress;
+pub use sources::{Choice, FileProblem, Finding, Service, Source};
 
 use crate::config::values::ProxySetting;
 use crate::config::{ConnectorSettings, Endpoint};
 use crate::endpoints::{EndpointsState, Failure, Route, RouteResult, probe};
-use crate::flow::{Failed, Outcome};
+use crate::walk::{Failed, Judge, Outcome, Step, StepResults};
 
 /// One proxy in use, probed.
 #[derive(Debug, Clone)]
@@ -46,6 +47,32 @@ pub struct ProxyState {
     pub consistency: Option<Outcome>,
     /// `appproxy_forward_proxy_consistent`, when it could be judged.
     pub consistent: Option<bool>,
+}
+
+impl Judge for ProxyState {
+    const STEPS: &'static [Step] = &[Step::ForwardProxy, Step::ProxyConsistency];
+
+    fn judge(&self) -> StepResults {
+        let mut results = StepResults::default();
+        for (step, outcome) in [
+            (Step::ForwardProxy, &self.forward_proxy),
+            (Step::ProxyConsistency, &self.consistency),
+        ] {
+            if let Some(outcome) = outcome {
+                results.set(step, outcome.clone());
+            }
+        }
+        results
+    }
+}
+
+/// Step 5 for one app whose backend requests go through a proxy that refused this one (407,
+/// 403): the connector's backend proxy, not the backend, answered.
+pub fn refused_backend_request(detail: String) -> Outcome {
+    Outcome::fail_with_remedy(
+        detail,
+        "Let the connector's backend requests through the proxy without authentication, or bypass it for this host (<bypasslist> in the connector's .exe.config), or turn UseDefaultProxyForBackendRequests off.",
+    )
 }
 
 /// Reads what each service is configured to use.

@@ -5,7 +5,8 @@
 //! `UseDefaultProxyForBackendRequests`. Off Windows none of it exists; the config stands in.
 
 use super::bypass::Bypass;
-use super::sources::{ProxyAddress, Service};
+use super::sources::Service;
+use crate::net::ProxyAddress;
 
 /// Where WinHTTP and the machine-wide WinINet settings live, under HKLM.
 pub const CONNECTIONS_KEY: &str =

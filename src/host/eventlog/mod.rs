@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::Verdict;
-use crate::flow::Step;
+use crate::walk::Step;
 
 mod bookmarks;
 #[cfg(windows)]
