@@ -6,10 +6,13 @@
 //! `proxy` steps 5-6, `backend` steps 7-9; `host` the connector host's own health (trust
 //! certificate, event log, version, TLS, Kerberos delegation: steps 2, 4, 7); `flow` holds the chart and the walk; `prober` runs the probes in the
 //! background and fills the `store`; `metrics` and `http` only read it. `config` reads the
-//! YAML file and knows nothing of probing.
+//! YAML file and knows nothing of probing. `platform` holds every read of the machine itself
+//! (files, and on Windows the registry, services, certificate store, event log and SSPI), each
+//! with its stand-in elsewhere.
 
-// Denied everywhere but in host::eventlog's Windows reader: the event log API has no safe
-// wrapper crate, so those few foreign calls allow it, each with its reason beside it.
+// Denied everywhere but in three places, each with its reason beside it: platform::event_log's
+// Windows reader (the event log API has no safe wrapper crate), `memory` (glibc's malloc
+// tuning) and `background` (the publishing thread's priority), each a few foreign calls.
 #![deny(unsafe_code)]
 
 pub mod backend;
@@ -28,6 +31,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod net;
+pub mod platform;
 pub mod prober;
 pub mod proxy;
 pub mod release;

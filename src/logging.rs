@@ -1,5 +1,5 @@
 //! Logging set-up, the Prometheus way: `--log.level` and `--log.format` (logfmt or json),
-//! written to standard error.
+//! written to standard error; as a Windows service, to the event log.
 
 use clap::ValueEnum;
 use tracing_subscriber::filter::LevelFilter;
@@ -57,15 +57,9 @@ pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
     result.map_err(|e| crate::Error::Logging(e.to_string()))
 }
 
-/// Logs to the Windows event log (source `appproxy_exporter`), for the service.
-#[cfg(windows)]
+/// Logs to the Windows event log (source `appproxy_exporter`), for the service; elsewhere
+/// there is no event log, and the error says so.
 pub fn init_eventlog(level: LogLevel) -> crate::Result<()> {
-    let filter = level.filter();
-    let layer = tracing_layer_win_eventlog::EventLogLayer::new("appproxy_exporter")
-        .map_err(|e| crate::Error::Logging(e.to_string()))?;
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init()
+    crate::platform::event_log::install_log("appproxy_exporter", level.filter())
         .map_err(|e| crate::Error::Logging(e.to_string()))
 }

@@ -249,17 +249,17 @@ async fn run(
     lap(outcome, Phase::Connect, &mut mark);
 
     if https {
-        let setup = TlsSetup::get().map_err(|detail| HttpFailure {
+        let setup = TlsSetup::get().map_err(|error| HttpFailure {
             phase: FailurePhase::Tls,
-            detail,
+            detail: error.to_string(),
         })?;
         stream = Box::new(
             setup
                 .connect(stream, &host, verify)
                 .await
-                .map_err(|detail| HttpFailure {
+                .map_err(|error| HttpFailure {
                     phase: FailurePhase::Tls,
-                    detail: format!("{host}:{port}: {detail}"),
+                    detail: format!("{host}:{port}: {error}"),
                 })?,
         );
         lap(outcome, Phase::Tls, &mut mark);

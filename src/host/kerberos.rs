@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Verdict, registry};
+use super::Verdict;
+use crate::platform::registry::{Hive, Registry, RegistryError};
+use crate::platform::sspi::{self, SspiError};
 use crate::secret::Secret;
 
 /// `userAccountControl` bit: "Use any authentication protocol" (protocol transition).
@@ -80,7 +82,50 @@ pub struct Identity {
     /// The computer account's `sAMAccountName` (`CONN-01$`).
     pub account: String,
     /// Whether WinHTTP's HTTP/2 is off as KCD needs on this build (`None`: not needed).
-    pub http2: Option<Result<(), String>>,
+    pub http2: Option<Http2>,
+}
+
+/// WinHTTP's HTTP/2 on a build where KCD needs it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Http2 {
+    Off,
+    /// On, or unknown: the evidence says which.
+    NotOff(String),
+}
+
+/// Why the directory was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{url}: {source}")]
+    Connect {
+        url: String,
+        source: ldap3::LdapError,
+    },
+    #[error("bind: {0}")]
+    Bind(ldap3::LdapError),
+    #[error(transparent)]
+    MachineBind(#[from] SspiError),
+    #[error("search {filter}: {source}")]
+    Search {
+        filter: String,
+        source: ldap3::LdapError,
+    },
+    #[error("the directory's root names no defaultNamingContext")]
+    NoNamingContext,
+    #[error("no computer account {account} under {base}")]
+    NoComputerAccount { account: String, base: String },
+}
+
+/// Why the domain's SRV records are unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("no DNS configuration: {0}")]
+    NoConfiguration(hickory_resolver::ResolveError),
+    #[error("{name}: {source}")]
+    Lookup {
+        name: String,
+        source: hickory_resolver::ResolveError,
+    },
 }
 
 /// The step 7 readiness of every Kerberos app on this host.
@@ -91,10 +136,11 @@ pub async fn check_kerberos(apps: Vec<KerberosApp>, timeout: Duration) -> Kerber
             apps,
         );
     }
-    if !cfg!(windows) {
-        return not_evaluated(super::NOT_WINDOWS, apps);
-    }
-    let identity = this_host();
+    let registry = match Registry::open() {
+        Ok(registry) => registry,
+        Err(why) => return not_evaluated(&why.to_string(), apps),
+    };
+    let identity = this_host(&registry);
     probe(&identity, apps, timeout, &Bind::MachineAccount).await
 }
 
@@ -113,9 +159,10 @@ fn not_evaluated(reason: &str, apps: Vec<KerberosApp>) -> KerberosState {
 }
 
 /// This machine's domain, account and HTTP/2 setting, from the registry.
-pub fn this_host() -> Identity {
+pub fn this_host(registry: &Registry) -> Identity {
     let read = |path, name| {
-        registry::string(path, name)
+        registry
+            .string(Hive::LocalMachine, path, name)
             .ok()
             .flatten()
             .filter(|s| !s.is_empty())
@@ -143,29 +190,29 @@ pub fn this_host() -> Identity {
     Identity {
         domain,
         account: format!("{netbios}$"),
-        http2: judge_http2(build, registry::dword(WINHTTP, "EnableDefaultHTTP2")),
+        http2: judge_http2(
+            build,
+            registry.dword(Hive::LocalMachine, WINHTTP, "EnableDefaultHTTP2"),
+        ),
     }
 }
 
 /// Whether HTTP/2 is off as KCD needs: only on build 17763 (Windows Server 2019) and later,
 /// where it is on unless `EnableDefaultHTTP2` is 0.
-pub fn judge_http2(
-    build: Option<u32>,
-    value: Result<Option<u32>, String>,
-) -> Option<Result<(), String>> {
+pub fn judge_http2(build: Option<u32>, value: Result<Option<u32>, RegistryError>) -> Option<Http2> {
     let build = build?;
     if build < HTTP2_FROM_BUILD {
         return None;
     }
     Some(match value {
-        Ok(Some(0)) => Ok(()),
-        Ok(Some(v)) => Err(format!(
+        Ok(Some(0)) => Http2::Off,
+        Ok(Some(v)) => Http2::NotOff(format!(
             "HKLM\\{WINHTTP}\\EnableDefaultHTTP2 is {v} on build {build}"
         )),
-        Ok(None) => Err(format!(
+        Ok(None) => Http2::NotOff(format!(
             "HKLM\\{WINHTTP}\\EnableDefaultHTTP2 is not set, so HTTP/2 is on (build {build}, Windows Server 2019 or later)"
         )),
-        Err(e) => Err(e),
+        Err(e) => Http2::NotOff(e.to_string()),
     })
 }
 
@@ -200,8 +247,8 @@ pub async fn probe(
         }
     };
     let http2 = identity.http2.clone();
-    if let Some(result) = &http2 {
-        checks.push(("winhttp_http2_disabled", result.is_ok()));
+    if let Some(http2) = &http2 {
+        checks.push(("winhttp_http2_disabled", *http2 == Http2::Off));
     }
     let Some(domain) = identity.domain.clone() else {
         checks.push(("domain_joined", false));
@@ -223,6 +270,7 @@ pub async fn probe(
             let why = [kdcs.err(), dcs.err()]
                 .into_iter()
                 .flatten()
+                .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join("; ");
             return host_failure(
@@ -263,7 +311,7 @@ pub async fn probe(
             apps,
         );
     };
-    if let Some(Err(evidence)) = http2 {
+    if let Some(Http2::NotOff(evidence)) = http2 {
         return host_failure(checks, evidence, REMEDY_HTTP2, apps);
     }
     let directory =
@@ -353,14 +401,17 @@ pub fn judge_app(account: &str, d: &Directory, app: &KerberosApp) -> Verdict {
 }
 
 /// The SRV targets of `name`, by priority then weight.
-async fn srv(name: &str) -> Result<Vec<(String, u16)>, String> {
+async fn srv(name: &str) -> Result<Vec<(String, u16)>, DnsError> {
     let resolver = hickory_resolver::TokioResolver::builder_tokio()
-        .map_err(|e| format!("no DNS configuration: {e}"))?
+        .map_err(DnsError::NoConfiguration)?
         .build();
     let answer = resolver
         .srv_lookup(name)
         .await
-        .map_err(|e| format!("{name}: {e}"))?;
+        .map_err(|source| DnsError::Lookup {
+            name: name.to_string(),
+            source,
+        })?;
     let mut records: Vec<_> = answer
         .iter()
         .map(|r| {
@@ -399,13 +450,17 @@ pub async fn read_directory(
     apps: &[KerberosApp],
     timeout: Duration,
     bind: &Bind,
-) -> Result<Directory, String> {
+) -> Result<Directory, DirectoryError> {
     use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
     let settings = LdapConnSettings::new().set_conn_timeout(timeout);
     let url = format!("ldap://{host}:{port}");
-    let (connection, mut ldap) = LdapConnAsync::with_settings(settings, &url)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
+    let (connection, mut ldap) =
+        LdapConnAsync::with_settings(settings, &url)
+            .await
+            .map_err(|source| DirectoryError::Connect {
+                url: url.clone(),
+                source,
+            })?;
     ldap3::drive!(connection);
     ldap.with_timeout(timeout);
     match bind {
@@ -413,17 +468,9 @@ pub async fn read_directory(
             ldap.simple_bind(dn, password.expose())
                 .await
                 .and_then(|r| r.success())
-                .map_err(|e| format!("bind: {e}"))?;
+                .map_err(DirectoryError::Bind)?;
         }
-        #[cfg(windows)]
-        Bind::MachineAccount => {
-            ldap.sasl_gssapi_bind(host)
-                .await
-                .and_then(|r| r.success())
-                .map_err(|e| format!("Negotiate bind as this machine: {e}"))?;
-        }
-        #[cfg(not(windows))]
-        Bind::MachineAccount => return Err("binding as the machine account needs Windows".into()),
+        Bind::MachineAccount => sspi::bind_as_machine(&mut ldap, host).await?,
     }
     let search =
         |ldap: &mut ldap3::Ldap, base: String, scope, filter: String, attrs: Vec<&'static str>| {
@@ -434,8 +481,11 @@ pub async fn read_directory(
                     .search(&base, scope, &filter, attrs)
                     .await
                     .and_then(|r| r.success())
-                    .map_err(|e| format!("search {filter}: {e}"))?;
-                Ok::<_, String>(
+                    .map_err(|source| DirectoryError::Search {
+                        filter: filter.clone(),
+                        source,
+                    })?;
+                Ok::<_, DirectoryError>(
                     entries
                         .into_iter()
                         .map(SearchEntry::construct)
@@ -456,7 +506,7 @@ pub async fn read_directory(
         .and_then(|e| e.attrs.get("defaultNamingContext"))
         .and_then(|v| v.first())
         .cloned()
-        .ok_or("the directory's root names no defaultNamingContext")?;
+        .ok_or(DirectoryError::NoNamingContext)?;
     let filter = format!(
         "(&(objectClass=computer)(sAMAccountName={}))",
         ldap_escape(account)
@@ -476,7 +526,10 @@ pub async fn read_directory(
     let me = me
         .into_iter()
         .next()
-        .ok_or_else(|| format!("no computer account {account} under {base}"))?;
+        .ok_or_else(|| DirectoryError::NoComputerAccount {
+            account: account.to_string(),
+            base: base.clone(),
+        })?;
     let values = |e: &SearchEntry, name: &str| -> Vec<Vec<u8>> {
         let text = e
             .attrs

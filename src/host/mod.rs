@@ -6,9 +6,10 @@
 //! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4) and
 //! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7).
 //!
-//! Every check reads Windows (files under `%ProgramData%`, the registry, the certificate store,
-//! the event log API, the domain). Elsewhere, or where the connector is not installed, a check
-//! is not evaluated and says why: never passed.
+//! Every check reads Windows through [`crate::platform`] (files under `%ProgramData%`, the
+//! registry, the certificate store, the event log API, the domain) and judges what it read
+//! here. Elsewhere, or where the connector is not installed, a check is not evaluated and says
+//! why (the platform's stand-in gives the reason): never passed.
 
 use serde::Serialize;
 
@@ -17,7 +18,6 @@ use crate::walk::{Outcome, Step};
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
-pub mod pe;
 pub mod tls;
 pub mod version;
 
@@ -189,83 +189,6 @@ impl HostHealth {
             .find(|a| a.app.connector_group == connector_group && a.app.app == app)
             .filter(|a| matches!(a.verdict, Verdict::Fail { .. }))
             .map(|a| a.verdict.outcome())
-    }
-}
-
-/// Why a Windows-only check is not evaluated on this platform.
-pub const NOT_WINDOWS: &str = "this host is not Windows: the connector runs on Windows Server";
-
-/// Reads at most `limit` bytes of a file; a bigger file is an error naming it (outside input is
-/// bounded).
-pub fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!(
-            "{}: larger than {limit} bytes, more than this file ever holds",
-            path.display()
-        ));
-    }
-    Ok(bytes)
-}
-
-/// A text file written on Windows (UTF-8, or UTF-16 with a byte order mark).
-pub fn decode_text(bytes: &[u8]) -> Result<String, &'static str> {
-    crate::text::decode(bytes)
-}
-
-/// Values under `HKEY_LOCAL_MACHINE`, read through the registry API on Windows. A missing key
-/// or value is `Ok(None)`: Windows then uses its default.
-pub mod registry {
-    #[cfg(windows)]
-    fn open(path: &str) -> Result<Option<winreg::RegKey>, String> {
-        use winreg::RegKey;
-        use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ};
-        match RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey_with_flags(path, KEY_READ) {
-            Ok(key) => Ok(Some(key)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("HKLM\\{path}: {e}")),
-        }
-    }
-
-    /// A REG_DWORD value.
-    #[cfg(windows)]
-    pub fn dword(path: &str, name: &str) -> Result<Option<u32>, String> {
-        let Some(key) = open(path)? else {
-            return Ok(None);
-        };
-        match key.get_value::<u32, _>(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("HKLM\\{path}\\{name}: {e}")),
-        }
-    }
-
-    /// A REG_SZ value.
-    #[cfg(windows)]
-    pub fn string(path: &str, name: &str) -> Result<Option<String>, String> {
-        let Some(key) = open(path)? else {
-            return Ok(None);
-        };
-        match key.get_value::<String, _>(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("HKLM\\{path}\\{name}: {e}")),
-        }
-    }
-
-    #[cfg(not(windows))]
-    pub fn dword(_path: &str, _name: &str) -> Result<Option<u32>, String> {
-        Ok(None)
-    }
-
-    #[cfg(not(windows))]
-    pub fn string(_path: &str, _name: &str) -> Result<Option<String>, String> {
-        Ok(None)
     }
 }
 

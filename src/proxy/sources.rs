@@ -33,6 +33,16 @@ impl Service {
         }
     }
 
+    /// The account it runs as, whose WinINet settings apply to it (SID, name): the connector
+    /// runs as Network Service, the updater as LocalSystem (Microsoft's troubleshoot-connectors
+    /// page).
+    pub fn account(self) -> (&'static str, &'static str) {
+        match self {
+            Service::Connector => ("S-1-5-20", "Network Service"),
+            Service::Updater => ("S-1-5-18", "LocalSystem"),
+        }
+    }
+
     /// The standard install paths, newest name first.
     fn standard_paths(self) -> [PathBuf; 2] {
         let base = PathBuf::from(
@@ -228,12 +238,11 @@ fn static_choice(proxy: Option<ProxyAddress>, origin: &str) -> Finding {
 }
 
 fn read_section(path: &Path) -> Result<ProxySection, FileProblem> {
-    let bytes = crate::text::read_bounded(path, crate::text::CONFIG_LIMIT).map_err(|e| {
-        FileProblem::Unreadable {
+    let bytes = crate::platform::file::read_bounded(path, crate::platform::file::CONFIG_LIMIT)
+        .map_err(|e| FileProblem::Unreadable {
             path: path.to_path_buf(),
             error: e.to_string(),
-        }
-    })?;
+        })?;
     let malformed = |problem| FileProblem::Malformed {
         path: path.to_path_buf(),
         problem,
@@ -306,7 +315,7 @@ pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<
         }
         ProxySetting::Auto => {}
     }
-    if let Some(found) = registry::wininet(service) {
+    if let Some(found) = registry::wininet(service.account().0) {
         return from_wininet(service, found);
     }
     Ok(environment())
@@ -314,7 +323,7 @@ pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<
 
 /// A service's proxy from its account's WinINet settings.
 fn from_wininet(service: Service, found: WinInet) -> Result<Choice, String> {
-    let (_, account) = registry::account(service);
+    let (_, account) = service.account();
     match found {
         WinInet::Set { settings, value } => match settings.automatic() {
             Some(how) => Err(format!(

@@ -85,7 +85,7 @@ impl WebConfig {
     /// Reads and checks the file; every path in it is relative to the file's folder.
     pub fn load(path: &Path) -> Result<WebConfig, String> {
         let name = path.display().to_string();
-        let text = crate::text::read_text(path, crate::text::CONFIG_LIMIT)
+        let text = crate::text::read_text(path, crate::platform::file::CONFIG_LIMIT)
             .map_err(|e| format!("{name}: cannot read the web config: {e}"))?;
         Self::parse(&text, path.parent().unwrap_or(Path::new(".")), &name)
     }

@@ -19,7 +19,7 @@ pub(super) fn config(tls: &RawTls, base: &Path) -> Result<ServerConfig, String> 
     let cert_path = base.join(cert_file);
     let key_path = base.join(key_file);
     let read = |what: &str, path: &Path| {
-        crate::text::read_bounded(path, crate::text::SECRET_LIMIT)
+        crate::platform::file::read_bounded(path, crate::platform::file::SECRET_LIMIT)
             .map_err(|e| format!("{what} {}: {e}", path.display()))
     };
     let cert_pem = read("cert_file", &cert_path)?;

@@ -25,7 +25,7 @@ pub enum AuthError {
     Read {
         what: &'static str,
         path: String,
-        source: std::io::Error,
+        source: crate::platform::file::ReadError,
     },
     #[error("{path}: {detail}")]
     BadFile { path: String, detail: String },
@@ -306,18 +306,16 @@ pub fn scope(settings: &GraphSettings, auth: GraphAuth) -> String {
 }
 
 fn client_secret(settings: &GraphSettings) -> Result<Secret, AuthError> {
-    let text = match &settings.client_secret_file {
-        Some(path) => {
-            crate::text::read_text(path, crate::text::SECRET_LIMIT).map_err(|source| {
-                AuthError::Read {
+    let text =
+        match &settings.client_secret_file {
+            Some(path) => crate::text::read_text(path, crate::platform::file::SECRET_LIMIT)
+                .map_err(|source| AuthError::Read {
                     what: "client secret file",
                     path: path.display().to_string(),
                     source,
-                }
-            })?
-        }
-        None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| AuthError::NoSecret)?,
-    };
+                })?,
+            None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| AuthError::NoSecret)?,
+        };
     let secret = text.trim();
     if secret.is_empty() {
         return Err(AuthError::NoSecret);
@@ -335,7 +333,7 @@ struct CertificateKey {
 impl CertificateKey {
     fn load(cert_file: &Path, key_file: &Path) -> Result<Self, AuthError> {
         let read = |what, path: &Path| {
-            crate::text::read_text(path, crate::text::SECRET_LIMIT).map_err(|source| {
+            crate::text::read_text(path, crate::platform::file::SECRET_LIMIT).map_err(|source| {
                 AuthError::Read {
                     what,
                     path: path.display().to_string(),
@@ -450,7 +448,7 @@ impl TokenCacheFile {
         let not_signed_in = || AuthError::NotSignedIn {
             path: self.path.display().to_string(),
         };
-        let text = crate::text::read_text(&self.path, crate::text::SECRET_LIMIT)
+        let text = crate::text::read_text(&self.path, crate::platform::file::SECRET_LIMIT)
             .map_err(|_| not_signed_in())?;
         let contents: CacheContents = serde_json::from_str(&text).map_err(|_| not_signed_in())?;
         Ok(Secret::new(contents.refresh_token))
