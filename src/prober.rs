@@ -40,6 +40,8 @@ pub struct Prober {
     last: Option<Arc<HostRound>>,
     /// The read of the connector's files still running past its round, if one is.
     host_read: Pending<HostFacts>,
+    /// The host checks' reads still running past their round, if they are.
+    host_checks: Pending<Option<host::LocalChecks>>,
     /// The connector's event logs, read on from where the last round stopped.
     event_log: Arc<std::sync::Mutex<EventLogMonitor>>,
     /// Where the walks are composed and rendered, below the workers' priority.
@@ -82,6 +84,7 @@ impl Prober {
             scheduler: None,
             last: None,
             host_read: Pending::default(),
+            host_checks: Pending::default(),
             event_log: Arc::default(),
             publisher: Background::start("publish"),
         }
@@ -151,7 +154,13 @@ impl Prober {
         let host = self.exporter.this_host();
         let started = Instant::now();
         let input = host_input(&inventory, settings, &host, local_services.as_deref());
-        let host_health = host::check_all(input, Arc::clone(&self.event_log)).await;
+        let host_health = host::check_all(
+            input,
+            Arc::clone(&self.event_log),
+            &mut self.host_checks,
+            generation,
+        )
+        .await;
         round_seconds.insert("host", started.elapsed().as_secs_f64());
         let previous = self.last.as_ref().map(|l| l.targets.as_slice());
         let (targets, unprobed) = backend_targets(
@@ -391,6 +400,7 @@ fn host_input(
         group_versions,
         kerberos_apps,
         timeout: settings.probes.timeout,
+        read_limit: HOST_READ_LIMIT,
     }
 }
 

@@ -11,8 +11,11 @@
 //! here. Elsewhere, or where the connector is not installed, a check is not evaluated and says
 //! why (the platform's stand-in gives the reason): never passed.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde::Serialize;
 
+use crate::platform::deadline::Pending;
 use crate::walk::{Outcome, Step};
 
 pub mod certificate;
@@ -203,48 +206,94 @@ pub struct HostInput {
     /// The walked apps that sign in with Kerberos.
     pub kerberos_apps: Vec<kerberos::KerberosApp>,
     pub timeout: std::time::Duration,
+    /// How long the round waits for the checks' blocking reads.
+    pub read_limit: std::time::Duration,
+}
+
+/// The checks that read this host's files, registry, certificate store and event log.
+#[derive(Debug, Clone)]
+pub struct LocalChecks {
+    pub certificate: certificate::CertificateState,
+    pub event_log: eventlog::EventLogState,
+    pub version: version::VersionState,
+    pub tls: tls::TlsState,
+}
+
+impl LocalChecks {
+    /// Each check not evaluated, for `reason`.
+    fn not_evaluated(reason: &str) -> LocalChecks {
+        let verdict = Verdict::not_evaluated(reason);
+        LocalChecks {
+            certificate: certificate::CertificateState {
+                verdict: verdict.clone(),
+                certificate: None,
+            },
+            event_log: eventlog::EventLogState {
+                verdict: verdict.clone(),
+                channels: Default::default(),
+            },
+            version: version::VersionState {
+                verdict: verdict.clone(),
+                file_version: None,
+                group_highest: None,
+                releases_behind: None,
+            },
+            tls: tls::TlsState {
+                verdict,
+                met: Vec::new(),
+            },
+        }
+    }
 }
 
 /// Runs every check once: the blocking reads (files, registry, certificate store, event log)
-/// off the async workers, then Kerberos' network checks.
+/// off the async workers and under the round's deadline (a read still running from an earlier
+/// round of this `generation` is waited on, not started again), then Kerberos' network checks.
 pub async fn check_all(
     input: HostInput,
-    event_log: std::sync::Arc<std::sync::Mutex<eventlog::EventLogMonitor>>,
+    event_log: Arc<Mutex<eventlog::EventLogMonitor>>,
+    pending: &mut Pending<Option<LocalChecks>>,
+    generation: u64,
 ) -> HostHealth {
     let blocking = input.clone();
-    let local = tokio::task::spawn_blocking(move || {
-        let certificate = certificate::check_certificate(
-            blocking.connector_installed,
-            std::time::SystemTime::now(),
-        );
-        let version = version::check_version(
-            &version::executable_paths(&blocking.service_config),
-            &blocking.group_versions,
-        );
-        let tls = tls::check_tls();
-        let event_log = event_log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .check_event_log();
-        (certificate, event_log, version, tls)
-    })
-    .await;
+    let read = move || {
+        Some(LocalChecks {
+            certificate: certificate::check_certificate(
+                blocking.connector_installed,
+                std::time::SystemTime::now(),
+            ),
+            version: version::check_version(
+                &version::executable_paths(&blocking.service_config),
+                &blocking.group_versions,
+            ),
+            tls: tls::check_tls(),
+            event_log: event_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check_event_log(),
+        })
+    };
+    let local = match pending.wait(generation, input.read_limit, read).await {
+        Ok(local) => local,
+        Err(waited) => Some(LocalChecks::not_evaluated(&format!(
+            "this host's files and settings were still being read after {} s (a network share or a Windows service that does not answer?); the read goes on, and the next round uses it if it finishes",
+            waited.as_secs()
+        ))),
+    };
     let kerberos = kerberos::check_kerberos(input.kerberos_apps, input.timeout).await;
     match local {
-        Ok((certificate, event_log, version, tls)) => HostHealth {
-            certificate: Some(certificate),
-            event_log: Some(event_log),
-            version: Some(version),
-            tls: Some(tls),
+        Some(local) => HostHealth {
+            certificate: Some(local.certificate),
+            event_log: Some(local.event_log),
+            version: Some(local.version),
+            tls: Some(local.tls),
             kerberos: Some(kerberos),
         },
-        Err(error) => {
-            tracing::error!(%error, "the connector host checks failed");
-            HostHealth {
-                kerberos: Some(kerberos),
-                ..HostHealth::default()
-            }
-        }
+        // The read panicked (logged): every check waits for the next round.
+        None => HostHealth {
+            kerberos: Some(kerberos),
+            ..HostHealth::default()
+        },
     }
 }
 
@@ -305,6 +354,38 @@ mod tests {
                 .all(|c| !matches!(c.verdict, Verdict::Fail { .. }))
         );
         assert_eq!(host.checks().len(), CheckKind::ALL.len());
+    }
+
+    #[tokio::test]
+    async fn host_checks_whose_reads_outlive_the_round_are_not_evaluated_and_say_why() {
+        let mut pending = Pending::default();
+        // A read of this generation still hangs, as one on a share that does not answer.
+        let (_release, hung) = std::sync::mpsc::channel::<()>();
+        let started = pending
+            .wait(1, std::time::Duration::from_millis(1), move || {
+                hung.recv().ok();
+                None
+            })
+            .await;
+        assert!(started.is_err());
+        let input = HostInput {
+            read_limit: std::time::Duration::from_millis(50),
+            ..HostInput::default()
+        };
+        let host = check_all(input, Arc::default(), &mut pending, 1).await;
+        for check in host.checks() {
+            if check.check == CheckKind::Kerberos {
+                continue;
+            }
+            assert!(
+                matches!(&check.verdict, Verdict::NotEvaluated { reason } if reason.contains("still being read after")),
+                "{check:?}"
+            );
+        }
+        assert!(
+            pending.is_running(),
+            "the hung read is waited on again, not dropped"
+        );
     }
 
     #[test]
