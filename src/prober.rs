@@ -455,7 +455,7 @@ fn backend_targets(
         let urls = match wildcard::urls(app, &backend.wildcard_hosts) {
             Ok(urls) => urls,
             Err(reason) => {
-                unprobed.insert(key, Outcome::not_evaluated(reason));
+                unprobed.insert(key, Outcome::not_evaluated(reason.to_string()));
                 continue;
             }
         };
