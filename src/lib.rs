@@ -43,7 +43,7 @@ mod text;
 pub mod verdict;
 pub mod walk;
 
-pub use serve::{ServeOptions, diagnose, serve, serve_until};
+pub use serve::{ServeOptions, SystemdSocketError, diagnose, serve, serve_until};
 
 /// What can stop the exporter; `main` maps each to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +60,11 @@ pub enum Error {
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
     #[error("--web.systemd-socket: {0}")]
-    SystemdSocket(String),
-    #[error("{0}")]
-    WebConfig(String),
+    SystemdSocket(serve::SystemdSocketError),
+    #[error(transparent)]
+    WebConfig(#[from] http::webconfig::WebConfigError),
     #[error("setting up logging failed: {0}")]
-    Logging(String),
+    Logging(#[from] logging::LoggingError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

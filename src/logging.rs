@@ -6,6 +6,15 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// Why the log could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error(transparent)]
+    Install(#[from] tracing_subscriber::util::TryInitError),
+    #[error(transparent)]
+    EventLog(#[from] crate::platform::event_log::LogError),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
     Debug,
@@ -54,12 +63,12 @@ pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
             )
             .try_init(),
     };
-    result.map_err(|e| crate::Error::Logging(e.to_string()))
+    Ok(result.map_err(LoggingError::from)?)
 }
 
 /// Logs to the Windows event log (source `appproxy_exporter`), for the service; elsewhere
 /// there is no event log, and the error says so.
 pub fn init_eventlog(level: LogLevel) -> crate::Result<()> {
     crate::platform::event_log::install_log("appproxy_exporter", level.filter())
-        .map_err(|e| crate::Error::Logging(e.to_string()))
+        .map_err(|e| LoggingError::from(e).into())
 }
