@@ -197,13 +197,13 @@ pub fn resolve(service: Service, settings: &ConnectorSettings) -> Finding {
                 origin: format!("{name}: <defaultProxy><proxy proxyaddress=\"{address}\">"),
                 bypass,
             }),
-            Err(message) => {
+            Err(error) => {
                 return Finding::Broken(FileProblem::Malformed {
                     path: file.clone(),
                     problem: XmlProblem {
                         line: 0,
                         column: 0,
-                        message,
+                        message: error.to_string(),
                     },
                 });
             }
@@ -220,7 +220,7 @@ pub fn resolve(service: Service, settings: &ConnectorSettings) -> Finding {
         },
         Err(how) => Finding::Automatic {
             file: Some(file),
-            how,
+            how: how.to_string(),
         },
     }
 }
@@ -293,10 +293,32 @@ fn machine_config(settings: &ConnectorSettings) -> Option<Choice> {
     }
 }
 
+/// A proxy chosen at run time, by WPAD or a script, which this exporter cannot evaluate: how,
+/// and where that is set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChosenAtRunTime {
+    #[error("{how}, set in the Internet Options of {account} ({value})")]
+    Configured {
+        how: String,
+        account: &'static str,
+        value: String,
+    },
+    #[error(
+        "automatic detection (WPAD): no Internet Options are saved for {account} ({value} is absent), so WinINet's defaults apply"
+    )]
+    Defaults {
+        account: &'static str,
+        value: String,
+    },
+}
+
 /// .NET's system default proxy for `service`: the WinINet settings of its account on Windows
 /// (or `connector.wininet_proxy`), `HTTPS_PROXY` elsewhere. `Err` says how the proxy is chosen
 /// when it is chosen at run time.
-pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<Choice, String> {
+pub fn system_default(
+    service: Service,
+    settings: &ConnectorSettings,
+) -> Result<Choice, ChosenAtRunTime> {
     let configured = |proxy, origin: String| Choice {
         proxy,
         source: Source::Wininet,
@@ -322,13 +344,15 @@ pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<
 }
 
 /// A service's proxy from its account's WinINet settings.
-fn from_wininet(service: Service, found: WinInet) -> Result<Choice, String> {
+fn from_wininet(service: Service, found: WinInet) -> Result<Choice, ChosenAtRunTime> {
     let (_, account) = service.account();
     match found {
         WinInet::Set { settings, value } => match settings.automatic() {
-            Some(how) => Err(format!(
-                "{how}, set in the Internet Options of {account} ({value})"
-            )),
+            Some(how) => Err(ChosenAtRunTime::Configured {
+                how,
+                account,
+                value,
+            }),
             None => Ok(Choice {
                 proxy: settings.proxy(),
                 source: Source::Wininet,
@@ -336,9 +360,7 @@ fn from_wininet(service: Service, found: WinInet) -> Result<Choice, String> {
                 bypass: settings.bypass(),
             }),
         },
-        WinInet::Unset { value } => Err(format!(
-            "automatic detection (WPAD): no Internet Options are saved for {account} ({value} is absent), so WinINet's defaults apply"
-        )),
+        WinInet::Unset { value } => Err(ChosenAtRunTime::Defaults { account, value }),
     }
 }
 
@@ -518,7 +540,9 @@ mod tests {
 
     #[test]
     fn automatic_detection_a_script_or_no_settings_leave_the_proxy_to_run_time() {
-        let how = from_wininet(Service::Connector, wininet(0x9, "", "", "")).unwrap_err();
+        let how = from_wininet(Service::Connector, wininet(0x9, "", "", ""))
+            .unwrap_err()
+            .to_string();
         assert!(
             how.starts_with(
                 "automatic detection (WPAD), set in the Internet Options of Network Service"
@@ -529,7 +553,8 @@ mod tests {
             Service::Updater,
             wininet(0x5, "", "", "http://pac.corp.example/x.pac"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             how.contains("http://pac.corp.example/x.pac") && how.contains("LocalSystem"),
             "{how}"
@@ -540,7 +565,8 @@ mod tests {
                 value: "HKU\\S-1-5-20\\...".into(),
             },
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(how.contains("WinINet's defaults apply"), "{how}");
     }
 
