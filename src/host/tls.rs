@@ -181,6 +181,29 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_cannot_be_read_leaves_the_check_not_evaluated_naming_it() {
+        use crate::platform::registry::{Hive, RegistryError};
+        let state = judge(|key: &str, value: &str| {
+            if value == "SchUseStrongCrypto" {
+                return Err(RegistryError::Value {
+                    hive: Hive::LocalMachine,
+                    path: key.to_string(),
+                    name: value.to_string(),
+                    source: std::io::ErrorKind::PermissionDenied.into(),
+                });
+            }
+            Ok(None)
+        });
+        let Verdict::NotEvaluated { reason } = state.verdict else {
+            panic!("{:?}", state.verdict)
+        };
+        assert!(
+            reason.starts_with(r"registry values unreadable: HKLM\SOFTWARE\Microsoft\.NETFramework\v4.0.30319\SchUseStrongCrypto: "),
+            "{reason}"
+        );
+    }
+
+    #[test]
     fn the_server_side_switched_off_is_reported_but_does_not_fail_the_connector() {
         let server = SERVER;
         let state = judge(registry(&[(server, "DisabledByDefault", 1)]));

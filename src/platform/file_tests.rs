@@ -138,7 +138,7 @@ fn a_read_slower_than_its_deadline_is_given_up_and_not_started_again_while_it_ha
         "{error}"
     );
     // Once the hung read ends, the file is read again.
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(
         read_within(&path, 1024, deadline, read_now).unwrap(),
         b"<x/>"

@@ -60,3 +60,35 @@ impl Windows {
         match self.0 {}
     }
 }
+
+/// What the stand-ins say; on Windows the readers are exercised by scripts/wine-smoke.
+#[cfg(all(test, not(windows)))]
+mod tests {
+    use super::*;
+
+    /// Off Windows every Windows reader refuses to be opened, with the reason the checks show;
+    /// none pretends to have read nothing wrong.
+    #[test]
+    fn off_windows_every_windows_reader_says_why_it_read_nothing() {
+        let not_windows = Unavailable::NotWindows;
+        assert_eq!(not_windows.to_string(), NOT_WINDOWS);
+        assert_eq!(registry::Registry::open().err(), Some(not_windows));
+        assert_eq!(
+            certificates::CertificateStores::open().err(),
+            Some(not_windows)
+        );
+        assert_eq!(event_log::EventLog::open().err(), Some(not_windows));
+        assert_eq!(file_version::FileVersions::here().err(), Some(not_windows));
+        assert!(matches!(
+            services::query(&["WAPCSvc"]),
+            Err(services::ServicesError::Unavailable(
+                Unavailable::NotWindows
+            ))
+        ));
+        let log = event_log::install_log(
+            "appproxy_exporter",
+            tracing::level_filters::LevelFilter::INFO,
+        );
+        assert!(matches!(log, Err(event_log::LogError::Unavailable(_))));
+    }
+}
