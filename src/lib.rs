@@ -43,6 +43,7 @@ mod text;
 pub mod verdict;
 pub mod walk;
 
+pub use net::tls::install_crypto_provider;
 pub use serve::{ServeOptions, SystemdSocketError, diagnose, serve, serve_until};
 
 /// What can stop the exporter; `main` maps each to an exit code.
@@ -68,9 +69,3 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Makes ring rustls' process-wide crypto provider (HTTP clients look it up). Idempotent.
-pub fn install_crypto_provider() {
-    // An error only means a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

@@ -41,7 +41,7 @@ impl LogLevel {
 }
 
 /// Installs the global subscriber; call once, first thing.
-pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
+pub fn init(level: LogLevel, format: LogFormat) -> Result<(), LoggingError> {
     let filter = level.filter();
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
@@ -63,12 +63,14 @@ pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
             )
             .try_init(),
     };
-    Ok(result.map_err(LoggingError::from)?)
+    Ok(result?)
 }
 
 /// Logs to the Windows event log (source `appproxy_exporter`), for the service; elsewhere
 /// there is no event log, and the error says so.
-pub fn init_eventlog(level: LogLevel) -> crate::Result<()> {
-    crate::platform::event_log::install_log("appproxy_exporter", level.filter())
-        .map_err(|e| LoggingError::from(e).into())
+pub fn init_eventlog(level: LogLevel) -> Result<(), LoggingError> {
+    Ok(crate::platform::event_log::install_log(
+        "appproxy_exporter",
+        level.filter(),
+    )?)
 }

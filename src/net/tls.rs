@@ -15,6 +15,13 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
+/// Makes ring rustls' process-wide crypto provider, which HTTP clients (Graph) and the web
+/// server's TLS look up as well as the probes. Idempotent.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Why TLS could not be set up, or a handshake not judged; the words on-call engineers read.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -67,7 +74,7 @@ impl TlsSetup {
     }
 
     fn load() -> Result<TlsSetup, TlsError> {
-        crate::install_crypto_provider();
+        install_crypto_provider();
         let mut roots = RootCertStore::empty();
         let found = rustls_native_certs::load_native_certs();
         for error in &found.errors {

@@ -13,7 +13,7 @@ use super::RawTls;
 use super::error::TlsConfigError;
 
 pub(super) fn config(tls: &RawTls, base: &Path) -> Result<ServerConfig, TlsConfigError> {
-    crate::install_crypto_provider();
+    crate::net::tls::install_crypto_provider();
     let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) else {
         return Err(TlsConfigError::CertAndKeyRequired);
     };
