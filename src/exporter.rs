@@ -69,7 +69,7 @@ impl Exporter {
     /// Renders `snapshot`'s metrics and makes both the latest. CPU work on large tenants:
     /// the prober calls it off the async workers.
     pub fn publish(&self, snapshot: crate::store::Snapshot) {
-        let text = crate::metrics::render_snapshot(&snapshot, self);
+        let text = crate::metrics::render_snapshot(&snapshot, &self.config().settings);
         self.store.publish(snapshot, text);
         crate::memory::release_freed();
     }

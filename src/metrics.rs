@@ -22,6 +22,7 @@ use crate::exposition::{Family, HistogramSeries, write_family, write_histogram};
 mod host;
 
 use crate::backend::LatencyHistogram;
+use crate::config::Settings;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
 use crate::exporter::Exporter;
@@ -39,11 +40,9 @@ const GAUGE: &str = "gauge";
 
 /// The snapshot's families, compressed and ready for a scrape's own series to close them.
 /// Empty before the first round: no series beats a misleading 0.
-pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> OpenMember {
+pub fn render_snapshot(snapshot: &Snapshot, settings: &Settings) -> OpenMember {
     let mut out = Compressor::default();
     if snapshot.complete {
-        let config = exporter.config();
-        let settings = &config.settings;
         let per_app_detail = settings.metrics.per_step_series;
         write_flow(&mut out, snapshot, per_app_detail);
         write_inventory(&mut out, snapshot, settings.inventory.refresh_interval);
