@@ -51,8 +51,6 @@ pub enum Error {
         address: String,
         source: std::io::Error,
     },
-    #[error("setting up metrics failed: {0}")]
-    Metrics(#[from] prometheus::Error),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
     #[error("--web.systemd-socket: {0}")]

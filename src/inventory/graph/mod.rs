@@ -8,14 +8,16 @@ pub mod client;
 pub mod login;
 mod model;
 mod names;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-pub use client::{GraphError, GraphMetrics, RetryPolicy};
+pub use client::{GraphError, RetryPolicy};
 pub use model::OnPremisesPublishing;
+pub use transport::GraphMetrics;
 
 use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
 use crate::config::values::{BackendTimeout, ConnectorStatus, redact_url};
