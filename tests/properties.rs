@@ -218,7 +218,7 @@ proptest! {
                 let _ = stream.shutdown().await;
             });
             let url = url::Url::parse(&format!("http://{address}/")).unwrap();
-            (backend::http::get(&url, true, None, Duration::from_secs(5)).await, address)
+            (backend::http::get(&url, None, true, None, Duration::from_secs(5)).await, address)
         });
         match (&outcome.status, &outcome.failure) {
             (Some(status), _) => prop_assert!((100..1000).contains(status)),

@@ -54,6 +54,9 @@ pub struct Target {
     pub external_proxy: Option<ProxyAddress>,
     /// Graph's `externalAuthenticationType` is `aadPreAuthentication` (step 10), when known.
     pub pre_authenticated: Option<bool>,
+    /// The Host header App Proxy sends the backend when it is not the internal URL's: the
+    /// external host, for an app whose "Translate URLs in headers" is off.
+    pub host_header: Option<String>,
 }
 
 impl Target {
@@ -76,6 +79,7 @@ impl Target {
             external: None,
             external_proxy: None,
             pre_authenticated: None,
+            host_header: None,
         }
     }
 
@@ -428,8 +432,14 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
     let external = match &target.external {
         None => None,
         Some(Ok(url)) => {
-            let outcome =
-                http::get(url, true, target.external_proxy.as_ref(), target.deadline()).await;
+            let outcome = http::get(
+                url,
+                None,
+                true,
+                target.external_proxy.as_ref(),
+                target.deadline(),
+            )
+            .await;
             Some(external::External::judge(
                 url.as_str(),
                 outcome,
@@ -472,7 +482,16 @@ pub async fn request(target: &Target) -> http::Outcome {
 
 async fn request_internal(target: &Target) -> http::Outcome {
     match &target.url {
-        Ok(url) => http::get(url, target.verify, target.proxy.as_ref(), target.deadline()).await,
+        Ok(url) => {
+            http::get(
+                url,
+                target.host_header.as_deref(),
+                target.verify,
+                target.proxy.as_ref(),
+                target.deadline(),
+            )
+            .await
+        }
         Err(problem) => failed(problem),
     }
 }
