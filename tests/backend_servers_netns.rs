@@ -99,7 +99,9 @@ fn spec(proxy: serde_json::Value) -> serde_json::Value {
             "secure.backend.test": "127.0.0.75",
             "front-preauth.test": "127.0.0.81",
             "front-timeout.test": "127.0.0.82",
-            "front-gateway.test": "127.0.0.83"
+            "front-gateway.test": "127.0.0.83",
+            "front-badgateway.test": "127.0.0.84",
+            "intranet.contoso.test": "127.0.0.70"
         },
         "servers": [
             {"ip": "127.0.0.71", "port": 80, "kind": "http", "status": 500, "informational": [103]},
@@ -111,7 +113,9 @@ fn spec(proxy: serde_json::Value) -> serde_json::Value {
             {"ip": "127.0.0.82", "port": 80, "kind": "http", "status": 504,
              "body": "<html><h1>This corporate app can't be accessed.</h1><p>Backend Timeout</p></html>"},
             {"ip": "127.0.0.83", "port": 80, "kind": "http", "status": 504,
-             "body": "<html><p>Error Code: GatewayTimeout</p></html>"}
+             "body": "<html><p>Error Code: GatewayTimeout</p></html>"},
+            {"ip": "127.0.0.84", "port": 80, "kind": "http", "status": 502,
+             "body": "<html><h1>This corporate app can't be accessed.</h1><p>Status Code: Bad gateway</p></html>"}
         ],
         "proxy": proxy
     })
@@ -141,6 +145,17 @@ const APPS: &[(&str, &str, &str)] = &[
         "http://front-gateway.test/",
     ),
     ("filtered", "http://blocked.backend.test/", ""),
+    (
+        "front-bad-gateway",
+        "http://nginx.backend.test/",
+        "http://front-badgateway.test/",
+    ),
+    // A custom domain behind split-brain DNS: its external host is the backend itself here.
+    (
+        "split-brain",
+        "http://nginx.backend.test/",
+        "http://intranet.contoso.test/",
+    ),
 ];
 
 fn config(connector_file: &Path, through_proxy: bool) -> String {
@@ -341,6 +356,16 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
             .1
             .contains("gatewaytimeout")
     );
+    // A bad gateway while this host loads the page: another connector cannot reach it.
+    assert_eq!(failing(&m, "front-bad-gateway"), Some(10.0));
+    let (_, evidence) = diagnosed(&lab, &exporter, "front-bad-gateway", 10);
+    assert!(evidence.contains("steps 7-8"), "{evidence}");
+    assert_eq!(diagnosed(&lab, &exporter, "front-bad-gateway", 7).0, "pass");
+    // The external host resolves to the backend: no request from here reaches App Proxy.
+    assert_eq!(failing(&m, "split-brain"), Some(0.0));
+    let (state, evidence) = diagnosed(&lab, &exporter, "split-brain", 10);
+    assert_eq!(state, "not_evaluated");
+    assert!(evidence.contains("split-brain DNS"), "{evidence}");
 }
 
 #[test]

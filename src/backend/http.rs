@@ -101,6 +101,8 @@ pub struct Outcome {
     pub location: Option<String>,
     /// The proxy the request went through, when it did (`http://host:port`).
     pub via: Option<String>,
+    /// The address connected to, when the request went directly (a proxy resolves for itself).
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// How much of the body is kept in [`Outcome::body_start`].
@@ -129,6 +131,7 @@ pub async fn get(
         body_start: String::new(),
         location: None,
         via: proxy.map(ToString::to_string),
+        address: None,
     };
     let until = tokio::time::Instant::from_std(started + deadline);
     let mut progress = Progress::default();
@@ -250,12 +253,13 @@ async fn run(
         .map_err(|f| network(FailurePhase::Resolve, f))?;
     progress.resolved = true;
     lap(outcome, Phase::Resolve, &mut mark);
-    let mut stream: Io = Box::new(
-        net::connect(&addresses)
-            .await
-            .map_err(|f| network(FailurePhase::Connect, f))?
-            .stream,
-    );
+    let connected = net::connect(&addresses)
+        .await
+        .map_err(|f| network(FailurePhase::Connect, f))?;
+    if proxy.is_none() {
+        outcome.address = Some(connected.address.ip());
+    }
+    let mut stream: Io = Box::new(connected.stream);
     progress.connected = true;
     if let (Some(proxy), true) = (proxy, https) {
         let answer = net::tunnel::open(stream, &host, port)

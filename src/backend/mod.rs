@@ -251,7 +251,7 @@ impl Judge for Answers<'_> {
         }
         if let Some(external) = &b.external {
             // A step of the connectors that App Proxy's page names is offered apart.
-            for (step, outcome) in external.steps() {
+            for (step, outcome) in external.steps(b.up()) {
                 if step >= Step::InternalUrl {
                     steps.set(step, outcome);
                 }
@@ -440,10 +440,18 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
                 target.deadline(),
             )
             .await;
+            // Where the external host leads from here: the address connected to, or, through
+            // a proxy (which resolves for itself), the one this host's resolver gives.
+            let here = match outcome.address {
+                Some(address) => Some(address),
+                None => resolved_here(url).await,
+            };
             Some(external::External::judge(
                 url.as_str(),
                 outcome,
                 target.pre_authenticated,
+                internal.address,
+                here,
             ))
         }
         Some(Err(problem)) => Some(external::External {
@@ -457,6 +465,17 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
     (internal, external)
 }
 
+/// The first address `url`'s host resolves to on this host, if it resolves.
+async fn resolved_here(url: &Url) -> Option<std::net::IpAddr> {
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addresses = crate::net::resolve(host, port).await.ok()?;
+    addresses.first().map(std::net::SocketAddr::ip)
+}
+
 fn failed(problem: &str) -> http::Outcome {
     http::Outcome {
         phases: Vec::new(),
@@ -468,6 +487,7 @@ fn failed(problem: &str) -> http::Outcome {
         }),
         body_start: String::new(),
         location: None,
+        address: None,
         via: None,
     }
 }
@@ -516,6 +536,7 @@ pub(crate) mod tests {
                 }),
                 body_start: String::new(),
                 location: None,
+                address: None,
                 via: None,
             },
             external: None,
