@@ -489,11 +489,11 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
     write_family(
         out,
         "appproxy_backend_http_status_code",
-        "The HTTP status of the last request to the app's internal URL, while it passes (a failing answer's status is the code label of appproxy_backend_failure_info).",
+        "The HTTP status of the last final answer of the app's internal URL, whether it passed or failed (as blackbox_exporter's probe_http_status_code); absent while no answer came.",
         GAUGE,
         &APP_LABELS,
         requested().filter_map(|(labels, b)| {
-            let status = b.last.status.filter(|_| b.up())?;
+            let status = b.last.status?;
             Some((labels, f64::from(status)))
         }),
     );
