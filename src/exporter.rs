@@ -47,8 +47,8 @@ pub struct Exporter {
 
 impl Exporter {
     /// `loaded` must come from `config_file` (or be the defaults when there is none).
-    pub fn new(loaded: Loaded) -> prometheus::Result<Arc<Self>> {
-        Ok(Arc::new(Self {
+    pub fn new(loaded: Loaded) -> Arc<Self> {
+        Arc::new(Self {
             config_file: loaded.file.clone(),
             loaded: RwLock::new(Arc::new(loaded)),
             reload_status: Mutex::new(ReloadStatus {
@@ -59,17 +59,17 @@ impl Exporter {
             reloads_asked: AtomicU64::new(0),
             reloading: Mutex::new((0, Ok(()))),
             store: Store::default(),
-            graph_metrics: GraphMetrics::new()?,
+            graph_metrics: GraphMetrics::default(),
             wake: Notify::new(),
-            tasks: Tasks::new()?,
+            tasks: Tasks::new(),
             host_name: gethostname::gethostname().to_string_lossy().into_owned(),
-        }))
+        })
     }
 
     /// Renders `snapshot`'s metrics and makes both the latest. CPU work on large tenants:
     /// the prober calls it off the async workers.
     pub fn publish(&self, snapshot: crate::store::Snapshot) {
-        let text = crate::metrics::render_snapshot(&snapshot, self);
+        let text = crate::metrics::render_snapshot(&snapshot, &self.config().settings);
         self.store.publish(snapshot, text);
         crate::memory::release_freed();
     }

@@ -6,6 +6,9 @@
 //! is walked ([`write_family`], [`write_histogram`]), so no family is held whole in memory.
 
 pub mod gzip;
+mod kept;
+
+pub use kept::{CounterVec, Histogram};
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

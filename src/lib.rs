@@ -2,10 +2,12 @@
 //! connector issues" flowchart continuously, from the host it runs on, and reports per
 //! connector group and app which step fails, with its evidence and remedy.
 //!
-//! The layout follows the flowchart: `inventory` judges steps 1-2, `endpoints` steps 3-4,
-//! `proxy` steps 5-6, `backend` steps 7-9; `host` the connector host's own health (trust
-//! certificate, event log, version, TLS, Kerberos delegation: steps 2, 4, 7); `flow` holds the chart and the walk; `prober` runs the probes in the
-//! background and fills the `store`; `metrics` and `http` only read it. `config` reads the
+//! The layout follows the flowchart (docs/architecture.md): `walk` holds the chart, a step's
+//! outcome and the one shape of every step family ([`walk::Judge`]); the families are
+//! `inventory` (steps 1-2), `endpoints` (3-4), `proxy` (5-6) and `backend` (7-10), with `host`
+//! the connector host's own checks (steps 2, 4, 7); `verdict` decides every walk from their
+//! evidence, in one place; `prober` gathers the evidence in the background and publishes the
+//! walks in the `store`; `metrics`, `diagnosis` and `http` only read them. `config` reads the
 //! YAML file and knows nothing of probing. `platform` holds every read of the machine itself
 //! (files, and on Windows the registry, services, certificate store, event log and SSPI), each
 //! with its stand-in elsewhere.
@@ -56,8 +58,6 @@ pub enum Error {
         address: String,
         source: std::io::Error,
     },
-    #[error("setting up metrics failed: {0}")]
-    Metrics(#[from] prometheus::Error),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
     #[error("--web.systemd-socket: {0}")]

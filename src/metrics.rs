@@ -1,7 +1,7 @@
 //! Every metric family the exporter serves, defined in one place. The snapshot's families are
 //! written once per published snapshot, straight into the compressed exposition; the
-//! exporter's own few (build info, reloads) and the process's are built at scrape time by the
-//! registry. Nothing here is global.
+//! exporter's own few (build info, reloads, Graph's requests, tasks' panics) and the process's
+//! are written at scrape time ([`write_live`]) by the same writer. Nothing here is global.
 //!
 //! What is per app is what Prometheus pays for on every connector host, so by default only
 //! what is per app is served per app (steps 7-10 and the walk's result); steps judged once per
@@ -9,22 +9,18 @@
 //! is there with `metrics.per_step_series: true` (docs/performance.md says which dashboard or
 //! alert reads each).
 
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, GaugeVec, Opts, Registry};
 
 use crate::exposition::gzip::{Compressor, OpenMember};
 use crate::exposition::{Family, HistogramSeries, write_family, write_histogram};
 
 mod host;
+mod process;
 
 use crate::backend::LatencyHistogram;
+use crate::config::Settings;
 use crate::config::values::ConnectorStatus;
 use crate::endpoints::{self, EndpointsState};
-use crate::exporter::Exporter;
 use crate::inventory::local::ServiceState;
 use crate::proxy::{FileProblem, Finding, ProxyState, Source};
 use crate::store::Snapshot;
@@ -39,11 +35,9 @@ const GAUGE: &str = "gauge";
 
 /// The snapshot's families, compressed and ready for a scrape's own series to close them.
 /// Empty before the first round: no series beats a misleading 0.
-pub fn render_snapshot(snapshot: &Snapshot, exporter: &Exporter) -> OpenMember {
+pub fn render_snapshot(snapshot: &Snapshot, settings: &Settings) -> OpenMember {
     let mut out = Compressor::default();
     if snapshot.complete {
-        let config = exporter.config();
-        let settings = &config.settings;
         let per_app_detail = settings.metrics.per_step_series;
         write_flow(&mut out, snapshot, per_app_detail);
         write_inventory(&mut out, snapshot, settings.inventory.refresh_interval);
@@ -495,11 +489,11 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
     write_family(
         out,
         "appproxy_backend_http_status_code",
-        "The HTTP status of the last request to the app's internal URL, while it passes (a failing answer's status is the code label of appproxy_backend_failure_info).",
+        "The HTTP status of the last final answer of the app's internal URL, whether it passed or failed (as blackbox_exporter's probe_http_status_code); absent while no answer came.",
         GAUGE,
         &APP_LABELS,
         requested().filter_map(|(labels, b)| {
-            let status = b.last.status.filter(|_| b.up())?;
+            let status = b.last.status?;
             Some((labels, f64::from(status)))
         }),
     );
@@ -613,101 +607,42 @@ fn unix_seconds(time: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The exporter's own families (build info, reloads), built at scrape time: they change
-/// without a probe round.
-struct LiveFamilies {
-    build_info: GaugeVec,
-    reload_successful: Gauge,
-    reload_success_timestamp: Gauge,
+/// What the running exporter keeps beside the snapshot, for [`write_live`].
+pub struct Live<'a> {
+    pub reload_successful: bool,
+    pub reload_last_success: SystemTime,
+    pub graph: &'a crate::inventory::graph::GraphMetrics,
+    pub tasks: &'a crate::supervise::Tasks,
 }
 
-impl LiveFamilies {
-    fn new() -> prometheus::Result<Self> {
-        Ok(Self {
-            build_info: GaugeVec::new(
-                Opts::new(
-                    "appproxy_exporter_build_info",
-                    "The exporter's version and source revision.",
-                ),
-                &["version", "revision"],
-            )?,
-            reload_successful: Gauge::with_opts(Opts::new(
-                "appproxy_exporter_config_last_reload_successful",
-                "1 when the last configuration reload succeeded.",
-            ))?,
-            reload_success_timestamp: Gauge::with_opts(Opts::new(
-                "appproxy_exporter_config_last_reload_success_timestamp_seconds",
-                "Unix time of the last successful configuration load.",
-            ))?,
-        })
+/// The exporter's own series, written at scrape time because they change without a probe
+/// round: its build, its reloads, Graph's requests, its tasks' panics, and the process's.
+pub fn write_live(out: &mut impl std::fmt::Write, live: &Live<'_>) {
+    let build_info = Family::new(
+        "appproxy_exporter_build_info",
+        "The exporter's version and source revision.",
+        &["version", "revision"],
+    );
+    build_info
+        .with_label_values(&[crate::release::VERSION, crate::release::REVISION])
+        .set(1.0);
+    let reload_successful = Family::new(
+        "appproxy_exporter_config_last_reload_successful",
+        "1 when the last configuration reload succeeded.",
+        &[],
+    );
+    reload_successful.set(bool_value(live.reload_successful));
+    let reload_success_timestamp = Family::new(
+        "appproxy_exporter_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last successful configuration load.",
+        &[],
+    );
+    reload_success_timestamp.set(unix_seconds(live.reload_last_success));
+    // In name order, as scrapes have always had them.
+    for family in [&build_info, &reload_success_timestamp, &reload_successful] {
+        family.write(out);
     }
-
-    fn all(&self) -> [&dyn Collector; 3] {
-        [
-            &self.build_info,
-            &self.reload_successful,
-            &self.reload_success_timestamp,
-        ]
-    }
-
-    fn fill(&self, exporter: &Exporter) {
-        self.build_info
-            .with_label_values(&[crate::release::VERSION, crate::release::REVISION])
-            .set(1.0);
-        let reload = exporter.reload_status();
-        self.reload_successful.set(bool_value(reload.successful));
-        self.reload_success_timestamp
-            .set(unix_seconds(reload.last_success));
-    }
-}
-
-struct LiveCollector {
-    exporter: Arc<Exporter>,
-    families: Mutex<LiveFamilies>,
-    descs: Vec<Desc>,
-}
-
-impl Collector for LiveCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let families = match self.families.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        families.fill(&self.exporter);
-        families.all().iter().flat_map(|c| c.collect()).collect()
-    }
-}
-
-/// The registry `/metrics` serves beside the rendered snapshot: the exporter's own families,
-/// Graph's request metrics, and process metrics where the platform has them.
-pub fn registry(exporter: Arc<Exporter>) -> prometheus::Result<Registry> {
-    let families = LiveFamilies::new()?;
-    let descs = families
-        .all()
-        .iter()
-        .flat_map(|c| c.desc().into_iter().cloned())
-        .collect();
-    let registry = Registry::new();
-    registry.register(Box::new(exporter.graph_metrics.requests.clone()))?;
-    registry.register(Box::new(exporter.graph_metrics.duration.clone()))?;
-    registry.register(Box::new(exporter.tasks.panics().clone()))?;
-    registry.register(Box::new(LiveCollector {
-        exporter,
-        families: Mutex::new(families),
-        descs,
-    }))?;
-    #[cfg(target_os = "linux")]
-    registry.register(Box::new(
-        prometheus::process_collector::ProcessCollector::for_self(),
-    ))?;
-    Ok(registry)
-}
-
-/// The text exposition of everything in `registry`.
-pub fn encode(registry: &Registry) -> Result<String, prometheus::Error> {
-    prometheus::TextEncoder::new().encode_to_string(&registry.gather())
+    live.tasks.write(out);
+    live.graph.write(out);
+    process::write(out);
 }

@@ -474,6 +474,11 @@ fn backend_targets(
         );
         let target = Target {
             pre_authenticated: app.pre_authenticated,
+            // "Translate URLs in headers" off: App Proxy passes the user's Host, the external
+            // one, to the backend.
+            host_header: (!app.translate_host_header)
+                .then(|| urls.external.as_deref().and_then(host_header_of))
+                .flatten(),
             ..target
         };
         let target = match &urls.external {
@@ -486,4 +491,14 @@ fn backend_targets(
         });
     }
     (targets, unprobed)
+}
+
+/// The Host header a browser sends for `url`: its host, with its port when not the scheme's.
+fn host_header_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
 }

@@ -11,7 +11,7 @@ use crate::cli::Output;
 use crate::config::Loaded;
 use crate::diagnosis;
 use crate::exporter::Exporter;
-use crate::{Error, Result, http, metrics, prober};
+use crate::{Error, Result, http, prober};
 
 pub struct ServeOptions {
     /// `--web.listen-address`, each of them.
@@ -44,8 +44,7 @@ pub async fn serve_until(
     }
     http::server::raise_file_limit();
     tracing::info!(config = %loaded, version = crate::release::VERSION, revision = crate::release::REVISION, "starting appproxy_exporter");
-    let exporter = Exporter::new(loaded)?;
-    let registry = metrics::registry(Arc::clone(&exporter))?;
+    let exporter = Exporter::new(loaded);
     let web = match &options.web_config_file {
         None => None,
         Some(path) => Some(Arc::new(
@@ -56,7 +55,7 @@ pub async fn serve_until(
         web_config: web.clone(),
         ..options.web.clone()
     };
-    let app = http::router_with(Arc::clone(&exporter), registry, &web_options);
+    let app = http::router_with(Arc::clone(&exporter), &web_options);
 
     let listeners = if options.systemd_socket {
         systemd_listeners()?
@@ -102,7 +101,7 @@ pub async fn diagnose(
     runbooks: &str,
 ) -> Result<u8> {
     let config = loaded.to_string();
-    let exporter = Exporter::new(loaded)?;
+    let exporter = Exporter::new(loaded);
     let snapshot = prober::Prober::new(Arc::clone(&exporter))
         .round_once()
         .await;

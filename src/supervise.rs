@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::IntCounterVec;
+use crate::exposition::CounterVec;
 
 /// The first wait before a task that panicked starts again.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -24,7 +24,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(300);
 pub struct Tasks(Arc<Inner>);
 
 struct Inner {
-    panics: IntCounterVec,
+    panics: CounterVec,
     /// The tasks waiting to start again, with when they will.
     down: Mutex<BTreeMap<&'static str, Instant>>,
     first_backoff: Duration,
@@ -36,30 +36,38 @@ impl std::fmt::Debug for Tasks {
     }
 }
 
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks::new()
+    }
+}
+
 impl Tasks {
-    pub fn new() -> prometheus::Result<Tasks> {
+    pub fn new() -> Tasks {
         Tasks::with_backoff(FIRST_BACKOFF)
     }
 
     /// With a first backoff of the caller's choosing (tests shorten it).
-    pub fn with_backoff(first_backoff: Duration) -> prometheus::Result<Tasks> {
-        let panics = IntCounterVec::new(
-            prometheus::Opts::new(
+    pub fn with_backoff(first_backoff: Duration) -> Tasks {
+        Tasks(Arc::new(Inner {
+            panics: CounterVec::new(
                 "appproxy_exporter_task_panics_total",
                 "Background tasks of the exporter that stopped with a panic and were started again, by task.",
+                &["task"],
             ),
-            &["task"],
-        )?;
-        Ok(Tasks(Arc::new(Inner {
-            panics,
             down: Mutex::new(BTreeMap::new()),
             first_backoff,
-        })))
+        }))
     }
 
-    /// The counter, for the registry.
-    pub fn panics(&self) -> &IntCounterVec {
-        &self.0.panics
+    /// How many times `task` panicked.
+    pub fn panics(&self, task: &str) -> u64 {
+        self.0.panics.get(&[task])
+    }
+
+    /// `appproxy_exporter_task_panics_total`, in the text format.
+    pub fn write(&self, out: &mut impl std::fmt::Write) {
+        self.0.panics.write(out);
     }
 
     /// The tasks down now (a panic, waiting to start again), with how long until they do.
@@ -77,7 +85,7 @@ impl Tasks {
     /// Counts a panic of `task` that was caught where it happened (a publish, one backend
     /// request) and needs no restart here.
     pub fn caught(&self, task: &'static str, message: &str) {
-        self.0.panics.with_label_values(&[task]).inc();
+        self.0.panics.inc(&[task]);
         tracing::error!(
             task,
             panic = message,
@@ -99,7 +107,7 @@ impl Tasks {
         let tasks = self.clone();
         async move {
             // Touched so that the series is there, at 0, before anything panics.
-            tasks.0.panics.with_label_values(&[task]);
+            tasks.0.panics.touch(&[task]);
             let mut backoff = tasks.0.first_backoff;
             loop {
                 let started = Instant::now();
@@ -113,7 +121,7 @@ impl Tasks {
                 if started.elapsed() >= HEALTHY_RUN {
                     backoff = tasks.0.first_backoff;
                 }
-                tasks.0.panics.with_label_values(&[task]).inc();
+                tasks.0.panics.inc(&[task]);
                 tracing::error!(task, panic = %message, restart_in_seconds = backoff.as_secs_f64(), "a background task panicked; it starts again");
                 tasks.set_down(task, Some(Instant::now() + backoff));
                 tokio::time::sleep(backoff).await;
@@ -169,7 +177,7 @@ mod tests {
     /// Two panics, then a run that lasts: counted twice, down between them, up once running.
     #[tokio::test]
     async fn a_task_that_panics_is_counted_marked_down_and_started_again() {
-        let tasks = Tasks::with_backoff(Duration::from_millis(200)).unwrap();
+        let tasks = Tasks::with_backoff(Duration::from_millis(200));
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&runs);
         let supervisor = tokio::spawn(tasks.supervise("test", move || {
@@ -191,14 +199,14 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(tasks.down().is_empty(), "running again, so up");
-        assert_eq!(tasks.panics().with_label_values(&["test"]).get(), 2);
+        assert_eq!(tasks.panics("test"), 2);
         supervisor.abort();
     }
 
     /// Stopping the supervisor stops the task: nothing runs on after a shutdown.
     #[tokio::test]
     async fn stopping_the_supervisor_stops_its_task() {
-        let tasks = Tasks::new().unwrap();
+        let tasks = Tasks::new();
         let alive = Arc::new(());
         let held = Arc::clone(&alive);
         let supervisor = tokio::spawn(tasks.supervise("test", move || {

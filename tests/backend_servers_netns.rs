@@ -47,6 +47,18 @@ http {{
     location = /nocontent {{ return 204; }}
     location = /notmodified {{ return 304; }}
   }}
+  # A backend that serves one site by its external name, as SharePoint with alternate access
+  # mappings or a load balancer with host rules does; any other Host finds no site (503, as
+  # a load balancer without a matching backend answers).
+  server {{
+    listen 127.0.0.74:80 default_server;
+    return 503;
+  }}
+  server {{
+    listen 127.0.0.74:80;
+    server_name vhost-contoso.msappproxy.test;
+    location / {{ return 200 \"ok\"; }}
+  }}
 }}
 "
         );
@@ -83,20 +95,27 @@ fn spec(proxy: serde_json::Value) -> serde_json::Value {
             "hints.backend.test": "127.0.0.71",
             "legacy.backend.test": "127.0.0.72",
             "blocked.backend.test": "127.0.0.73",
+            "vhost.backend.test": "127.0.0.74",
+            "secure.backend.test": "127.0.0.75",
             "front-preauth.test": "127.0.0.81",
             "front-timeout.test": "127.0.0.82",
-            "front-gateway.test": "127.0.0.83"
+            "front-gateway.test": "127.0.0.83",
+            "front-badgateway.test": "127.0.0.84",
+            "intranet.contoso.test": "127.0.0.70"
         },
         "servers": [
             {"ip": "127.0.0.71", "port": 80, "kind": "http", "status": 500, "informational": [103]},
             {"ip": "127.0.0.72", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "legacy.backend.test", "max_tls": "1.1"},
             {"ip": "127.0.0.73", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.75", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "secure-contoso.msappproxy.test"},
             {"ip": "127.0.0.81", "port": 80, "kind": "http", "status": 302,
              "headers": {"Location": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/authorize?client_id=x"}},
             {"ip": "127.0.0.82", "port": 80, "kind": "http", "status": 504,
              "body": "<html><h1>This corporate app can't be accessed.</h1><p>Backend Timeout</p></html>"},
             {"ip": "127.0.0.83", "port": 80, "kind": "http", "status": 504,
-             "body": "<html><p>Error Code: GatewayTimeout</p></html>"}
+             "body": "<html><p>Error Code: GatewayTimeout</p></html>"},
+            {"ip": "127.0.0.84", "port": 80, "kind": "http", "status": 502,
+             "body": "<html><h1>This corporate app can't be accessed.</h1><p>Status Code: Bad gateway</p></html>"}
         ],
         "proxy": proxy
     })
@@ -126,6 +145,17 @@ const APPS: &[(&str, &str, &str)] = &[
         "http://front-gateway.test/",
     ),
     ("filtered", "http://blocked.backend.test/", ""),
+    (
+        "front-bad-gateway",
+        "http://nginx.backend.test/",
+        "http://front-badgateway.test/",
+    ),
+    // A custom domain behind split-brain DNS: its external host is the backend itself here.
+    (
+        "split-brain",
+        "http://nginx.backend.test/",
+        "http://intranet.contoso.test/",
+    ),
 ];
 
 fn config(connector_file: &Path, through_proxy: bool) -> String {
@@ -326,6 +356,16 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
             .1
             .contains("gatewaytimeout")
     );
+    // A bad gateway while this host loads the page: another connector cannot reach it.
+    assert_eq!(failing(&m, "front-bad-gateway"), Some(10.0));
+    let (_, evidence) = diagnosed(&lab, &exporter, "front-bad-gateway", 10);
+    assert!(evidence.contains("steps 7-8"), "{evidence}");
+    assert_eq!(diagnosed(&lab, &exporter, "front-bad-gateway", 7).0, "pass");
+    // The external host resolves to the backend: no request from here reaches App Proxy.
+    assert_eq!(failing(&m, "split-brain"), Some(0.0));
+    let (state, evidence) = diagnosed(&lab, &exporter, "split-brain", 10);
+    assert_eq!(state, "not_evaluated");
+    assert!(evidence.contains("split-brain DNS"), "{evidence}");
 }
 
 #[test]
@@ -345,6 +385,92 @@ fn a_proxy_asking_for_authentication_fails_step_5_for_the_backend_request() {
     let (_, evidence) = diagnosed(&lab, &exporter, "filtered", 5);
     assert!(
         evidence.contains("asks for authentication (407)"),
+        "{evidence}"
+    );
+}
+
+/// "Translate URLs in headers: No" (Graph's `isTranslateHostHeaderEnabled: false`): App Proxy
+/// passes the user's Host, the external one, to the backend. A backend that serves its site by
+/// that name loads only when asked by it, and its certificate is for that name.
+#[test]
+fn an_app_that_keeps_the_external_host_is_asked_by_it_and_its_certificate_checked_for_it() {
+    let lab = Lab::up(&spec(serde_json::Value::Null));
+    let dir = tempfile::tempdir().unwrap();
+    let _nginx = Nginx::start(&lab, dir.path());
+    let file = connector_file(dir.path());
+    let app = |name: &str, internal: &str, external: Option<&str>| match external {
+        None => format!(
+            "      - {{name: {name}, connector_group: Default, internal_url: \"{internal}\"}}\n"
+        ),
+        Some(external) => format!(
+            "      - {{name: {name}, connector_group: Default, internal_url: \"{internal}\", external_url: \"{external}\", translate_host_header: false}}\n"
+        ),
+    };
+    let apps = [
+        app("vhost-translated", "http://vhost.backend.test/", None),
+        app(
+            "vhost-kept",
+            "http://vhost.backend.test/",
+            Some("https://vhost-contoso.msappproxy.test/"),
+        ),
+        app("tls-translated", "https://secure.backend.test/", None),
+        app(
+            "tls-kept",
+            "https://secure.backend.test/",
+            Some("https://secure-contoso.msappproxy.test/"),
+        ),
+    ]
+    .concat();
+    let config = format!(
+        "inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors: [{{machine_name: CONN-01, status: active}}]
+    apps:
+{apps}connector:
+  service_config: {file}
+  updater_config: {file}
+  machine_config: /nonexistent/machine.config
+  winhttp_proxy: direct
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  external:
+    enabled: false
+  backend:
+    interval: 300ms
+    timeouts: {{default: 2s, long: 4s}}
+",
+        file = file.display()
+    );
+    let exporter = lab.start(&write_config(dir.path(), &config));
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        [
+            "vhost-translated",
+            "vhost-kept",
+            "tls-translated",
+            "tls-kept",
+        ]
+        .iter()
+        .all(|app| answered(m, app, false))
+    });
+    // Asked by its internal name, the site is not found: step 7 fails, as it should only for
+    // an app whose headers App Proxy translates.
+    assert_eq!(failing(&m, "vhost-translated"), Some(7.0), "{m}");
+    assert_eq!(
+        failure_code(&m, "vhost-translated", "http").as_deref(),
+        Some("503")
+    );
+    assert_eq!(failing(&m, "vhost-kept"), Some(0.0), "{m}");
+    assert_eq!(failing(&m, "tls-translated"), Some(7.0), "{m}");
+    assert!(failure_phase(&m, "tls-translated", "tls"), "{m}");
+    assert_eq!(failing(&m, "tls-kept"), Some(0.0), "{m}");
+    let (_, evidence) = diagnosed(&lab, &exporter, "vhost-translated", 7);
+    assert!(
+        evidence.contains("vhost.backend.test:80 answered HTTP 503"),
         "{evidence}"
     );
 }

@@ -138,6 +138,10 @@ const CASES: &[(&str, &str)] = &[
         ":5:23: inventory.static.apps[0].internal_url: invalid URL \"intranet.corp.example\": relative URL without a base",
     ),
     (
+        "untranslated_host_without_external_url.yml",
+        ":4:9: inventory.static.apps[0].translate_host_header: false needs external_url: with it off App Proxy sends the backend the external host, which only external_url names",
+    ),
+    (
         "url_wrong_scheme.yml",
         ":5:23: inventory.static.apps[0].internal_url: invalid URL \"ftp://intranet.corp.example/\": the scheme must be http or https, not \"ftp\"",
     ),

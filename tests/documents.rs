@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use appproxy_exporter::exporter::Exporter;
-use appproxy_exporter::{config, diagnosis, http, metrics, prober};
+use appproxy_exporter::{config, diagnosis, http, prober};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -31,15 +31,14 @@ fn apps(apps: usize) -> String {
 
 async fn exporter_with(dir: &std::path::Path, text: &str) -> Arc<Exporter> {
     let path = write_config(dir, text);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let snapshot = prober::Prober::new(Arc::clone(&exporter)).round().await;
     exporter.publish(snapshot);
     exporter
 }
 
 fn router(exporter: &Arc<Exporter>) -> axum::Router {
-    let registry = metrics::registry(Arc::clone(exporter)).unwrap();
-    http::router(Arc::clone(exporter), registry, "/metrics")
+    http::router(Arc::clone(exporter), "/metrics")
 }
 
 async fn get(router: &axum::Router, path: &str) -> (StatusCode, String) {

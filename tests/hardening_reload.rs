@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use appproxy_exporter::config;
 use appproxy_exporter::exporter::Exporter;
-use appproxy_exporter::{http, metrics};
+use appproxy_exporter::http;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -17,8 +17,7 @@ use tower::ServiceExt;
 use common::{THREE_APPS, write_config};
 
 async fn post_reload(exporter: &Arc<Exporter>, headers: &[(&str, &str)]) -> (StatusCode, String) {
-    let registry = metrics::registry(Arc::clone(exporter)).unwrap();
-    let router = http::router(Arc::clone(exporter), registry, "/metrics");
+    let router = http::router(Arc::clone(exporter), "/metrics");
     let mut request = Request::builder().method("POST").uri("/-/reload");
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -51,7 +50,7 @@ fn large_config(apps: usize) -> String {
 async fn a_reload_posted_by_another_site_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), THREE_APPS);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let host = ("host", "conn-01.corp.example:9869");
     for foreign in [
         vec![
@@ -84,13 +83,12 @@ async fn a_reload_posted_by_another_site_is_refused() {
 async fn without_the_lifecycle_api_a_reload_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), THREE_APPS);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
-    let registry = metrics::registry(Arc::clone(&exporter)).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let options = http::WebOptions {
         enable_lifecycle: false,
         ..http::WebOptions::default()
     };
-    let router = http::router_with(Arc::clone(&exporter), registry, &options);
+    let router = http::router_with(Arc::clone(&exporter), &options);
     let request = Request::builder()
         .method("POST")
         .uri("/-/reload")
@@ -108,7 +106,7 @@ async fn without_the_lifecycle_api_a_reload_is_refused() {
 fn a_slow_reload_that_finishes_last_does_not_bring_back_the_older_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), THREE_APPS);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     write_config(dir.path(), &large_config(20_000));
     let slow = {
         let exporter = Arc::clone(&exporter);
@@ -139,7 +137,7 @@ fn a_slow_reload_that_finishes_last_does_not_bring_back_the_older_file() {
 fn reloads_asked_for_together_share_one_reading_of_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &large_config(20_000));
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let before = exporter.generation();
     let reloads: Vec<_> = (0..20)
         .map(|_| {

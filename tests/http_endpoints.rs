@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use appproxy_exporter::config;
 use appproxy_exporter::exporter::Exporter;
-use appproxy_exporter::{http, metrics, prober};
+use appproxy_exporter::{http, prober};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -16,8 +16,7 @@ use tower::ServiceExt;
 use common::{THREE_APPS, sample, write_config};
 
 async fn call(exporter: &Arc<Exporter>, method: &str, path: &str) -> (StatusCode, String) {
-    let registry = metrics::registry(Arc::clone(exporter)).unwrap();
-    let router = http::router(Arc::clone(exporter), registry, "/metrics");
+    let router = http::router(Arc::clone(exporter), "/metrics");
     let request = Request::builder()
         .method(method)
         .uri(path)
@@ -47,7 +46,7 @@ async fn round(exporter: &Arc<Exporter>) -> appproxy_exporter::store::Snapshot {
 
 async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Exporter> {
     let path = write_config(dir, text);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let snapshot = round(&exporter).await;
     exporter.publish(snapshot);
     exporter
@@ -55,7 +54,7 @@ async fn exporter_after_one_round(dir: &std::path::Path, text: &str) -> Arc<Expo
 
 #[tokio::test]
 async fn ready_and_inventory_metrics_wait_for_the_first_round() {
-    let exporter = Exporter::new(no_outbound_probes()).unwrap();
+    let exporter = Exporter::new(no_outbound_probes());
     let (status, body) = call(&exporter, "GET", "/-/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("first probe round"), "{body}");
@@ -79,7 +78,7 @@ async fn ready_and_inventory_metrics_wait_for_the_first_round() {
 /// a prober that died once left readiness at 200 over metrics that no longer moved.
 #[tokio::test]
 async fn ready_names_a_task_that_panicked_until_it_runs_again() {
-    let exporter = Exporter::new(no_outbound_probes()).unwrap();
+    let exporter = Exporter::new(no_outbound_probes());
     exporter.publish(round(&exporter).await);
     assert_eq!(call(&exporter, "GET", "/-/ready").await.0, StatusCode::OK);
     let supervisor = tokio::spawn(exporter.tasks.supervise("prober", || async {
@@ -152,7 +151,7 @@ async fn reload_with_a_good_file_applies_it() {
 
 #[tokio::test]
 async fn reload_only_answers_post() {
-    let exporter = Exporter::new(no_outbound_probes()).unwrap();
+    let exporter = Exporter::new(no_outbound_probes());
     assert_eq!(
         call(&exporter, "GET", "/-/reload").await.0,
         StatusCode::METHOD_NOT_ALLOWED
@@ -301,7 +300,7 @@ async fn config_page_shows_effective_settings_without_passwords() {
 
 #[tokio::test]
 async fn every_steps_runbook_is_served_and_unknown_ones_are_404() {
-    let exporter = Exporter::new(no_outbound_probes()).unwrap();
+    let exporter = Exporter::new(no_outbound_probes());
     let (status, index) = call(&exporter, "GET", "/runbooks").await;
     assert_eq!(status, StatusCode::OK);
     assert!(index.contains(r#"href="/runbooks/backend_timeout""#));

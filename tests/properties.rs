@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use appproxy_exporter::exporter::Exporter;
@@ -15,7 +15,7 @@ use appproxy_exporter::http::listener::{ConnectionLimits, WebListener};
 use appproxy_exporter::http::webconfig::WebConfig;
 use appproxy_exporter::proxy::{dotnet, registry};
 use appproxy_exporter::supervise::Tasks;
-use appproxy_exporter::{backend, config, metrics};
+use appproxy_exporter::{backend, config};
 use proptest::prelude::*;
 
 const EXAMPLE: &str = include_str!("fixtures/config/valid/contract_example.yml");
@@ -129,16 +129,14 @@ fn our_server() -> SocketAddr {
                 file: None,
                 warnings,
             };
-            let exporter = Exporter::new(loaded).unwrap();
-            let registry = metrics::registry(Arc::clone(&exporter)).unwrap();
-            let router = http::router(exporter, registry, "/metrics");
+            let exporter = Exporter::new(loaded);
+            let router = http::router(exporter, "/metrics");
             let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let limits = ConnectionLimits {
                 total: 64,
                 per_client: 0,
             };
-            let listener =
-                WebListener::new(vec![socket], None, limits, &Tasks::new().unwrap()).unwrap();
+            let listener = WebListener::new(vec![socket], None, limits, &Tasks::new()).unwrap();
             let address = listener.local_addr();
             tokio::spawn(http::server::serve(
                 listener,
@@ -220,7 +218,7 @@ proptest! {
                 let _ = stream.shutdown().await;
             });
             let url = url::Url::parse(&format!("http://{address}/")).unwrap();
-            (backend::http::get(&url, true, None, Duration::from_secs(5)).await, address)
+            (backend::http::get(&url, None, true, None, Duration::from_secs(5)).await, address)
         });
         match (&outcome.status, &outcome.failure) {
             (Some(status), _) => prop_assert!((100..1000).contains(status)),

@@ -10,7 +10,6 @@ use appproxy_exporter::config;
 use appproxy_exporter::exporter::Exporter;
 use appproxy_exporter::http::webconfig::WebConfigFile;
 use appproxy_exporter::http::{self, WebOptions};
-use appproxy_exporter::metrics;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
@@ -83,14 +82,13 @@ async fn a_wrong_password_being_checked_holds_a_request_slot() {
     let dir = tempfile::tempdir().unwrap();
     let web = users(dir.path(), "s3cret", 12);
     let path = common::write_config(dir.path(), common::THREE_APPS);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
-    let registry = metrics::registry(Arc::clone(&exporter)).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let options = WebOptions {
         max_requests: 1,
         web_config: Some(Arc::new(WebConfigFile::open(&web).unwrap())),
         ..WebOptions::default()
     };
-    let router = http::router_with(Arc::clone(&exporter), registry, &options);
+    let router = http::router_with(Arc::clone(&exporter), &options);
     let request = |authorization: String| {
         Request::builder()
             .uri("/config")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use appproxy_exporter::exporter::Exporter;
 use appproxy_exporter::http::paths::{WebPaths, parse_external_url};
 use appproxy_exporter::http::{self, WebOptions};
-use appproxy_exporter::{config, metrics, prober};
+use appproxy_exporter::{config, prober};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
@@ -28,7 +28,7 @@ const NOTHING_OUTSIDE: &str = "probes:\n  interval: 60s\n  endpoints:\n    catal
 
 async fn exporter_after_one_round(dir: &std::path::Path) -> Arc<Exporter> {
     let path = write_config(dir, THREE_APPS);
-    let exporter = Exporter::new(config::load(Some(&path)).unwrap()).unwrap();
+    let exporter = Exporter::new(config::load(Some(&path)).unwrap());
     let snapshot = prober::Prober::new(Arc::clone(&exporter)).round().await;
     exporter.publish(snapshot);
     exporter
@@ -51,13 +51,12 @@ async fn get_path(router: &axum::Router, path: &str) -> (StatusCode, Option<Stri
 }
 
 fn router_with_paths(exporter: &Arc<Exporter>, paths: WebPaths) -> axum::Router {
-    let registry = metrics::registry(Arc::clone(exporter)).unwrap();
     let options = WebOptions {
         telemetry_path: "/metrics".into(),
         paths,
         ..WebOptions::default()
     };
-    http::router_with(Arc::clone(exporter), registry, &options)
+    http::router_with(Arc::clone(exporter), &options)
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ local a = import '../lib/alerting.libsonnet';
             c.severities.page,
             'connector_installed',
             "The connector's trust certificate expires within three days, or has expired.",
-            'The trust certificate of the connector on {{ $labels.instance }} ends in {{ $value | humanizeDuration }} (negative: expired). Register the connector again (Register-AppProxyConnector) once it reaches the internet; expired, it fails step 2 (connector_installed) for this host.',
+            'The trust certificate of the connector on {{ $labels.instance }} ends in {{ $value | humanizeDuration }} (negative: expired). Register the connector again (Register-MicrosoftEntraPrivateNetworkConnector -EnvironmentName AzureCloud; Register-AppProxyConnector before 1.5.3829.0) once it reaches the internet; expired, it fails step 2 (connector_installed) for this host.',
             'connector_installed#host-check-certificate',
           ),
           rule(

@@ -2,9 +2,17 @@
 //! as a user would, and judge only what that can show. A passthrough app's front end answers
 //! with the app itself: 2xx, 3xx, 401 or 403 is up. A pre-authenticated app's front end sends
 //! every anonymous user to Microsoft sign-in, whatever the connector's state: that it does so
-//! shows the front end is up and nothing more, so step 10 is not evaluated. App Proxy's own
-//! error pages name what failed, and are mapped to that step: "Backend Timeout" to step 9, a
-//! gateway timeout (no connector answered) to step 2, the rest to step 10.
+//! shows the front end is up and nothing more, so step 10 is not evaluated. An external host
+//! that resolves, from this host, to an internal address (a custom domain behind split-brain
+//! DNS) is not App Proxy at all: step 10 is not evaluated either.
+//!
+//! App Proxy's own error pages ("This corporate app can't be accessed") name what failed by
+//! their status code, as application-proxy-sign-in-bad-gateway-timeout-error.md documents them:
+//! "Backend Timeout" is step 9; a gateway time-out (App Proxy reached no working connector:
+//! none in the group, or the ports closed) is step 2; a bad gateway (the connector that took
+//! the request cannot reach the backend) names steps 7-8, which this host's own request
+//! judges: where it loads the page, the failing connector is another of the group, and step 10
+//! fails saying so; anything else is step 10.
 
 use url::Url;
 
@@ -12,12 +20,15 @@ use super::http;
 use crate::walk::{Outcome, Step};
 
 /// Phrases of App Proxy's error pages, which can come with any status, and the step each
-/// names; compared without regard to letter case, the specific ones first.
-pub const ERROR_PAGES: [(&str, Step); 6] = [
+/// names; compared without regard to letter case, the specific ones (its status codes) first.
+pub const ERROR_PAGES: [(&str, Step); 9] = [
     ("backend timeout", Step::BackendTimeout),
     ("the connector timed out", Step::BackendTimeout),
     ("gatewaytimeout", Step::ConnectorInstalled),
     ("gateway timeout", Step::ConnectorInstalled),
+    ("gateway time-out", Step::ConnectorInstalled),
+    ("badgateway", Step::InternalUrl),
+    ("bad gateway", Step::InternalUrl),
     (
         "this corporate app can't be accessed",
         Step::EscalateAppFlow,
@@ -44,6 +55,8 @@ pub enum Verdict {
     Up,
     /// The front end sent an anonymous user to Microsoft sign-in: up, and nothing more known.
     SignIn,
+    /// The external host resolves here to an internal address: not App Proxy (split-brain DNS).
+    Internal { address: std::net::IpAddr },
     /// A failure, and the step it belongs to.
     Fails { step: Step, evidence: String },
 }
@@ -57,9 +70,21 @@ pub struct External {
 
 impl External {
     /// Judges the answer to `url`; `pre_authenticated` is Graph's `externalAuthenticationType`
-    /// when known.
-    pub fn judge(url: &str, outcome: http::Outcome, pre_authenticated: Option<bool>) -> External {
-        let verdict = verdict(url, &outcome, pre_authenticated);
+    /// when known, `internal` the address the app's internal URL was reached at, `here` the
+    /// address the external host resolves to on this host.
+    pub fn judge(
+        url: &str,
+        outcome: http::Outcome,
+        pre_authenticated: Option<bool>,
+        internal: Option<std::net::IpAddr>,
+        here: Option<std::net::IpAddr>,
+    ) -> External {
+        let verdict = match here {
+            Some(address) if is_internal(address) || Some(address) == internal => {
+                Verdict::Internal { address }
+            }
+            _ => verdict(url, &outcome, pre_authenticated),
+        };
         External { outcome, verdict }
     }
 
@@ -68,8 +93,11 @@ impl External {
         !matches!(self.verdict, Verdict::Fails { .. })
     }
 
-    /// What the answer says for the walk: step 10, or the step an error page names.
-    pub fn steps(&self) -> Vec<(Step, Outcome)> {
+    /// What the answer says for the walk: step 10, or the step an error page names. A bad
+    /// gateway names steps 7-8, which this host's own request judges (`loaded`: it loaded the
+    /// page): where it did, another connector of the group cannot reach the backend, and step
+    /// 10 fails saying so; where it did not, steps 7-8 fail from it already.
+    pub fn steps(&self, loaded: bool) -> Vec<(Step, Outcome)> {
         match &self.verdict {
             Verdict::Up => vec![(Step::EscalateAppFlow, Outcome::Pass)],
             Verdict::SignIn => vec![(
@@ -78,9 +106,24 @@ impl External {
                     "the external URL redirects to Microsoft sign-in (pre-authentication): the front end is up, and what happens after sign-in cannot be judged without signing in",
                 ),
             )],
+            Verdict::Internal { address } => vec![(
+                Step::EscalateAppFlow,
+                Outcome::not_evaluated(format!(
+                    "the external URL's host resolves on this host to {address}, an internal address (split-brain DNS for a custom domain): a request from here never passes through App Proxy, so what users outside get cannot be judged from this host"
+                )),
+            )],
             Verdict::Fails { step, evidence } if *step == Step::EscalateAppFlow => {
                 vec![(*step, Outcome::fail(evidence.clone()))]
             }
+            Verdict::Fails { step, evidence } if *step == Step::InternalUrl && loaded => vec![(
+                Step::EscalateAppFlow,
+                Outcome::fail_with_remedy(
+                    format!(
+                        "{evidence}: the connector that took the request cannot reach the backend (steps 7-8), and this host can"
+                    ),
+                    "Another connector of the app's group cannot reach the backend: walk steps 7 and 8 on the group's other connector hosts (their exporters' pages), or take the failing connector out of the group.",
+                ),
+            )],
             Verdict::Fails { step, evidence } => vec![
                 (*step, Outcome::fail(evidence.clone())),
                 (
@@ -92,6 +135,21 @@ impl External {
                     )),
                 ),
             ],
+        }
+    }
+}
+
+/// Not an address of the internet, where App Proxy's front ends are: private (RFC 1918), shared
+/// (RFC 6598), link-local, or IPv6 unique-local or link-local.
+fn is_internal(address: std::net::IpAddr) -> bool {
+    match address {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
         }
     }
 }
@@ -160,11 +218,19 @@ mod tests {
             body_start: body.into(),
             location: location.map(String::from),
             via: None,
+            address: None,
         }
     }
 
     fn judge(status: u16, body: &str, location: Option<&str>, pre: Option<bool>) -> Verdict {
-        External::judge("https://app/", outcome(status, body, location), pre).verdict
+        External::judge(
+            "https://app/",
+            outcome(status, body, location),
+            pre,
+            None,
+            None,
+        )
+        .verdict
     }
 
     #[test]
@@ -186,8 +252,8 @@ mod tests {
             judge(302, "", Some("https://sso.contoso.com/"), Some(true)),
             Verdict::SignIn
         );
-        let external = External::judge("https://app/", outcome(302, "", sign_in), None);
-        let steps = external.steps();
+        let external = External::judge("https://app/", outcome(302, "", sign_in), None, None, None);
+        let steps = external.steps(true);
         assert!(matches!(
             &steps[0],
             (Step::EscalateAppFlow, Outcome::NotEvaluated(_))
@@ -226,10 +292,84 @@ mod tests {
             phase: http::FailurePhase::Http,
             detail: "app:443 answered HTTP 504".into(),
         });
-        let external = External::judge("https://app/", failed, None);
-        let steps: Vec<Step> = external.steps().iter().map(|(s, _)| *s).collect();
+        let external = External::judge("https://app/", failed, None, None, None);
+        let steps: Vec<Step> = external.steps(true).iter().map(|(s, _)| *s).collect();
         assert_eq!(steps, [Step::BackendTimeout, Step::EscalateAppFlow]);
         assert!(!external.reachable());
+    }
+
+    /// application-proxy-sign-in-bad-gateway-timeout-error.md: the page's status code says
+    /// what failed. "Gateway time-out": App Proxy reached no working connector (step 2). "Bad
+    /// gateway": the connector that took the request cannot reach the backend (steps 7-8).
+    #[test]
+    fn the_status_code_on_app_proxys_page_names_its_steps() {
+        let page = |code: &str| {
+            format!("<h1>This corporate app can't be accessed.</h1><p>Status Code: {code}</p>")
+        };
+        let step = |body: &str| match judge(200, body, None, None) {
+            Verdict::Fails { step, .. } => step,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(step(&page("Gateway time-out")), Step::ConnectorInstalled);
+        assert_eq!(step(&page("Bad gateway")), Step::InternalUrl);
+        assert_eq!(step(&page("Forbidden")), Step::EscalateAppFlow);
+    }
+
+    #[test]
+    fn a_bad_gateway_where_this_host_loads_the_page_fails_step_10_naming_the_other_connectors() {
+        let body = "<h1>This corporate app can't be accessed.</h1><p>Status Code: Bad gateway</p>";
+        let external = External::judge("https://app/", outcome(502, body, None), None, None, None);
+        // This host's own request loaded the page: another connector cannot reach it.
+        let steps = external.steps(true);
+        assert_eq!(steps.len(), 1);
+        let (step, outcome) = &steps[0];
+        assert_eq!(*step, Step::EscalateAppFlow);
+        let evidence = outcome.evidence().unwrap_or_default();
+        assert!(evidence.contains("steps 7-8"), "{evidence}");
+        // This host's own request failed too: steps 7-8 say so, App Proxy's page agrees.
+        let steps: Vec<Step> = external.steps(false).iter().map(|(s, _)| *s).collect();
+        assert_eq!(steps, [Step::InternalUrl, Step::EscalateAppFlow]);
+    }
+
+    #[test]
+    fn an_external_host_resolving_here_to_an_internal_address_is_not_app_proxy() {
+        let answer = outcome(200, "intranet", None);
+        let judge = |internal: Option<&str>, here: &str| {
+            External::judge(
+                "https://intranet.contoso.com/",
+                answer.clone(),
+                None,
+                internal.and_then(|a| a.parse().ok()),
+                here.parse().ok(),
+            )
+        };
+        for here in [
+            "10.1.2.3",
+            "172.20.0.9",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            let external = judge(None, here);
+            assert!(
+                matches!(external.verdict, Verdict::Internal { .. }),
+                "{here}"
+            );
+            let steps = external.steps(true);
+            assert!(matches!(
+                steps[0],
+                (Step::EscalateAppFlow, Outcome::NotEvaluated(_))
+            ));
+        }
+        // Where the internal URL itself was reached (the lab's loopback, say).
+        let same = judge(Some("127.0.0.51"), "127.0.0.51");
+        assert!(matches!(same.verdict, Verdict::Internal { .. }));
+        // An address of the internet is App Proxy's: judged.
+        assert_eq!(
+            judge(Some("127.0.0.51"), "20.190.160.1").verdict,
+            Verdict::Up
+        );
     }
 
     #[test]

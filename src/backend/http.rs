@@ -101,6 +101,8 @@ pub struct Outcome {
     pub location: Option<String>,
     /// The proxy the request went through, when it did (`http://host:port`).
     pub via: Option<String>,
+    /// The address connected to, when the request went directly (a proxy resolves for itself).
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// How much of the body is kept in [`Outcome::body_start`].
@@ -109,9 +111,13 @@ const BODY_KEPT: usize = 8 * 1024;
 /// How much of a body is read: enough to know the page loaded, never a whole download.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Requests `url` and reads the answer within `deadline`.
+/// Requests `url` and reads the answer within `deadline`. `host` is the Host header to send
+/// instead of the URL's (App Proxy sends the external host when an app's "Translate URLs in
+/// headers" is off); the TLS server name and the certificate's expected name follow it, as
+/// .NET's HttpClient does with a Host header set (docs/backend.md, "Host header").
 pub async fn get(
     url: &Url,
+    host: Option<&str>,
     verify: bool,
     proxy: Option<&ProxyAddress>,
     deadline: Duration,
@@ -125,12 +131,21 @@ pub async fn get(
         body_start: String::new(),
         location: None,
         via: proxy.map(ToString::to_string),
+        address: None,
     };
     let until = tokio::time::Instant::from_std(started + deadline);
     let mut progress = Progress::default();
     let result = tokio::time::timeout_at(
         until,
-        run(url, verify, proxy, started, &mut outcome, &mut progress),
+        run(
+            url,
+            host,
+            verify,
+            proxy,
+            started,
+            &mut outcome,
+            &mut progress,
+        ),
     )
     .await;
     if outcome.status.is_none() {
@@ -198,6 +213,7 @@ impl Progress {
 
 async fn run(
     url: &Url,
+    host_header: Option<&str>,
     verify: bool,
     proxy: Option<&ProxyAddress>,
     started: Instant,
@@ -213,14 +229,21 @@ async fn run(
     let port = url.port_or_known_default().unwrap_or(80);
     let https = url.scheme() == "https";
     let (dial_host, dial_port) = proxy.map_or((host.as_str(), port), |p| (p.host.as_str(), p.port));
-    // The evidence names what was dialled: the backend, or the proxy in front of it.
+    // The name TLS asks for and the certificate must hold: the Host header's, without a port.
+    let server_name = host_header.map_or(host.as_str(), |h| strip_port(h));
+    // The evidence names what was dialled, and as what: the backend (with the Host header it
+    // was asked as, when that is not its own), or the proxy in front of it.
+    let shown = match host_header {
+        Some(asked_as) => format!("{host}:{port} (asked as {asked_as})"),
+        None => format!("{host}:{port}"),
+    };
     let network = |phase, failure: Failure| HttpFailure {
         phase,
         detail: match proxy {
-            None => format!("{host}:{port} {failure}"),
-            Some(_) => format!(
-                "{host}:{port} through the backend proxy {dial_host}:{dial_port}: {failure}"
-            ),
+            None => format!("{shown} {failure}"),
+            Some(_) => {
+                format!("{shown} through the backend proxy {dial_host}:{dial_port}: {failure}")
+            }
         },
     };
 
@@ -230,12 +253,13 @@ async fn run(
         .map_err(|f| network(FailurePhase::Resolve, f))?;
     progress.resolved = true;
     lap(outcome, Phase::Resolve, &mut mark);
-    let mut stream: Io = Box::new(
-        net::connect(&addresses)
-            .await
-            .map_err(|f| network(FailurePhase::Connect, f))?
-            .stream,
-    );
+    let connected = net::connect(&addresses)
+        .await
+        .map_err(|f| network(FailurePhase::Connect, f))?;
+    if proxy.is_none() {
+        outcome.address = Some(connected.address.ip());
+    }
+    let mut stream: Io = Box::new(connected.stream);
     progress.connected = true;
     if let (Some(proxy), true) = (proxy, https) {
         let answer = net::tunnel::open(stream, &host, port)
@@ -255,18 +279,19 @@ async fn run(
         })?;
         stream = Box::new(
             setup
-                .connect(stream, &host, verify)
+                .connect(stream, server_name, verify)
                 .await
                 .map_err(|error| HttpFailure {
                     phase: FailurePhase::Tls,
-                    detail: format!("{host}:{port}: {error}"),
+                    detail: format!("{shown}: {error}"),
                 })?,
         );
         lap(outcome, Phase::Tls, &mut mark);
     }
     progress.secured = true;
 
-    let (response, _connection) = exchange(stream, url, proxy.is_some() && !https).await?;
+    let (response, _connection) =
+        exchange(stream, url, host_header, proxy.is_some() && !https).await?;
     outcome.seconds = started.elapsed().as_secs_f64();
     lap(outcome, Phase::Processing, &mut mark);
     let status = response.status().as_u16();
@@ -284,13 +309,24 @@ async fn run(
     if status >= 500 {
         return Err(HttpFailure {
             phase: FailurePhase::Http,
-            detail: format!("{host}:{port} answered HTTP {status}"),
+            detail: format!("{shown} answered HTTP {status}"),
         });
     }
     body.map_err(|detail| HttpFailure {
         phase: FailurePhase::Http,
-        detail: format!("{host}:{port} answered {status}, but {detail}"),
+        detail: format!("{shown} answered {status}, but {detail}"),
     })
+}
+
+/// `host` of a Host header value `host[:port]` (an IPv6 literal keeps its brackets off).
+fn strip_port(value: &str) -> &str {
+    let host = match value.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
+        _ => value,
+    };
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 fn lap(outcome: &mut Outcome, phase: Phase, mark: &mut Instant) {
@@ -303,6 +339,7 @@ fn lap(outcome: &mut Outcome, phase: Phase, mark: &mut Instant) {
 async fn exchange(
     stream: Io,
     url: &Url,
+    host_header: Option<&str>,
     absolute: bool,
 ) -> Result<(Response<hyper::body::Incoming>, Driver), HttpFailure> {
     let http = |detail: String| HttpFailure {
@@ -319,9 +356,10 @@ async fn exchange(
         }
         target
     };
-    let host_header = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
+    let host_header = match (host_header, url.port()) {
+        (Some(asked_as), _) => asked_as.to_string(),
+        (None, Some(port)) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        (None, None) => url.host_str().unwrap_or_default().to_string(),
     };
     let request = Request::get(target)
         .header(header::HOST, host_header)
@@ -460,6 +498,65 @@ mod tests {
         Url::parse(&format!("http://127.0.0.1:{port}/app/?x=1")).unwrap()
     }
 
+    /// What a backend received, and a URL of it that answers 200.
+    async fn recording_server() -> (Url, tokio::sync::oneshot::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 2048];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&request[..n]).into_owned());
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await;
+        });
+        (
+            Url::parse(&format!("http://127.0.0.1:{port}/app/")).unwrap(),
+            rx,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_backend_is_asked_with_the_host_header_app_proxy_sends() {
+        let (url, request) = recording_server().await;
+        let outcome = get(
+            &url,
+            Some("intranet-contoso.msappproxy.net"),
+            true,
+            None,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(outcome.status, Some(200));
+        let request = request.await.unwrap().to_ascii_lowercase();
+        assert!(
+            request.contains("\r\nhost: intranet-contoso.msappproxy.net\r\n"),
+            "{request}"
+        );
+        // Without one, the internal URL's own host and port.
+        let (url, request) = recording_server().await;
+        get(&url, None, true, None, Duration::from_secs(5)).await;
+        let port = url.port().unwrap();
+        let request = request.await.unwrap().to_ascii_lowercase();
+        assert!(
+            request.contains(&format!("\r\nhost: 127.0.0.1:{port}\r\n")),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn the_tls_name_of_a_host_header_leaves_its_port_out() {
+        assert_eq!(
+            strip_port("app-contoso.msappproxy.net"),
+            "app-contoso.msappproxy.net"
+        );
+        assert_eq!(strip_port("app.corp.example:8443"), "app.corp.example");
+        assert_eq!(strip_port("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+    }
+
     #[tokio::test]
     async fn a_page_loads_with_every_phase_timed_and_keep_alive_does_not_delay_it() {
         let url = server(
@@ -467,7 +564,7 @@ mod tests {
             Duration::ZERO,
         )
         .await;
-        let outcome = get(&url, true, None, Duration::from_secs(5)).await;
+        let outcome = get(&url, None, true, None, Duration::from_secs(5)).await;
         assert_eq!(outcome.status, Some(200));
         assert_eq!(outcome.failure, None);
         let phases: Vec<_> = outcome.phases.iter().map(|(p, _)| *p).collect();
@@ -494,7 +591,7 @@ mod tests {
             Duration::ZERO,
         )
         .await;
-        let outcome = get(&url, true, None, Duration::from_secs(5)).await;
+        let outcome = get(&url, None, true, None, Duration::from_secs(5)).await;
         assert_eq!(outcome.status, Some(500));
         assert_eq!(outcome.failure.map(|f| f.phase), Some(FailurePhase::Http));
     }
@@ -506,7 +603,7 @@ mod tests {
             Duration::ZERO,
         )
         .await;
-        let outcome = get(&url, true, None, Duration::from_secs(5)).await;
+        let outcome = get(&url, None, true, None, Duration::from_secs(5)).await;
         assert_eq!(outcome.failure, None);
         assert_eq!(outcome.body_start, "hello world");
     }
@@ -523,7 +620,7 @@ mod tests {
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
                 .await;
         });
-        let failure = get(&url, true, None, Duration::from_secs(5))
+        let failure = get(&url, None, true, None, Duration::from_secs(5))
             .await
             .failure
             .unwrap();
@@ -534,7 +631,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_that_is_not_http_says_so() {
         let url = server(b"SSH-2.0-OpenSSH_9.2\r\n", Duration::ZERO).await;
-        let failure = get(&url, true, None, Duration::from_secs(5))
+        let failure = get(&url, None, true, None, Duration::from_secs(5))
             .await
             .failure
             .unwrap();
@@ -545,7 +642,7 @@ mod tests {
     #[tokio::test]
     async fn a_redirect_is_a_loaded_page_and_is_not_followed() {
         let url = server(b"HTTP/1.1 302 Found\r\nLocation: http://elsewhere.invalid/\r\nContent-Length: 0\r\n\r\n", Duration::ZERO).await;
-        let outcome = get(&url, true, None, Duration::from_secs(5)).await;
+        let outcome = get(&url, None, true, None, Duration::from_secs(5)).await;
         assert_eq!((outcome.status, outcome.failure), (Some(302), None));
         assert_eq!(
             outcome.location.as_deref(),
@@ -558,7 +655,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         drop(listener);
-        let failure = get(&url, true, None, Duration::from_secs(5))
+        let failure = get(&url, None, true, None, Duration::from_secs(5))
             .await
             .failure
             .unwrap();
@@ -568,7 +665,7 @@ mod tests {
     #[tokio::test]
     async fn connected_and_silent_until_the_deadline_is_a_timeout_not_a_network_failure() {
         let url = server(b"HTTP/1.1 200 OK\r\n\r\n", Duration::from_secs(10)).await;
-        let outcome = get(&url, true, None, Duration::from_millis(300)).await;
+        let outcome = get(&url, None, true, None, Duration::from_millis(300)).await;
         let failure = outcome.failure.unwrap();
         assert_eq!(failure.phase, FailurePhase::Timeout);
         assert!(failure.detail.contains("Backend Timeout"), "{failure}");

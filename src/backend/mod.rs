@@ -90,6 +90,9 @@ pub struct Target {
     pub external_proxy: Option<ProxyAddress>,
     /// Graph's `externalAuthenticationType` is `aadPreAuthentication` (step 10), when known.
     pub pre_authenticated: Option<bool>,
+    /// The Host header App Proxy sends the backend when it is not the internal URL's: the
+    /// external host, for an app whose "Translate URLs in headers" is off.
+    pub host_header: Option<String>,
 }
 
 impl Target {
@@ -112,6 +115,7 @@ impl Target {
             external: None,
             external_proxy: None,
             pre_authenticated: None,
+            host_header: None,
         }
     }
 
@@ -288,7 +292,7 @@ impl Judge for Answers<'_> {
         }
         if let Some(external) = &b.external {
             // A step of the connectors that App Proxy's page names is offered apart.
-            for (step, outcome) in external.steps() {
+            for (step, outcome) in external.steps(b.up()) {
                 if step >= Step::InternalUrl {
                     steps.set(step, outcome);
                 }
@@ -469,12 +473,26 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
     let external = match &target.external {
         None => None,
         Some(Ok(url)) => {
-            let outcome =
-                http::get(url, true, target.external_proxy.as_ref(), target.deadline()).await;
+            let outcome = http::get(
+                url,
+                None,
+                true,
+                target.external_proxy.as_ref(),
+                target.deadline(),
+            )
+            .await;
+            // Where the external host leads from here: the address connected to, or, through
+            // a proxy (which resolves for itself), the one this host's resolver gives.
+            let here = match outcome.address {
+                Some(address) => Some(address),
+                None => resolved_here(url).await,
+            };
             Some(external::External::judge(
                 url.as_str(),
                 outcome,
                 target.pre_authenticated,
+                internal.address,
+                here,
             ))
         }
         Some(Err(problem)) => Some(external::External {
@@ -488,6 +506,17 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
     (internal, external)
 }
 
+/// The first address `url`'s host resolves to on this host, if it resolves.
+async fn resolved_here(url: &Url) -> Option<std::net::IpAddr> {
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addresses = crate::net::resolve(host, port).await.ok()?;
+    addresses.first().map(std::net::SocketAddr::ip)
+}
+
 fn failed(problem: &UrlError) -> http::Outcome {
     http::Outcome {
         phases: Vec::new(),
@@ -499,6 +528,7 @@ fn failed(problem: &UrlError) -> http::Outcome {
         }),
         body_start: String::new(),
         location: None,
+        address: None,
         via: None,
     }
 }
@@ -513,7 +543,16 @@ pub async fn request(target: &Target) -> http::Outcome {
 
 async fn request_internal(target: &Target) -> http::Outcome {
     match &target.url {
-        Ok(url) => http::get(url, target.verify, target.proxy.as_ref(), target.deadline()).await,
+        Ok(url) => {
+            http::get(
+                url,
+                target.host_header.as_deref(),
+                target.verify,
+                target.proxy.as_ref(),
+                target.deadline(),
+            )
+            .await
+        }
         Err(problem) => failed(problem),
     }
 }
@@ -538,6 +577,7 @@ pub(crate) mod tests {
                 }),
                 body_start: String::new(),
                 location: None,
+                address: None,
                 via: None,
             },
             external: None,

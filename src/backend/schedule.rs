@@ -296,7 +296,7 @@ mod tests {
             }
         });
         let store = Arc::new(BackendStore::default());
-        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new().unwrap());
+        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new());
         let (a, b) = (target("a", &url), target("b", &url));
         scheduler.sync(
             &[Arc::clone(&a), Arc::clone(&b)],
@@ -347,7 +347,7 @@ mod tests {
             }
         });
         let store = Arc::new(BackendStore::default());
-        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new().unwrap());
+        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new());
         let apps: Vec<_> = (0..50).map(|i| target(&format!("app{i}"), &url)).collect();
         scheduler.sync(&apps, Duration::from_secs(60), 512);
         let mut times = Vec::new();
@@ -360,7 +360,7 @@ mod tests {
             "50 apps' first requests spanned {span:?}"
         );
 
-        let mut scheduler = Scheduler::new(store, &Tasks::new().unwrap());
+        let mut scheduler = Scheduler::new(store, &Tasks::new());
         let started = Instant::now();
         scheduler.sync(&apps[..3], Duration::from_millis(30), 512);
         for _ in 0..3 {
@@ -388,7 +388,7 @@ mod tests {
             }
         });
         let store = Arc::new(BackendStore::default());
-        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new().unwrap());
+        let mut scheduler = Scheduler::new(Arc::clone(&store), &Tasks::new());
         let mut all: Vec<Arc<Target>> = (0..3)
             .map(|i| target(&format!("h{i}"), &hang_url))
             .collect();

@@ -84,6 +84,7 @@ pub struct RawApp {
     pub internal_url: HttpUrl,
     pub backend_timeout: Option<BackendTimeout>,
     pub backend_certificate_validation: Option<bool>,
+    pub translate_host_header: Option<bool>,
     pub external_url: Option<HttpUrl>,
     pub kerberos_service_principal_name: Option<String>,
 }

@@ -84,6 +84,9 @@ pub struct StaticApp {
     pub internal_url: HttpUrl,
     pub backend_timeout: BackendTimeout,
     pub backend_certificate_validation: bool,
+    /// App Proxy's "Translate URLs in headers": off, the backend gets the external host in
+    /// Host (Graph's `isTranslateHostHeaderEnabled`).
+    pub translate_host_header: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_url: Option<HttpUrl>,
     /// Kerberos single sign-on (KCD): the backend's SPN, as Graph's `singleSignOnSettings`

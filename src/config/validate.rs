@@ -219,12 +219,21 @@ fn static_inventory(check: &mut Checker, raw: RawStatic) -> StaticInventory {
                 format!("duplicate app {:?} (first at line {first})", a.name),
             );
         }
+        let translate_host_header = a.translate_host_header.unwrap_or(true);
+        if !translate_host_header && a.external_url.is_none() {
+            check.problem(
+                app.referenced,
+                format!("inventory.static.apps[{i}].translate_host_header"),
+                "false needs external_url: with it off App Proxy sends the backend the external host, which only external_url names",
+            );
+        }
         apps.push(StaticApp {
             name: a.name,
             connector_group: a.connector_group,
             internal_url: a.internal_url,
             backend_timeout: a.backend_timeout.unwrap_or_default(),
             backend_certificate_validation: a.backend_certificate_validation.unwrap_or(true),
+            translate_host_header,
             external_url: a.external_url,
             kerberos_service_principal_name: a
                 .kerberos_service_principal_name

@@ -21,7 +21,7 @@ pub const WARN_BEFORE: Duration = Duration::from_secs(21 * 24 * 3600);
 /// The most of `TrustSettings.xml` that is read (the file is a few hundred bytes).
 const MAX_FILE_BYTES: u64 = 64 * 1024;
 
-const REMEDY_EXPIRED: &str = "Register the connector again to renew its trust certificate: on the connector host run Import-Module AppProxyPSModule; Register-AppProxyConnector (or reinstall the connector), and let Network Service and Local System reach the internet (through the proxy) so the next renewal succeeds.";
+const REMEDY_EXPIRED: &str = "Register the connector again to renew its trust certificate: on the connector host run Import-Module MicrosoftEntraPrivateNetworkConnectorPSModule; Register-MicrosoftEntraPrivateNetworkConnector -EnvironmentName AzureCloud (AzureUSGovernment for US Government; connectors before 1.5.3829.0: Import-Module AppProxyPSModule; Register-AppProxyConnector), or reinstall the connector, and let Network Service and Local System reach the internet (through the proxy) so the next renewal succeeds.";
 
 /// What `TrustSettings.xml` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -407,7 +407,12 @@ mod tests {
             evidence.contains("expired on 1970-01-01T00:16:40Z"),
             "{evidence}"
         );
-        assert!(remedy.contains("Register-AppProxyConnector"), "{remedy}");
+        assert!(
+            remedy.contains(
+                "Register-MicrosoftEntraPrivateNetworkConnector -EnvironmentName AzureCloud"
+            ),
+            "{remedy}"
+        );
     }
 
     #[test]

@@ -243,7 +243,7 @@ mod tests {
     use tokio::io::AsyncWrite;
 
     fn listener_on(socket: TcpListener, limits: ConnectionLimits) -> WebListener {
-        WebListener::new(vec![socket], None, limits, &Tasks::new().unwrap()).unwrap()
+        WebListener::new(vec![socket], None, limits, &Tasks::new()).unwrap()
     }
 
     /// A served connection sends each write at once: with Nagle's algorithm on, a scrape's

@@ -21,7 +21,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use prometheus::Registry;
 
 use crate::config;
 use crate::exporter::Exporter;
@@ -30,7 +29,6 @@ use paths::WebPaths;
 #[derive(Clone)]
 struct AppState {
     exporter: Arc<Exporter>,
-    registry: Registry,
     telemetry_path: Arc<str>,
     paths: Arc<WebPaths>,
     reload: Arc<reload::ReloadRoute>,
@@ -66,21 +64,20 @@ impl Default for WebOptions {
 }
 
 /// All routes at the root, without a request limit; `telemetry_path` is `--web.telemetry-path`.
-pub fn router(exporter: Arc<Exporter>, registry: Registry, telemetry_path: &str) -> Router {
+pub fn router(exporter: Arc<Exporter>, telemetry_path: &str) -> Router {
     let options = WebOptions {
         telemetry_path: telemetry_path.to_string(),
         ..WebOptions::default()
     };
-    router_with(exporter, registry, &options)
+    router_with(exporter, &options)
 }
 
 /// All routes, under the route prefix, behind the request limit and the web config's basic
 /// auth.
-pub fn router_with(exporter: Arc<Exporter>, registry: Registry, options: &WebOptions) -> Router {
+pub fn router_with(exporter: Arc<Exporter>, options: &WebOptions) -> Router {
     let paths = &options.paths;
     let state = AppState {
         exporter,
-        registry,
         telemetry_path: Arc::from(options.telemetry_path.as_str()),
         paths: Arc::new(paths.clone()),
         documents: Arc::new(tokio::sync::Semaphore::new(documents::AT_ONCE)),
@@ -158,24 +155,25 @@ fn document_context(state: &AppState) -> documents::Context {
     }
 }
 
+/// The Prometheus text format, version 0.0.4 (what Prometheus' own client libraries serve).
+const EXPOSITION: &str = "text/plain; version=0.0.4";
+
 /// The snapshot's families come compressed as they were when it was published; only the
 /// exporter's own and the process's few series are encoded now, and close the gzip member.
 /// Clients that take gzip (Prometheus always does) get it as it is; others get the text.
 async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let rendered = state.exporter.store.exposition();
-    let live = match crate::metrics::encode(&state.registry) {
-        Ok(live) => live,
-        Err(error) => {
-            tracing::error!(%error, "encoding metrics failed");
-            let body = format!("encoding metrics failed: {error}\n");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, TEXT)],
-                body,
-            )
-                .into_response();
-        }
-    };
+    let mut live = String::new();
+    let reload = state.exporter.reload_status();
+    crate::metrics::write_live(
+        &mut live,
+        &crate::metrics::Live {
+            reload_successful: reload.successful,
+            reload_last_success: reload.last_success,
+            graph: &state.exporter.graph_metrics,
+            tasks: &state.exporter.tasks,
+        },
+    );
     let vary = (header::VARY, "Accept-Encoding");
     if accepts_gzip(&headers) {
         let chunks = rendered
@@ -183,7 +181,7 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
             .map(Ok::<_, std::convert::Infallible>);
         let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
         let headers = [
-            (header::CONTENT_TYPE, prometheus::TEXT_FORMAT),
+            (header::CONTENT_TYPE, EXPOSITION),
             (header::CONTENT_ENCODING, "gzip"),
             vary,
         ];
@@ -192,11 +190,7 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         let body = axum::body::Body::from_stream(futures_util::stream::iter(
             rendered.text_with_tail(&live),
         ));
-        (
-            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT), vary],
-            body,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, EXPOSITION), vary], body).into_response()
     }
 }
 

@@ -148,7 +148,7 @@ mod tests {
             total: 0,
             per_client: 0,
         };
-        let tasks = crate::supervise::Tasks::new().unwrap();
+        let tasks = crate::supervise::Tasks::new();
         let listener = WebListener::new(vec![socket], None, limits, &tasks).unwrap();
         let server = tokio::spawn(serve_with(
             listener,

@@ -70,6 +70,7 @@ pub fn app(name: &str) -> App {
         external_url: None,
         backend_timeout: BackendTimeout::Default,
         backend_certificate_validation: true,
+        translate_host_header: true,
         application_type: String::new(),
         pre_authenticated: None,
         publishing: Publishing::WebApp,

@@ -63,6 +63,9 @@ pub struct App {
     pub external_url: Option<String>,
     pub backend_timeout: BackendTimeout,
     pub backend_certificate_validation: bool,
+    /// App Proxy's "Translate URLs in headers": off, the backend gets the external host in
+    /// the Host header instead of the internal one.
+    pub translate_host_header: bool,
     /// Graph's `onPremisesPublishing.applicationType` as given (`nonwebapp`, ...); empty when
     /// Graph does not say (a web app: Graph documents no value for one) or for static apps.
     pub application_type: String,

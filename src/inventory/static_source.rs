@@ -46,6 +46,7 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
             external_url: a.external_url.as_ref().map(|u| u.redacted()),
             backend_timeout: a.backend_timeout,
             backend_certificate_validation: a.backend_certificate_validation,
+            translate_host_header: a.translate_host_header,
             application_type: String::new(),
             pre_authenticated: None,
             // The config names an internal URL for every static app: a web app.

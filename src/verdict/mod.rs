@@ -37,6 +37,8 @@ use crate::proxy::{self, ProxyState};
 use crate::walk::{self, AppKey, Failure, Outcome, Step, StepResults, judged};
 
 #[cfg(test)]
+mod agreement;
+#[cfg(test)]
 mod tests;
 
 /// What one round found, as plain values: everything the walk is decided from.

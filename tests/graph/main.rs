@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use appproxy_exporter::config;
 use appproxy_exporter::exporter::Exporter;
+use appproxy_exporter::http;
 use appproxy_exporter::inventory::graph::RetryPolicy;
 use appproxy_exporter::prober::Prober;
-use appproxy_exporter::{http, metrics};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
@@ -109,7 +109,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let path = common::write_config(dir.path(), &config_text(dir.path()));
         let loaded = config::load(Some(&path)).unwrap();
-        let exporter = Exporter::new(loaded).unwrap();
+        let exporter = Exporter::new(loaded);
         let prober = Prober::with_retry(Arc::clone(&exporter), fast_retry());
         Harness {
             exporter,
@@ -134,8 +134,7 @@ impl Harness {
 
     /// A page of the exporter's web interface, as published last.
     async fn get(&self, path: &str) -> String {
-        let registry = metrics::registry(Arc::clone(&self.exporter)).unwrap();
-        let router = http::router(Arc::clone(&self.exporter), registry, "/metrics");
+        let router = http::router(Arc::clone(&self.exporter), "/metrics");
         let request = Request::get(path).body(Body::empty()).unwrap();
         let response = router.oneshot(request).await.unwrap();
         let body = response.into_body().collect().await.unwrap().to_bytes();

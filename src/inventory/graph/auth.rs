@@ -10,8 +10,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 
-use super::client::GraphMetrics;
 use super::model::TokenResponse;
+use super::transport::GraphMetrics;
 use crate::config::GraphSettings;
 use crate::config::values::GraphAuth;
 use crate::secret::Secret;
@@ -208,7 +208,7 @@ pub async fn post_token(
                 },
                 started,
             );
-            return Err(AuthError::Transport(super::client::describe(&error)));
+            return Err(AuthError::Transport(super::transport::describe(&error)));
         }
     };
     let status = response.status().as_u16();
@@ -223,7 +223,7 @@ pub async fn post_token(
             .unwrap_or_default();
         return Err(AuthError::Redirected { status, location });
     }
-    let bytes = super::client::read_limited(response, TOKEN_ANSWER_LIMIT)
+    let bytes = super::transport::read_limited(response, TOKEN_ANSWER_LIMIT)
         .await
         .map_err(|_| AuthError::Malformed { status })?;
     let body: TokenResponse =

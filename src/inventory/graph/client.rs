@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
-use prometheus::{Histogram, IntCounterVec};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
 use serde::de::DeserializeOwned;
@@ -16,45 +15,7 @@ use url::Url;
 
 use super::auth::{AuthError, TokenProvider};
 use super::model::{BatchItem, BatchResponse, ErrorBody, Page};
-
-/// The Graph request counter and duration histogram; cumulative, so they live for the whole
-/// process and are registered once.
-#[derive(Debug, Clone)]
-pub struct GraphMetrics {
-    pub requests: IntCounterVec,
-    pub duration: Histogram,
-}
-
-impl GraphMetrics {
-    pub fn new() -> prometheus::Result<Self> {
-        let requests = IntCounterVec::new(
-            prometheus::Opts::new(
-                "appproxy_graph_requests_total",
-                "Requests to Microsoft Graph and its sign-in endpoint, by graph_endpoint (which call) and answer (HTTP status, timeout or error).",
-            ),
-            &["graph_endpoint", "code"],
-        )?;
-        let duration = Histogram::with_opts(
-            prometheus::HistogramOpts::new(
-                "appproxy_graph_request_duration_seconds",
-                "How long requests to Microsoft Graph and its sign-in endpoint took.",
-            )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-        )?;
-        Ok(Self { requests, duration })
-    }
-
-    /// `endpoint` is one of a fixed set of names, `code` an HTTP status, `timeout` or `error`.
-    pub fn observe(&self, endpoint: &str, code: &str, started: Instant) {
-        self.requests.with_label_values(&[endpoint, code]).inc();
-        self.duration.observe(started.elapsed().as_secs_f64());
-    }
-
-    /// A request answered inside a batch: counted, but its time is the batch's.
-    fn count(&self, endpoint: &str, code: &str) {
-        self.requests.with_label_values(&[endpoint, code]).inc();
-    }
-}
+use super::transport::{GraphMetrics, ReadError, describe, read_limited};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -653,41 +614,6 @@ fn header_retry_after(
     }
 }
 
-/// The most one Graph answer may hold: a page of 100 objects or a batch of 20 is far less.
-const GRAPH_ANSWER_LIMIT: usize = 32 << 20;
-
-/// Why an answer's body could not be had.
-pub enum ReadError {
-    TooLarge,
-    Transport(String),
-}
-
-/// Reads a body of at most `limit` bytes, chunk by chunk, so a huge answer is refused rather
-/// than held.
-pub async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ReadError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
-        return Err(ReadError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ReadError::Transport(describe(&e)))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// `Retry-After` of an answer.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     seconds(response.headers().get(RETRY_AFTER)?.to_str().ok()?)
@@ -711,17 +637,8 @@ fn error_of(body: &[u8]) -> (String, String) {
     }
 }
 
-/// A transport error with its causes, which reqwest keeps in `source()`.
-pub fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// The most one Graph answer may hold: a page of 100 objects or a batch of 20 is far less.
+const GRAPH_ANSWER_LIMIT: usize = 32 << 20;
 
 #[cfg(test)]
 mod tests {

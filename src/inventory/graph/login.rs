@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::auth::{self, AuthError, TokenCacheFile};
-use super::client::GraphMetrics;
 use super::model::DeviceCodeResponse;
+use super::transport::GraphMetrics;
 use crate::config::Settings;
 use crate::config::values::GraphAuth;
 use crate::secret::Secret;
@@ -51,7 +51,7 @@ pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, L
     let tenant = settings.tenant_id.as_deref().unwrap_or_default();
     let http = super::http_client(Duration::from_secs(30))
         .map_err(|e| LoginError::DeviceCode(e.to_string()))?;
-    let metrics = GraphMetrics::new().map_err(|e| LoginError::DeviceCode(e.to_string()))?;
+    let metrics = GraphMetrics::default();
     let scope = auth::scope(graph, GraphAuth::DeviceCode);
 
     let response = http
@@ -62,9 +62,9 @@ pub async fn login(settings: &Settings, out: &mut dyn Write) -> Result<String, L
         ])
         .send()
         .await
-        .map_err(|e| LoginError::DeviceCode(super::client::describe(&e)))?;
+        .map_err(|e| LoginError::DeviceCode(super::transport::describe(&e)))?;
     let status = response.status();
-    let bytes = super::client::read_limited(response, 64 << 10)
+    let bytes = super::transport::read_limited(response, 64 << 10)
         .await
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);

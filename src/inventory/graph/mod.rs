@@ -8,14 +8,16 @@ pub mod client;
 pub mod login;
 mod model;
 mod names;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-pub use client::{GraphError, GraphMetrics, RetryPolicy};
+pub use client::{GraphError, RetryPolicy};
 pub use model::OnPremisesPublishing;
+pub use transport::GraphMetrics;
 
 use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
 use crate::config::values::{BackendTimeout, ConnectorStatus, redact_url};
@@ -246,6 +248,8 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
             .unwrap_or_default(),
         // Graph: true for new apps, false for existing ones; unknown is taken as on.
         backend_certificate_validation: p.is_backend_certificate_validation_enabled.unwrap_or(true),
+        // Graph documents the default as true (the portal's "Translate URLs in headers: Yes").
+        translate_host_header: p.is_translate_host_header_enabled.unwrap_or(true),
         application_type: p.application_type.unwrap_or_default(),
         pre_authenticated: p
             .external_authentication_type
@@ -389,6 +393,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_app_whose_host_header_is_not_translated_keeps_it_and_others_translate_it() {
+        // onPremisesPublishing resource type: isTranslateHostHeaderEnabled, default true.
+        let read =
+            |json: &str| app(Some(serde_json::from_str(json).unwrap())).translate_host_header;
+        assert!(!read(
+            r#"{"internalUrl": "https://sp.corp/", "isTranslateHostHeaderEnabled": false}"#
+        ));
+        assert!(read(
+            r#"{"internalUrl": "https://sp.corp/", "isTranslateHostHeaderEnabled": true}"#
+        ));
+        assert!(
+            read(r#"{"internalUrl": "https://sp.corp/"}"#),
+            "absent is Graph's default"
+        );
     }
 
     #[test]

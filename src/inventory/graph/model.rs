@@ -75,6 +75,8 @@ pub struct OnPremisesPublishing {
     /// `default` | `long` in Graph, `Default` | `Long` in the portal: any letter case.
     pub application_server_timeout: Option<String>,
     pub is_backend_certificate_validation_enabled: Option<bool>,
+    /// The portal's "Translate URLs in headers" (onPremisesPublishing resource type).
+    pub is_translate_host_header_enabled: Option<bool>,
     /// Private Access and other apps share the connectors but are no App Proxy web apps.
     pub application_type: Option<String>,
     pub is_on_prem_publishing_enabled: Option<bool>,
