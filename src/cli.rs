@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::ServeOptions;
 use crate::http::WebOptions;
-use crate::http::paths::{WebPaths, parse_external_url, parse_route_prefix};
+use crate::http::paths::{WebPaths, parse_external_url, parse_route_prefix, parse_telemetry_path};
 use crate::logging::{LogFormat, LogLevel};
 
 #[derive(Debug, Parser)]
@@ -86,7 +86,7 @@ pub struct WebFlags {
     pub max_connections_per_client: Option<usize>,
 
     /// Path under which metrics are served (default /metrics).
-    #[arg(long = "web.telemetry-path", value_name = "PATH", value_parser = telemetry_path)]
+    #[arg(long = "web.telemetry-path", value_name = "PATH", value_parser = parse_telemetry_path)]
     pub telemetry_path: Option<String>,
 
     /// TLS and basic auth, in the exporter-toolkit web config format; re-read when it changes.
@@ -249,36 +249,6 @@ pub fn version_text() -> String {
 pub enum Output {
     Text,
     Json,
-}
-
-/// The metrics path must be a plain absolute path that no other endpoint uses.
-fn telemetry_path(text: &str) -> Result<String, String> {
-    let reserved = [
-        "/",
-        "/config",
-        "/-/healthy",
-        "/-/ready",
-        "/-/reload",
-        "/runbooks",
-        "/api/v1/diagnosis",
-    ];
-    if !text.starts_with('/') || text.len() < 2 {
-        return Err("must start with / and name a path, such as /metrics".into());
-    }
-    // A segment starting with `:` is a capture in axum's old syntax, which it refuses with a
-    // panic: no `:` at all.
-    if reserved.contains(&text) {
-        return Err(format!("{text} is another endpoint of the exporter"));
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#' | ':') || c.is_whitespace())
-    {
-        return Err(format!(
-            "{c:?} is not allowed: use letters, digits and / - _ . ~ only, such as /metrics"
-        ));
-    }
-    Ok(text.to_string())
 }
 
 #[cfg(test)]

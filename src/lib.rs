@@ -8,10 +8,13 @@
 //! the connector host's own checks (steps 2, 4, 7); `verdict` decides every walk from their
 //! evidence, in one place; `prober` gathers the evidence in the background and publishes the
 //! walks in the `store`; `metrics`, `diagnosis` and `http` only read them. `config` reads the
-//! YAML file and knows nothing of probing.
+//! YAML file and knows nothing of probing. `platform` holds every read of the machine itself
+//! (files, and on Windows the registry, services, certificate store, event log and SSPI), each
+//! with its stand-in elsewhere.
 
-// Denied everywhere but in host::eventlog's Windows reader: the event log API has no safe
-// wrapper crate, so those few foreign calls allow it, each with its reason beside it.
+// Denied everywhere but in three places, each with its reason beside it: platform::event_log's
+// Windows reader (the event log API has no safe wrapper crate), `memory` (glibc's malloc
+// tuning) and `background` (the publishing thread's priority), each a few foreign calls.
 #![deny(unsafe_code)]
 
 pub mod backend;
@@ -30,6 +33,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod net;
+pub mod platform;
 pub mod prober;
 pub mod proxy;
 pub mod release;
@@ -41,7 +45,8 @@ mod text;
 pub mod verdict;
 pub mod walk;
 
-pub use serve::{ServeOptions, diagnose, serve, serve_until};
+pub use net::tls::install_crypto_provider;
+pub use serve::{ServeOptions, SystemdSocketError, diagnose, serve, serve_until};
 
 /// What can stop the exporter; `main` maps each to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -56,17 +61,11 @@ pub enum Error {
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
     #[error("--web.systemd-socket: {0}")]
-    SystemdSocket(String),
-    #[error("{0}")]
-    WebConfig(String),
+    SystemdSocket(serve::SystemdSocketError),
+    #[error(transparent)]
+    WebConfig(#[from] http::webconfig::WebConfigError),
     #[error("setting up logging failed: {0}")]
-    Logging(String),
+    Logging(#[from] logging::LoggingError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Makes ring rustls' process-wide crypto provider (HTTP clients look it up). Idempotent.
-pub fn install_crypto_provider() {
-    // An error only means a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

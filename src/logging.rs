@@ -1,10 +1,19 @@
 //! Logging set-up, the Prometheus way: `--log.level` and `--log.format` (logfmt or json),
-//! written to standard error.
+//! written to standard error; as a Windows service, to the event log.
 
 use clap::ValueEnum;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+
+/// Why the log could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error(transparent)]
+    Install(#[from] tracing_subscriber::util::TryInitError),
+    #[error(transparent)]
+    EventLog(#[from] crate::platform::event_log::LogError),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -32,7 +41,7 @@ impl LogLevel {
 }
 
 /// Installs the global subscriber; call once, first thing.
-pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
+pub fn init(level: LogLevel, format: LogFormat) -> Result<(), LoggingError> {
     let filter = level.filter();
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
@@ -54,18 +63,14 @@ pub fn init(level: LogLevel, format: LogFormat) -> crate::Result<()> {
             )
             .try_init(),
     };
-    result.map_err(|e| crate::Error::Logging(e.to_string()))
+    Ok(result?)
 }
 
-/// Logs to the Windows event log (source `appproxy_exporter`), for the service.
-#[cfg(windows)]
-pub fn init_eventlog(level: LogLevel) -> crate::Result<()> {
-    let filter = level.filter();
-    let layer = tracing_layer_win_eventlog::EventLogLayer::new("appproxy_exporter")
-        .map_err(|e| crate::Error::Logging(e.to_string()))?;
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init()
-        .map_err(|e| crate::Error::Logging(e.to_string()))
+/// Logs to the Windows event log (source `appproxy_exporter`), for the service; elsewhere
+/// there is no event log, and the error says so.
+pub fn init_eventlog(level: LogLevel) -> Result<(), LoggingError> {
+    Ok(crate::platform::event_log::install_log(
+        "appproxy_exporter",
+        level.filter(),
+    )?)
 }

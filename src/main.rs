@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         return service(cli);
     }
     if let Err(error) = logging::init(cli.log_level, cli.log_format) {
-        eprintln!("{error}");
+        eprintln!("{}", Error::from(error));
         return ExitCode::FAILURE;
     }
     let loaded = match config::load(cli.config_file.as_deref()) {
@@ -97,7 +97,7 @@ fn exit(error: &Error) -> ExitCode {
 #[cfg(windows)]
 fn service(cli: Cli) -> ExitCode {
     if let Err(error) = logging::init_eventlog(cli.log_level) {
-        eprintln!("{error}");
+        eprintln!("{}", Error::from(error));
         return ExitCode::FAILURE;
     }
     let loaded = match config::load(cli.config_file.as_deref()) {

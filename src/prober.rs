@@ -19,6 +19,7 @@ use crate::host::{self, HostHealth, eventlog::EventLogMonitor};
 use crate::inventory::graph::RetryPolicy;
 use crate::inventory::local::{self, ServiceState};
 use crate::inventory::{Refresher, ThisHost};
+use crate::platform::deadline::Pending;
 use crate::proxy::{self, Finding, ProxyState, Service};
 use crate::store::{InventoryState, Snapshot};
 use crate::verdict::{self, Evidence};
@@ -38,7 +39,9 @@ pub struct Prober {
     /// The last round's host-level results, composed again with each backend answer.
     last: Option<Arc<HostRound>>,
     /// The read of the connector's files still running past its round, if one is.
-    host_read: Option<BlockingRead<HostFacts>>,
+    host_read: Pending<HostFacts>,
+    /// The host checks' reads still running past their round, if they are.
+    host_checks: Pending<Option<host::LocalChecks>>,
     /// The connector's event logs, read on from where the last round stopped.
     event_log: Arc<std::sync::Mutex<EventLogMonitor>>,
     /// Where the walks are composed and rendered, below the workers' priority.
@@ -80,7 +83,8 @@ impl Prober {
             backends: Arc::new(BackendStore::default()),
             scheduler: None,
             last: None,
-            host_read: None,
+            host_read: Pending::default(),
+            host_checks: Pending::default(),
             event_log: Arc::default(),
             publisher: Background::start("publish"),
         }
@@ -150,7 +154,13 @@ impl Prober {
         let host = self.exporter.this_host();
         let started = Instant::now();
         let input = host_input(&inventory, settings, &host, local_services.as_deref());
-        let host_health = host::check_all(input, Arc::clone(&self.event_log)).await;
+        let host_health = host::check_all(
+            input,
+            Arc::clone(&self.event_log),
+            &mut self.host_checks,
+            generation,
+        )
+        .await;
         round_seconds.insert("host", started.elapsed().as_secs_f64());
         let previous = self.last.as_ref().map(|l| l.targets.as_slice());
         let (targets, unprobed) = backend_targets(
@@ -284,7 +294,7 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
 async fn probe_network(
     settings: &Settings,
     generation: u64,
-    host_read: &mut Option<BlockingRead<HostFacts>>,
+    host_read: &mut Pending<HostFacts>,
 ) -> (
     EndpointsState,
     ProxyState,
@@ -324,7 +334,7 @@ async fn probe_network(
 
 /// How long the connector's files and services may take to read before a round goes on
 /// without them.
-const HOST_READ_LIMIT: Duration = Duration::from_secs(10);
+const HOST_READ_LIMIT: Duration = crate::platform::deadline::READ_LIMIT;
 
 type HostFacts = (
     Vec<(Service, Finding)>,
@@ -336,11 +346,11 @@ type HostFacts = (
 async fn read_host(
     settings: &Settings,
     generation: u64,
-    pending: &mut Option<BlockingRead<HostFacts>>,
+    pending: &mut Pending<HostFacts>,
 ) -> HostFacts {
     let connector = settings.connector.clone();
     let read = move || (proxy::read(&connector), local::services());
-    match wait_for_read(pending, generation, HOST_READ_LIMIT, read).await {
+    match pending.wait(generation, HOST_READ_LIMIT, read).await {
         Ok(facts) => facts,
         Err(waited) => {
             let why = format!(
@@ -352,47 +362,6 @@ async fn read_host(
                 vec![unread(Service::Connector), unread(Service::Updater)],
                 None,
             )
-        }
-    }
-}
-
-/// A read that blocks (files that may live on a share, the Service Control Manager), running
-/// on a thread of its own.
-pub struct BlockingRead<T> {
-    /// The config generation it was started for.
-    generation: u64,
-    started: Instant,
-    task: tokio::task::JoinHandle<T>,
-}
-
-/// Runs `read` on a blocking thread and waits for it at most `limit`; `Err` is how long it
-/// has run. Nothing can stop a read that hangs: its thread is left to it, and later calls wait
-/// on that same read instead of blocking another thread, until it finishes or a reload (a new
-/// `generation`) abandons it.
-async fn wait_for_read<T: Default + Send + 'static>(
-    pending: &mut Option<BlockingRead<T>>,
-    generation: u64,
-    limit: Duration,
-    read: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Duration> {
-    let mut running = match pending.take() {
-        Some(running) if running.generation == generation => running,
-        _ => BlockingRead {
-            generation,
-            started: Instant::now(),
-            task: tokio::task::spawn_blocking(read),
-        },
-    };
-    match tokio::time::timeout(limit, &mut running.task).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => {
-            tracing::error!(%error, "reading the connector's files failed");
-            Ok(T::default())
-        }
-        Err(_) => {
-            let waited = running.started.elapsed();
-            *pending = Some(running);
-            Err(waited)
         }
     }
 }
@@ -431,6 +400,7 @@ fn host_input(
         group_versions,
         kerberos_apps,
         timeout: settings.probes.timeout,
+        read_limit: HOST_READ_LIMIT,
     }
 }
 
@@ -485,7 +455,7 @@ fn backend_targets(
         let urls = match wildcard::urls(app, &backend.wildcard_hosts) {
             Ok(urls) => urls,
             Err(reason) => {
-                unprobed.insert(key, Outcome::not_evaluated(reason));
+                unprobed.insert(key, Outcome::not_evaluated(reason.to_string()));
                 continue;
             }
         };
@@ -531,49 +501,4 @@ fn host_header_of(url: &str) -> Option<String> {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc;
-
-    /// A read that hangs (a share that does not answer) holds up no round, blocks one thread
-    /// only however many rounds pass, and is abandoned by a reload.
-    #[tokio::test]
-    async fn a_hung_read_holds_up_no_round_and_blocks_one_thread() {
-        let started = Arc::new(AtomicUsize::new(0));
-        let (release, blocked) = mpsc::channel::<()>();
-        let mut pending = None;
-        let hung = {
-            let started = Arc::clone(&started);
-            move || {
-                started.fetch_add(1, Ordering::SeqCst);
-                blocked.recv().ok();
-                7
-            }
-        };
-        let limit = Duration::from_millis(50);
-        assert!(wait_for_read(&mut pending, 1, limit, hung).await.is_err());
-        for _ in 0..3 {
-            let again = || unreachable!("a second read while the first hangs");
-            assert!(wait_for_read(&mut pending, 1, limit, again).await.is_err());
-        }
-        assert_eq!(started.load(Ordering::SeqCst), 1);
-        // It finishes: the next round uses its answer.
-        release.send(()).unwrap();
-        let never = || unreachable!("the first read's answer is used");
-        assert_eq!(
-            wait_for_read(&mut pending, 1, Duration::from_secs(5), never).await,
-            Ok(7)
-        );
-        assert!(pending.is_none());
-
-        // A reload abandons a hung read and reads afresh.
-        let (_keep, blocked) = mpsc::channel::<()>();
-        let hung = move || blocked.recv().map_or(0, |()| 1);
-        assert!(wait_for_read(&mut pending, 2, limit, hung).await.is_err());
-        assert_eq!(wait_for_read(&mut pending, 3, limit, || 9).await, Ok(9));
-    }
 }

@@ -146,27 +146,39 @@ async fn bind(addresses: &[String]) -> Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
+/// Why `--web.systemd-socket` found nothing to listen on.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdSocketError {
+    #[error(
+        "no socket was passed (LISTEN_FDS is unset, or LISTEN_PID names another process): start it from a .socket unit, or drop the flag"
+    )]
+    NonePassed,
+    #[error("descriptor {descriptor} is not a listening TCP socket: {source}")]
+    NotTcp {
+        descriptor: usize,
+        source: std::io::Error,
+    },
+    #[error("descriptor {0} was already taken")]
+    Taken(usize),
+}
+
 /// The listening sockets systemd passes (`LISTEN_FDS`, `LISTEN_PID`: sd_listen_fds(3)).
 fn systemd_listeners() -> Result<Vec<TcpListener>> {
     let mut passed = listenfd::ListenFd::from_env();
     if passed.len() == 0 {
-        return Err(Error::SystemdSocket(
-            "no socket was passed (LISTEN_FDS is unset, or LISTEN_PID names another process): start it from a .socket unit, or drop the flag".into(),
-        ));
+        return Err(Error::SystemdSocket(SystemdSocketError::NonePassed));
     }
     let mut listeners = Vec::with_capacity(passed.len());
     for index in 0..passed.len() {
         let listener = passed
             .take_tcp_listener(index)
-            .map_err(|error| {
-                Error::SystemdSocket(format!(
-                    "descriptor {} is not a listening TCP socket: {error}",
-                    index + 3
-                ))
+            .map_err(|source| {
+                Error::SystemdSocket(SystemdSocketError::NotTcp {
+                    descriptor: index + 3,
+                    source,
+                })
             })?
-            .ok_or_else(|| {
-                Error::SystemdSocket(format!("descriptor {} was already taken", index + 3))
-            })?;
+            .ok_or(Error::SystemdSocket(SystemdSocketError::Taken(index + 3)))?;
         listener.set_nonblocking(true).map_err(Error::Server)?;
         listeners.push(TcpListener::from_std(listener).map_err(Error::Server)?);
     }

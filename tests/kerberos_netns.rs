@@ -1,4 +1,4 @@
-//! Kerberos delegation readiness (src/host/kerberos.rs) against a real directory: Debian's
+//! Kerberos delegation readiness (src/host/kerberos/) against a real directory: Debian's
 //! Samba as the Active Directory domain controller of lab.test, in a network namespace
 //! (tests/samba/dc). The test re-runs itself inside the namespace, where the domain's SRV
 //! records resolve through the DC's DNS as on a domain member, then reads the connector

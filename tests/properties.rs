@@ -167,7 +167,7 @@ proptest! {
     #[test]
     fn any_text_as_a_web_config_loads_or_says_what_is_wrong(text in "\\PC{0,300}") {
         if let Err(error) = WebConfig::parse(&text, Path::new("."), "web.yml") {
-            prop_assert!(error.starts_with("web.yml"), "{error}");
+            prop_assert!(error.to_string().starts_with("web.yml"), "{error}");
         }
     }
 
@@ -177,7 +177,7 @@ proptest! {
         bytes[at] = byte;
         if let Ok(text) = String::from_utf8(bytes) {
             if let Err(error) = WebConfig::parse(&text, Path::new("."), "web.yml") {
-                prop_assert!(error.starts_with("web.yml"), "{error}");
+                prop_assert!(error.to_string().starts_with("web.yml"), "{error}");
             }
         }
     }

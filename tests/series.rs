@@ -99,7 +99,11 @@ fn a_walked_app_has_at_most_twelve_series_by_default() {
     let failure = r#"appproxy_backend_failure_info{app="broken",code="500",connector_group="Default",phase="http"}"#;
     assert_eq!(sample(&metrics, failure), Some(1.0));
     let status = r#"appproxy_backend_http_status_code{app="broken",connector_group="Default"}"#;
-    assert_eq!(sample(&metrics, status), Some(500.0), "a failing answer's status stays");
+    assert_eq!(
+        sample(&metrics, status),
+        Some(500.0),
+        "a failing answer's status stays"
+    );
     let hanging = r#"appproxy_backend_http_status_code{app="hanging",connector_group="Default"}"#;
     assert_eq!(sample(&metrics, hanging), None, "no answer, no status");
 }

@@ -273,17 +273,17 @@ async fn run(
     lap(outcome, Phase::Connect, &mut mark);
 
     if https {
-        let setup = TlsSetup::get().map_err(|detail| HttpFailure {
+        let setup = TlsSetup::get().map_err(|error| HttpFailure {
             phase: FailurePhase::Tls,
-            detail,
+            detail: error.to_string(),
         })?;
         stream = Box::new(
             setup
                 .connect(stream, server_name, verify)
                 .await
-                .map_err(|detail| HttpFailure {
+                .map_err(|error| HttpFailure {
                     phase: FailurePhase::Tls,
-                    detail: format!("{shown}: {detail}"),
+                    detail: format!("{shown}: {error}"),
                 })?,
         );
         lap(outcome, Phase::Tls, &mut mark);
@@ -383,12 +383,20 @@ async fn exchange(
     Ok((answer, driver))
 }
 
+/// A body that ended before its end.
+#[derive(Debug, thiserror::Error)]
+#[error("its body broke off after {read} bytes: {source}")]
+struct BrokenBody {
+    read: usize,
+    source: hyper::Error,
+}
+
 /// Reads at most [`BODY_LIMIT`] bytes of the body, keeping the first [`BODY_KEPT`]. A body that
 /// breaks off is an error; one cut at the limit is not.
 async fn read_body(
     response: Response<hyper::body::Incoming>,
     kept: &mut String,
-) -> Result<(), String> {
+) -> Result<(), BrokenBody> {
     let mut body = response.into_body();
     let mut start: Vec<u8> = Vec::new();
     let mut read = 0usize;
@@ -405,9 +413,7 @@ async fn read_body(
                     start.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
-            Some(Err(error)) => {
-                break Err(format!("its body broke off after {read} bytes: {error}"));
-            }
+            Some(Err(source)) => break Err(BrokenBody { read, source }),
         }
     };
     *kept = String::from_utf8_lossy(&start).into_owned();

@@ -34,12 +34,48 @@ pub const RECENT: usize = 3;
 /// than cut short at the very value they are compared with.
 const DEADLINE_FACTOR: f64 = 1.25;
 
+/// Why an app's URL cannot be requested: the evidence shown for steps 7-10.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("the {which} URL {text:?} is not a URL: {source}")]
+    NotAUrl {
+        which: &'static str,
+        text: String,
+        source: url::ParseError,
+    },
+    #[error("the {which} URL {text:?} is not an http(s) URL with a host")]
+    NotHttp { which: &'static str, text: String },
+    #[error(
+        "the internal URL {url} is a wildcard, which names no host to request: name one under probes.backend.wildcard_hosts (app {app:?}) to evaluate steps 7-10"
+    )]
+    WildcardWithoutHost { url: String, app: String },
+    #[error(
+        "probes.backend.wildcard_hosts names {host} for app {app:?}, which its internal URL {url} does not cover"
+    )]
+    HostNotCovered {
+        host: String,
+        app: String,
+        url: String,
+    },
+    #[error("the URL {url:?} is not a URL: {source}")]
+    Unparsable {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("cannot put {host} into {url}: {source}")]
+    HostRejected {
+        host: String,
+        url: String,
+        source: url::ParseError,
+    },
+}
+
 /// What to probe for one app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub key: AppKey,
     /// The internal URL, or why it cannot be requested.
-    pub url: Result<Url, String>,
+    pub url: Result<Url, UrlError>,
     pub verify: bool,
     pub setting: BackendTimeout,
     /// App Proxy's timeout for the app (85 s or 180 s unless configured otherwise).
@@ -49,7 +85,7 @@ pub struct Target {
     /// The backend proxy, when the connector sends backend requests through one.
     pub proxy: Option<ProxyAddress>,
     /// Step 10: the external URL, when the app has one and `probes.external.enabled`.
-    pub external: Option<Result<Url, String>>,
+    pub external: Option<Result<Url, UrlError>>,
     /// The connector's outbound proxy: the external URL is on the internet side.
     pub external_proxy: Option<ProxyAddress>,
     /// Graph's `externalAuthenticationType` is `aadPreAuthentication` (step 10), when known.
@@ -95,14 +131,19 @@ impl Target {
     }
 }
 
-fn http_url(which: &str, text: &str) -> Result<Url, String> {
+fn http_url(which: &'static str, text: &str) -> Result<Url, UrlError> {
     Url::parse(text)
-        .map_err(|e| format!("the {which} URL {text:?} is not a URL: {e}"))
+        .map_err(|source| UrlError::NotAUrl {
+            which,
+            text: text.to_string(),
+            source,
+        })
         .and_then(|url| match url.scheme() {
             "http" | "https" if url.host_str().is_some() => Ok(url),
-            _ => Err(format!(
-                "the {which} URL {text:?} is not an http(s) URL with a host"
-            )),
+            _ => Err(UrlError::NotHttp {
+                which,
+                text: text.to_string(),
+            }),
         })
 }
 
@@ -458,7 +499,7 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
             outcome: failed(problem),
             verdict: external::Verdict::Fails {
                 step: Step::EscalateAppFlow,
-                evidence: problem.clone(),
+                evidence: problem.to_string(),
             },
         }),
     };
@@ -476,7 +517,7 @@ async fn resolved_here(url: &Url) -> Option<std::net::IpAddr> {
     addresses.first().map(std::net::SocketAddr::ip)
 }
 
-fn failed(problem: &str) -> http::Outcome {
+fn failed(problem: &UrlError) -> http::Outcome {
     http::Outcome {
         phases: Vec::new(),
         seconds: 0.0,
@@ -718,6 +759,7 @@ pub(crate) mod tests {
             &settings,
             None,
         );
-        assert!(target.url.unwrap_err().contains("not an http(s) URL"));
+        let error = target.url.unwrap_err().to_string();
+        assert!(error.contains("not an http(s) URL"), "{error}");
     }
 }

@@ -6,6 +6,7 @@
 
 use url::Url;
 
+use super::UrlError;
 use crate::config::WildcardHost;
 use crate::inventory::App;
 
@@ -17,7 +18,7 @@ pub struct Urls {
 }
 
 /// The app's URLs to request, or why none can be (the reason shown for steps 7-10).
-pub fn urls(app: &App, hosts: &[WildcardHost]) -> Result<Urls, String> {
+pub fn urls(app: &App, hosts: &[WildcardHost]) -> Result<Urls, UrlError> {
     let Some(suffix) = wildcard_suffix(&app.internal_url) else {
         return Ok(Urls {
             internal: app.internal_url.clone(),
@@ -28,10 +29,10 @@ pub fn urls(app: &App, hosts: &[WildcardHost]) -> Result<Urls, String> {
         .iter()
         .find(|h| *h.app == *app.name || h.app == app.id)
     else {
-        return Err(format!(
-            "the internal URL {} is a wildcard, which names no host to request: name one under probes.backend.wildcard_hosts (app {:?}) to evaluate steps 7-10",
-            app.internal_url, app.name
-        ));
+        return Err(UrlError::WildcardWithoutHost {
+            url: app.internal_url.clone(),
+            app: app.name.to_string(),
+        });
     };
     let host = configured.host.0.as_str();
     let Some(prefix) = host
@@ -39,10 +40,11 @@ pub fn urls(app: &App, hosts: &[WildcardHost]) -> Result<Urls, String> {
         .and_then(|p| p.strip_suffix('.'))
         .filter(|p| !p.is_empty())
     else {
-        return Err(format!(
-            "probes.backend.wildcard_hosts names {host} for app {:?}, which its internal URL {} does not cover",
-            app.name, app.internal_url
-        ));
+        return Err(UrlError::HostNotCovered {
+            host: host.to_string(),
+            app: app.name.to_string(),
+            url: app.internal_url.clone(),
+        });
     };
     let internal = with_host(&app.internal_url, host)?;
     let external = match app.external_url.as_deref() {
@@ -67,11 +69,18 @@ fn wildcard_suffix(url: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-fn with_host(url: &str, host: &str) -> Result<String, String> {
-    let mut parsed = Url::parse(url).map_err(|e| format!("the URL {url:?} is not a URL: {e}"))?;
+fn with_host(url: &str, host: &str) -> Result<String, UrlError> {
+    let mut parsed = Url::parse(url).map_err(|source| UrlError::Unparsable {
+        url: url.to_string(),
+        source,
+    })?;
     parsed
         .set_host(Some(host))
-        .map_err(|e| format!("cannot put {host} into {url}: {e}"))?;
+        .map_err(|source| UrlError::HostRejected {
+            host: host.to_string(),
+            url: url.to_string(),
+            source,
+        })?;
     Ok(parsed.to_string())
 }
 
@@ -103,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_wildcard_without_a_configured_host_is_not_requested_and_says_what_to_set() {
-        let reason = urls(&wildcard_app(), &[]).unwrap_err();
+        let reason = urls(&wildcard_app(), &[]).unwrap_err().to_string();
         assert!(reason.contains("is a wildcard"), "{reason}");
         assert!(reason.contains("probes.backend.wildcard_hosts"), "{reason}");
     }
@@ -121,7 +130,9 @@ mod tests {
     #[test]
     fn a_configured_host_the_wildcard_does_not_cover_is_refused() {
         for other in ["payroll.other.example", "corp.example"] {
-            let reason = urls(&wildcard_app(), &[host("hr-apps", other)]).unwrap_err();
+            let reason = urls(&wildcard_app(), &[host("hr-apps", other)])
+                .unwrap_err()
+                .to_string();
             assert!(reason.contains("does not cover"), "{other}: {reason}");
         }
     }

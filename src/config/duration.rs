@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
+use super::values::ValueError;
+
 /// Units in the order Prometheus requires them, largest first, with their length in milliseconds.
 const UNITS: [(&str, u64); 7] = [
     ("y", 365 * 24 * 3_600_000),
@@ -23,11 +25,9 @@ const UNITS: [(&str, u64); 7] = [
 pub struct PromDuration(pub Duration);
 
 /// Parses `1h30m`-style text; units must appear largest first, each at most once.
-pub fn parse(text: &str) -> Result<Duration, String> {
-    let invalid = || {
-        format!(
-            "invalid duration {text:?}: use a number and a unit (ms, s, m, h, d, w, y), such as 30s or 5m"
-        )
+pub fn parse(text: &str) -> Result<Duration, ValueError> {
+    let invalid = || ValueError::Duration {
+        text: text.to_string(),
     };
     if text == "0" {
         return Ok(Duration::ZERO);

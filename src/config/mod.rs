@@ -32,7 +32,7 @@ pub enum ConfigError {
     #[error("{file}: cannot read the config file: {source}")]
     Read {
         file: String,
-        source: std::io::Error,
+        source: crate::platform::file::ReadError,
     },
     #[error(
         "{file}: the config file is empty; run without --config.file to use the built-in defaults"
@@ -84,16 +84,15 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
     };
     let name = path.display().to_string();
     let bytes =
-        crate::text::read_bounded(path, crate::text::EXPORTER_CONFIG_LIMIT).map_err(|source| {
-            ConfigError::Read {
+        crate::platform::file::read_bounded(path, crate::platform::file::EXPORTER_CONFIG_LIMIT)
+            .map_err(|source| ConfigError::Read {
                 file: name.clone(),
                 source,
-            }
-        })?;
+            })?;
     // Windows PowerShell 5.1 writes UTF-16: accepted, like UTF-8 with a byte order mark.
     let text = crate::text::decode(&bytes).map_err(|message| ConfigError::Read {
         file: name.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+        source: crate::platform::file::ReadError::Undecodable(message),
     })?;
     let (settings, warnings) = parse(&text, &name)?;
     Ok(Loaded {

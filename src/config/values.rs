@@ -7,6 +7,33 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
+/// A value the config file (or a flag) cannot hold; the message quotes it, never a password in
+/// it (it goes to the log and into the answer of POST /-/reload).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("invalid URL {shown:?}: {source}")]
+    Url {
+        shown: String,
+        source: url::ParseError,
+    },
+    #[error("invalid URL {shown:?}: the scheme must be http or https, not {scheme:?}")]
+    Scheme { shown: String, scheme: String },
+    #[error("invalid URL {shown:?}: it has no host")]
+    NoHost { shown: String },
+    #[error(
+        "{shown:?} is not a host name: use letters, digits, hyphens and dots only, such as payroll.corp.example (no wildcard, scheme, port or path)"
+    )]
+    HostName { shown: String },
+    #[error(
+        "{shown:?} is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)"
+    )]
+    EndpointHost { shown: String },
+    #[error(
+        "invalid duration {text:?}: use a number and a unit (ms, s, m, h, d, w, y), such as 30s or 5m"
+    )]
+    Duration { text: String },
+}
+
 /// Which Microsoft cloud the tenant lives in: picks Graph/login hosts and the endpoint catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,19 +211,22 @@ impl<'de> Deserialize<'de> for Concurrency {
 pub struct HttpUrl(pub Url);
 
 impl HttpUrl {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         // The value is quoted in the message, its password never: the message goes to the
         // log and into the answer of POST /-/reload.
-        let shown = redact_url(text);
-        let url = Url::parse(text).map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
+        let shown = || redact_url(text);
+        let url = Url::parse(text).map_err(|source| ValueError::Url {
+            shown: shown(),
+            source,
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "invalid URL {shown:?}: the scheme must be http or https, not {:?}",
-                url.scheme()
-            ));
+            return Err(ValueError::Scheme {
+                shown: shown(),
+                scheme: url.scheme().to_string(),
+            });
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("invalid URL {shown:?}: it has no host"));
+            return Err(ValueError::NoHost { shown: shown() });
         }
         Ok(Self(url))
     }
@@ -255,7 +285,7 @@ impl Serialize for HttpUrl {
 pub struct HostName(pub String);
 
 impl HostName {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let name = text.strip_suffix('.').unwrap_or(text);
         let label_ok = |label: &str| {
             !label.is_empty()
@@ -267,10 +297,9 @@ impl HostName {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         };
         if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
-            let shown: String = text.chars().take(80).collect();
-            return Err(format!(
-                "{shown:?} is not a host name: use letters, digits, hyphens and dots only, such as payroll.corp.example (no wildcard, scheme, port or path)"
-            ));
+            return Err(ValueError::HostName {
+                shown: text.chars().take(80).collect(),
+            });
         }
         Ok(Self(name.to_ascii_lowercase()))
     }
@@ -289,16 +318,15 @@ impl<'de> Deserialize<'de> for HostName {
 pub struct EndpointHost(pub String);
 
 impl EndpointHost {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         if let Ok(ip) = text.parse::<std::net::IpAddr>() {
             return Ok(Self(ip.to_string()));
         }
-        HostName::parse(text).map(|name| Self(name.0)).map_err(|_| {
-            let shown: String = text.chars().take(80).collect();
-            format!(
-                "{shown:?} is not a host name or IP address: give the host alone, such as login.microsoftonline.com, 192.0.2.10 or 2001:db8::10 (no scheme, port, path or brackets)"
-            )
-        })
+        HostName::parse(text)
+            .map(|name| Self(name.0))
+            .map_err(|_| ValueError::EndpointHost {
+                shown: text.chars().take(80).collect(),
+            })
     }
 }
 
@@ -478,7 +506,8 @@ mod tests {
             "https://svc:REDACTED@*.corp.example:99999/"
         );
         let error = HttpUrl::parse("http://svc:hunter2@proxy.corp.example:99999/").unwrap_err();
-        assert!(!error.contains("hunter2"), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
     }
 
     #[test]

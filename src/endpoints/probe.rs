@@ -116,12 +116,12 @@ async fn run(
     if endpoint.port != 443 || endpoint.reachable_only.is_some() {
         return Ok(());
     }
-    let setup = TlsSetup::get().map_err(Failure::Tls)?;
+    let setup = TlsSetup::get().map_err(|error| Failure::Tls(error.to_string()))?;
     let verdict = timed(result, Phase::Tls, deadline, async {
         setup
             .handshake(stream, &endpoint.host, expected_issuers)
             .await
-            .map_err(Failure::Tls)
+            .map_err(|error| Failure::Tls(error.to_string()))
     })
     .await?;
     result.intercepted = Some(matches!(verdict, TlsVerdict::Intercepted { .. }));

@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::Verdict;
+use crate::platform::certificates::{CertificateStores, Location};
+use crate::platform::file::ReadError;
 
 /// A certificate closer to its end than this warns (the alert pages later).
 pub const WARN_BEFORE: Duration = Duration::from_secs(21 * 24 * 3600);
@@ -54,7 +56,51 @@ impl Store {
             Store::NetworkService => "network_service",
         }
     }
+
+    /// Network Service's store opens as the current user's, so it is found only when the
+    /// exporter runs as Network Service.
+    fn location(self) -> Location {
+        match self {
+            Store::LocalMachine => Location::LocalMachine,
+            Store::NetworkService => Location::CurrentUser,
+        }
+    }
 }
+
+/// Why `TrustSettings.xml` says nothing usable; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustSettingsError {
+    #[error("{}: {source}", .path.display())]
+    Read { path: PathBuf, source: ReadError },
+    #[error("{}: {problem}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        problem: TrustSettingsProblem,
+    },
+}
+
+/// What is wrong inside `TrustSettings.xml`.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustSettingsProblem {
+    #[error("{0}")]
+    Undecodable(&'static str),
+    #[error("byte {position}: malformed XML: {source}")]
+    Malformed {
+        position: u64,
+        source: quick_xml::Error,
+    },
+    #[error("no ConnectorTrustSettingsFile/CloudProxyTrust/Thumbprint element")]
+    NoThumbprint,
+    #[error("Thumbprint {0:?} is not 40 hexadecimal digits (a SHA-1 thumbprint)")]
+    BadThumbprint(String),
+    #[error("IsInUserStore {0:?} is neither true nor false")]
+    BadIsInUserStore(String),
+}
+
+/// Bytes that are not a certificate.
+#[derive(Debug, thiserror::Error)]
+#[error("not an X.509 certificate: {0}")]
+pub struct NotACertificate(String);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateState {
@@ -87,9 +133,10 @@ pub fn check_certificate(connector_installed: Option<bool>, now: SystemTime) -> 
         verdict: Verdict::not_evaluated(reason),
         certificate: None,
     };
-    if !cfg!(windows) {
-        return not_evaluated(super::NOT_WINDOWS);
-    }
+    let stores = match CertificateStores::open() {
+        Ok(stores) => stores,
+        Err(why) => return not_evaluated(&why.to_string()),
+    };
     let Some(path) = trust_settings_paths().into_iter().find(|p| p.is_file()) else {
         return if connector_installed == Some(true) {
             CertificateState {
@@ -109,7 +156,7 @@ pub fn check_certificate(connector_installed: Option<bool>, now: SystemTime) -> 
         Ok(settings) => settings,
         Err(error) => {
             return CertificateState {
-                verdict: Verdict::fail(error, REMEDY_EXPIRED),
+                verdict: Verdict::fail(error.to_string(), REMEDY_EXPIRED),
                 certificate: None,
             };
         }
@@ -119,7 +166,7 @@ pub fn check_certificate(connector_installed: Option<bool>, now: SystemTime) -> 
     } else {
         Store::LocalMachine
     };
-    match store::find(&settings.thumbprint, store) {
+    match stores.find(&settings.thumbprint, store.location()) {
         Ok(Some(der)) => match describe(&der) {
             Ok(certificate) => judge(certificate, store, now),
             Err(error) => not_evaluated(&format!(
@@ -193,14 +240,24 @@ fn format_time(unix: i64) -> String {
 }
 
 /// Reads and parses `TrustSettings.xml`; errors name the file.
-pub fn read_trust_settings(path: &Path) -> Result<TrustSettings, String> {
-    let bytes = crate::host::read_bounded(path, MAX_FILE_BYTES)?;
-    let text = crate::host::decode_text(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_trust_settings(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_trust_settings(path: &Path) -> Result<TrustSettings, TrustSettingsError> {
+    let invalid = |problem| TrustSettingsError::Invalid {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let bytes = crate::platform::file::read_bounded(path, MAX_FILE_BYTES).map_err(|source| {
+        TrustSettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let text = crate::text::decode(&bytes)
+        .map_err(|message| invalid(TrustSettingsProblem::Undecodable(message)))?;
+    parse_trust_settings(&text).map_err(invalid)
 }
 
 /// Parses the documented `ConnectorTrustSettingsFile/CloudProxyTrust` element.
-pub fn parse_trust_settings(xml: &str) -> Result<TrustSettings, String> {
+pub fn parse_trust_settings(xml: &str) -> Result<TrustSettings, TrustSettingsProblem> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut path: Vec<String> = Vec::new();
@@ -235,16 +292,14 @@ pub fn parse_trust_settings(xml: &str) -> Result<TrustSettings, String> {
             }
             Ok(Event::Eof) => break,
             Ok(_) => {}
-            Err(e) => return Err(format!("byte {position}: malformed XML: {e}")),
+            Err(source) => return Err(TrustSettingsProblem::Malformed { position, source }),
         }
     }
     let thumbprint = thumbprint
-        .ok_or("no ConnectorTrustSettingsFile/CloudProxyTrust/Thumbprint element")?
+        .ok_or(TrustSettingsProblem::NoThumbprint)?
         .to_ascii_uppercase();
     if thumbprint.len() != 40 || !thumbprint.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "Thumbprint {thumbprint:?} is not 40 hexadecimal digits (a SHA-1 thumbprint)"
-        ));
+        return Err(TrustSettingsProblem::BadThumbprint(thumbprint));
     }
     let in_user_store = match in_user_store
         .as_deref()
@@ -253,7 +308,7 @@ pub fn parse_trust_settings(xml: &str) -> Result<TrustSettings, String> {
     {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return Err(format!("IsInUserStore {other:?} is neither true nor false")),
+        Some(other) => return Err(TrustSettingsProblem::BadIsInUserStore(other.to_string())),
     };
     Ok(TrustSettings {
         thumbprint,
@@ -262,10 +317,10 @@ pub fn parse_trust_settings(xml: &str) -> Result<TrustSettings, String> {
 }
 
 /// The thumbprint, issuer and end of validity of a DER certificate.
-pub fn describe(der: &[u8]) -> Result<Certificate, String> {
+pub fn describe(der: &[u8]) -> Result<Certificate, NotACertificate> {
     use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
-    let (_, parsed) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| NotACertificate(e.to_string()))?;
     let issuer = parsed
         .issuer()
         .iter_common_name()
@@ -282,41 +337,6 @@ pub fn describe(der: &[u8]) -> Result<Certificate, String> {
         issuer,
         not_after: parsed.validity().not_after.timestamp(),
     })
-}
-
-/// The certificate stores, through the Windows certificate store API.
-#[cfg(windows)]
-mod store {
-    use super::Store;
-
-    /// The DER of the certificate with this thumbprint in the store's Personal (`My`)
-    /// container, if it is there. Network Service's store opens as the current user's, so it
-    /// is found only when the exporter runs as Network Service.
-    pub fn find(thumbprint: &str, store: Store) -> std::io::Result<Option<Vec<u8>>> {
-        let opened = match store {
-            Store::LocalMachine => schannel::cert_store::CertStore::open_local_machine("My")?,
-            Store::NetworkService => schannel::cert_store::CertStore::open_current_user("My")?,
-        };
-        for cert in opened.certs() {
-            let Ok(sha1) = cert.fingerprint(schannel::cert_context::HashAlgorithm::sha1()) else {
-                continue;
-            };
-            let hex: String = sha1.iter().map(|b| format!("{b:02X}")).collect();
-            if hex.eq_ignore_ascii_case(thumbprint) {
-                return Ok(Some(cert.to_der().to_vec()));
-            }
-        }
-        Ok(None)
-    }
-}
-
-#[cfg(not(windows))]
-mod store {
-    use super::Store;
-
-    pub fn find(_thumbprint: &str, _store: Store) -> std::io::Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
 }
 
 #[cfg(test)]
@@ -346,17 +366,22 @@ mod tests {
 
     #[test]
     fn a_trust_settings_file_without_a_valid_thumbprint_says_what_is_wrong() {
-        let error = parse_trust_settings(&DOCUMENTED.replace("4905CC64", "XYZ")).unwrap_err();
+        let error = parse_trust_settings(&DOCUMENTED.replace("4905CC64", "XYZ"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not 40 hexadecimal digits"), "{error}");
-        let error = parse_trust_settings("<ConnectorTrustSettingsFile/>").unwrap_err();
+        let error = parse_trust_settings("<ConnectorTrustSettingsFile/>")
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("no ConnectorTrustSettingsFile/CloudProxyTrust/Thumbprint"),
             "{error}"
         );
-        let error =
-            parse_trust_settings("<ConnectorTrustSettingsFile><CloudProxyTrust>").unwrap_err();
+        let error = parse_trust_settings("<ConnectorTrustSettingsFile><CloudProxyTrust>")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("Thumbprint"), "{error}");
-        let error = parse_trust_settings("<a><b></a>").unwrap_err();
+        let error = parse_trust_settings("<a><b></a>").unwrap_err().to_string();
         assert!(error.contains("malformed XML"), "{error}");
     }
 
@@ -383,7 +408,9 @@ mod tests {
             "{evidence}"
         );
         assert!(
-            remedy.contains("Register-MicrosoftEntraPrivateNetworkConnector -EnvironmentName AzureCloud"),
+            remedy.contains(
+                "Register-MicrosoftEntraPrivateNetworkConnector -EnvironmentName AzureCloud"
+            ),
             "{remedy}"
         );
     }
@@ -408,7 +435,7 @@ mod tests {
         let state = check_certificate(None, SystemTime::now());
         assert_eq!(
             state.verdict,
-            Verdict::not_evaluated(crate::host::NOT_WINDOWS)
+            Verdict::not_evaluated(crate::platform::NOT_WINDOWS)
         );
     }
 }

@@ -6,18 +6,21 @@
 //! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4) and
 //! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7).
 //!
-//! Every check reads Windows (files under `%ProgramData%`, the registry, the certificate store,
-//! the event log API, the domain). Elsewhere, or where the connector is not installed, a check
-//! is not evaluated and says why: never passed.
+//! Every check reads Windows through [`crate::platform`] (files under `%ProgramData%`, the
+//! registry, the certificate store, the event log API, the domain) and judges what it read
+//! here. Elsewhere, or where the connector is not installed, a check is not evaluated and says
+//! why (the platform's stand-in gives the reason): never passed.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
+use crate::platform::deadline::Pending;
 use crate::walk::{Outcome, Step};
 
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
-pub mod pe;
 pub mod tls;
 pub mod version;
 
@@ -192,83 +195,6 @@ impl HostHealth {
     }
 }
 
-/// Why a Windows-only check is not evaluated on this platform.
-pub const NOT_WINDOWS: &str = "this host is not Windows: the connector runs on Windows Server";
-
-/// Reads at most `limit` bytes of a file; a bigger file is an error naming it (outside input is
-/// bounded).
-pub fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!(
-            "{}: larger than {limit} bytes, more than this file ever holds",
-            path.display()
-        ));
-    }
-    Ok(bytes)
-}
-
-/// A text file written on Windows (UTF-8, or UTF-16 with a byte order mark).
-pub fn decode_text(bytes: &[u8]) -> Result<String, &'static str> {
-    crate::text::decode(bytes)
-}
-
-/// Values under `HKEY_LOCAL_MACHINE`, read through the registry API on Windows. A missing key
-/// or value is `Ok(None)`: Windows then uses its default.
-pub mod registry {
-    #[cfg(windows)]
-    fn open(path: &str) -> Result<Option<winreg::RegKey>, String> {
-        use winreg::RegKey;
-        use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ};
-        match RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey_with_flags(path, KEY_READ) {
-            Ok(key) => Ok(Some(key)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("HKLM\\{path}: {e}")),
-        }
-    }
-
-    /// A REG_DWORD value.
-    #[cfg(windows)]
-    pub fn dword(path: &str, name: &str) -> Result<Option<u32>, String> {
-        let Some(key) = open(path)? else {
-            return Ok(None);
-        };
-        match key.get_value::<u32, _>(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("HKLM\\{path}\\{name}: {e}")),
-        }
-    }
-
-    /// A REG_SZ value.
-    #[cfg(windows)]
-    pub fn string(path: &str, name: &str) -> Result<Option<String>, String> {
-        let Some(key) = open(path)? else {
-            return Ok(None);
-        };
-        match key.get_value::<String, _>(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("HKLM\\{path}\\{name}: {e}")),
-        }
-    }
-
-    #[cfg(not(windows))]
-    pub fn dword(_path: &str, _name: &str) -> Result<Option<u32>, String> {
-        Ok(None)
-    }
-
-    #[cfg(not(windows))]
-    pub fn string(_path: &str, _name: &str) -> Result<Option<String>, String> {
-        Ok(None)
-    }
-}
-
 /// What the checks need from the rest of the round.
 #[derive(Debug, Clone, Default)]
 pub struct HostInput {
@@ -280,48 +206,94 @@ pub struct HostInput {
     /// The walked apps that sign in with Kerberos.
     pub kerberos_apps: Vec<kerberos::KerberosApp>,
     pub timeout: std::time::Duration,
+    /// How long the round waits for the checks' blocking reads.
+    pub read_limit: std::time::Duration,
+}
+
+/// The checks that read this host's files, registry, certificate store and event log.
+#[derive(Debug, Clone)]
+pub struct LocalChecks {
+    pub certificate: certificate::CertificateState,
+    pub event_log: eventlog::EventLogState,
+    pub version: version::VersionState,
+    pub tls: tls::TlsState,
+}
+
+impl LocalChecks {
+    /// Each check not evaluated, for `reason`.
+    fn not_evaluated(reason: &str) -> LocalChecks {
+        let verdict = Verdict::not_evaluated(reason);
+        LocalChecks {
+            certificate: certificate::CertificateState {
+                verdict: verdict.clone(),
+                certificate: None,
+            },
+            event_log: eventlog::EventLogState {
+                verdict: verdict.clone(),
+                channels: Default::default(),
+            },
+            version: version::VersionState {
+                verdict: verdict.clone(),
+                file_version: None,
+                group_highest: None,
+                releases_behind: None,
+            },
+            tls: tls::TlsState {
+                verdict,
+                met: Vec::new(),
+            },
+        }
+    }
 }
 
 /// Runs every check once: the blocking reads (files, registry, certificate store, event log)
-/// off the async workers, then Kerberos' network checks.
+/// off the async workers and under the round's deadline (a read still running from an earlier
+/// round of this `generation` is waited on, not started again), then Kerberos' network checks.
 pub async fn check_all(
     input: HostInput,
-    event_log: std::sync::Arc<std::sync::Mutex<eventlog::EventLogMonitor>>,
+    event_log: Arc<Mutex<eventlog::EventLogMonitor>>,
+    pending: &mut Pending<Option<LocalChecks>>,
+    generation: u64,
 ) -> HostHealth {
     let blocking = input.clone();
-    let local = tokio::task::spawn_blocking(move || {
-        let certificate = certificate::check_certificate(
-            blocking.connector_installed,
-            std::time::SystemTime::now(),
-        );
-        let version = version::check_version(
-            &version::executable_paths(&blocking.service_config),
-            &blocking.group_versions,
-        );
-        let tls = tls::check_tls();
-        let event_log = event_log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .check_event_log();
-        (certificate, event_log, version, tls)
-    })
-    .await;
+    let read = move || {
+        Some(LocalChecks {
+            certificate: certificate::check_certificate(
+                blocking.connector_installed,
+                std::time::SystemTime::now(),
+            ),
+            version: version::check_version(
+                &version::executable_paths(&blocking.service_config),
+                &blocking.group_versions,
+            ),
+            tls: tls::check_tls(),
+            event_log: event_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check_event_log(),
+        })
+    };
+    let local = match pending.wait(generation, input.read_limit, read).await {
+        Ok(local) => local,
+        Err(waited) => Some(LocalChecks::not_evaluated(&format!(
+            "this host's files and settings were still being read after {} s (a network share or a Windows service that does not answer?); the read goes on, and the next round uses it if it finishes",
+            waited.as_secs()
+        ))),
+    };
     let kerberos = kerberos::check_kerberos(input.kerberos_apps, input.timeout).await;
     match local {
-        Ok((certificate, event_log, version, tls)) => HostHealth {
-            certificate: Some(certificate),
-            event_log: Some(event_log),
-            version: Some(version),
-            tls: Some(tls),
+        Some(local) => HostHealth {
+            certificate: Some(local.certificate),
+            event_log: Some(local.event_log),
+            version: Some(local.version),
+            tls: Some(local.tls),
             kerberos: Some(kerberos),
         },
-        Err(error) => {
-            tracing::error!(%error, "the connector host checks failed");
-            HostHealth {
-                kerberos: Some(kerberos),
-                ..HostHealth::default()
-            }
-        }
+        // The read panicked (logged): every check waits for the next round.
+        None => HostHealth {
+            kerberos: Some(kerberos),
+            ..HostHealth::default()
+        },
     }
 }
 
@@ -382,6 +354,38 @@ mod tests {
                 .all(|c| !matches!(c.verdict, Verdict::Fail { .. }))
         );
         assert_eq!(host.checks().len(), CheckKind::ALL.len());
+    }
+
+    #[tokio::test]
+    async fn host_checks_whose_reads_outlive_the_round_are_not_evaluated_and_say_why() {
+        let mut pending = Pending::default();
+        // A read of this generation still hangs, as one on a share that does not answer.
+        let (_release, hung) = std::sync::mpsc::channel::<()>();
+        let started = pending
+            .wait(1, std::time::Duration::from_millis(1), move || {
+                hung.recv().ok();
+                None
+            })
+            .await;
+        assert!(started.is_err());
+        let input = HostInput {
+            read_limit: std::time::Duration::from_millis(50),
+            ..HostInput::default()
+        };
+        let host = check_all(input, Arc::default(), &mut pending, 1).await;
+        for check in host.checks() {
+            if check.check == CheckKind::Kerberos {
+                continue;
+            }
+            assert!(
+                matches!(&check.verdict, Verdict::NotEvaluated { reason } if reason.contains("still being read after")),
+                "{check:?}"
+            );
+        }
+        assert!(
+            pending.is_running(),
+            "the hung read is waited on again, not dropped"
+        );
     }
 
     #[test]

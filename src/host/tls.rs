@@ -13,7 +13,8 @@
 
 use serde::Serialize;
 
-use super::{Verdict, registry};
+use super::Verdict;
+use crate::platform::registry::{Hive, Registry};
 
 const CLIENT: &str =
     r"SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Client";
@@ -70,17 +71,19 @@ pub struct TlsState {
 
 /// Step 4's TLS check on this host, from the registry.
 pub fn check_tls() -> TlsState {
-    if !cfg!(windows) {
-        return TlsState {
-            verdict: Verdict::not_evaluated(super::NOT_WINDOWS),
+    match Registry::open() {
+        Ok(registry) => judge(|key, value| registry.dword(Hive::LocalMachine, key, value)),
+        Err(why) => TlsState {
+            verdict: Verdict::not_evaluated(why.to_string()),
             met: Vec::new(),
-        };
+        },
     }
-    judge(registry::dword)
 }
 
-/// The verdict from a way to read a DWORD (`Ok(None)`: not set).
-pub fn judge(read: impl Fn(&str, &str) -> Result<Option<u32>, String>) -> TlsState {
+/// The verdict from a way to read a DWORD under HKLM (`Ok(None)`: not set).
+pub fn judge<E: std::fmt::Display>(
+    read: impl Fn(&str, &str) -> Result<Option<u32>, E>,
+) -> TlsState {
     let mut met = Vec::new();
     let mut broken = Vec::new();
     let mut unreadable = Vec::new();
@@ -95,7 +98,7 @@ pub fn judge(read: impl Fn(&str, &str) -> Result<Option<u32>, String>) -> TlsSta
                     }
                 }
                 Ok(_) => {}
-                Err(error) => unreadable.push(error),
+                Err(error) => unreadable.push(error.to_string()),
             }
         }
         met.push((p.name, ok));
@@ -126,7 +129,7 @@ mod tests {
 
     fn registry(
         values: &[(&str, &str, u32)],
-    ) -> impl Fn(&str, &str) -> Result<Option<u32>, String> {
+    ) -> impl Fn(&str, &str) -> Result<Option<u32>, std::convert::Infallible> {
         let map: HashMap<(String, String), u32> = values
             .iter()
             .map(|(k, v, d)| ((k.to_string(), v.to_string()), *d))
@@ -175,6 +178,29 @@ mod tests {
         let state = judge(registry(&[(DOTNET_32, "SchUseStrongCrypto", 0)]));
         assert_eq!(state.verdict, Verdict::Pass);
         assert!(state.met.contains(&("dotnet_strong_crypto_32bit", false)));
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_read_leaves_the_check_not_evaluated_naming_it() {
+        use crate::platform::registry::{Hive, RegistryError};
+        let state = judge(|key: &str, value: &str| {
+            if value == "SchUseStrongCrypto" {
+                return Err(RegistryError::Value {
+                    hive: Hive::LocalMachine,
+                    path: key.to_string(),
+                    name: value.to_string(),
+                    source: std::io::ErrorKind::PermissionDenied.into(),
+                });
+            }
+            Ok(None)
+        });
+        let Verdict::NotEvaluated { reason } = state.verdict else {
+            panic!("{:?}", state.verdict)
+        };
+        assert!(
+            reason.starts_with(r"registry values unreadable: HKLM\SOFTWARE\Microsoft\.NETFramework\v4.0.30319\SchUseStrongCrypto: "),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Verdict;
-use super::pe::{self, FileVersion};
 use crate::config::values::AutoOr;
+use crate::platform::file_version::{FileVersion, FileVersions};
 
 /// Releases listed in Microsoft's "application proxy: Version release history" page, and
 /// 1.5.3829.0 (the rename to "Microsoft Entra private network connector"). Versions seen in
@@ -71,9 +71,10 @@ pub fn check_version(executables: &[PathBuf], group_versions: &[String]) -> Vers
         group_highest: None,
         releases_behind: None,
     };
-    if !cfg!(windows) {
-        return state(Verdict::not_evaluated(super::NOT_WINDOWS), None);
-    }
+    let versions = match FileVersions::here() {
+        Ok(versions) => versions,
+        Err(why) => return state(Verdict::not_evaluated(why.to_string()), None),
+    };
     let Some(exe) = executables.iter().find(|p| p.is_file()) else {
         return state(
             Verdict::not_evaluated(
@@ -82,7 +83,7 @@ pub fn check_version(executables: &[PathBuf], group_versions: &[String]) -> Vers
             None,
         );
     };
-    match pe::file_version(exe) {
+    match versions.of(exe) {
         Ok(version) => judge(version, group_versions),
         Err(error) => state(
             Verdict::not_evaluated(format!(

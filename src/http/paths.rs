@@ -73,42 +73,107 @@ fn trim(path: &str) -> String {
     }
 }
 
+/// What `--web.external-url`, `--web.route-prefix` and `--web.telemetry-path` refuse, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebFlagError {
+    #[error("{text:?}: the URL may not contain {bad:?}")]
+    UrlCharacter { text: String, bad: char },
+    #[error("{text:?}: {source}: {URL_HINT}")]
+    Url {
+        text: String,
+        source: url::ParseError,
+    },
+    #[error("{text:?} is not an absolute http(s) URL: {URL_HINT}")]
+    NotAbsolute { text: String },
+    #[error("{text:?} has a query or fragment: {URL_HINT}")]
+    QueryOrFragment { text: String },
+    #[error("{text:?}: the path may not contain {bad:?}")]
+    PathCharacter { text: String, bad: char },
+    #[error("{text:?}: the path may not contain ..")]
+    DotDot { text: String },
+    #[error("must start with / and name a path, such as /metrics")]
+    NotAPath,
+    #[error("{0} is another endpoint of the exporter")]
+    Reserved(String),
+    #[error("{0:?} is not allowed: use letters, digits and / - _ . ~ only, such as /metrics")]
+    TelemetryCharacter(char),
+}
+
+const URL_HINT: &str =
+    "use an absolute http:// or https:// URL such as https://monitoring.example/appproxy/";
+
 /// `--web.external-url`: an absolute http(s) URL with a host, without query or fragment.
-pub fn parse_external_url(text: &str) -> Result<Url, String> {
-    let hint =
-        "use an absolute http:// or https:// URL such as https://monitoring.example/appproxy/";
+pub fn parse_external_url(text: &str) -> Result<Url, WebFlagError> {
+    let owned = || text.to_string();
     // Checked before parsing, which would percent-encode them.
     if let Some(bad) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{text:?}: the URL may not contain {bad:?}"));
+        return Err(WebFlagError::UrlCharacter { text: owned(), bad });
     }
-    let url = Url::parse(text).map_err(|error| format!("{text:?}: {error}: {hint}"))?;
+    let url = Url::parse(text).map_err(|source| WebFlagError::Url {
+        text: owned(),
+        source,
+    })?;
     if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(format!("{text:?} is not an absolute http(s) URL: {hint}"));
+        return Err(WebFlagError::NotAbsolute { text: owned() });
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?} has a query or fragment: {hint}"));
+        return Err(WebFlagError::QueryOrFragment { text: owned() });
     }
-    check_path(url.path()).map_err(|reason| format!("{text:?}: {reason}"))?;
+    check_path(url.path(), text)?;
     Ok(url)
 }
 
 /// `--web.route-prefix`: a plain path; `/` (or empty) is the root.
-pub fn parse_route_prefix(text: &str) -> Result<String, String> {
-    check_path(text).map_err(|reason| format!("{text:?}: {reason}"))?;
+pub fn parse_route_prefix(text: &str) -> Result<String, WebFlagError> {
+    check_path(text, text)?;
     Ok(text.to_string())
 }
 
-fn check_path(path: &str) -> Result<(), String> {
+/// `path` (of the flag's value `text`) holds nothing a route or a link cannot.
+fn check_path(path: &str, text: &str) -> Result<(), WebFlagError> {
     if let Some(bad) = path
         .chars()
         .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#' | '%' | ' ' | ':') || c.is_control())
     {
-        return Err(format!("the path may not contain {bad:?}"));
+        return Err(WebFlagError::PathCharacter {
+            text: text.to_string(),
+            bad,
+        });
     }
     if path.split('/').any(|segment| segment == "..") {
-        return Err("the path may not contain ..".into());
+        return Err(WebFlagError::DotDot {
+            text: text.to_string(),
+        });
     }
     Ok(())
+}
+
+/// `--web.telemetry-path`: a plain absolute path that no other endpoint uses.
+pub fn parse_telemetry_path(text: &str) -> Result<String, WebFlagError> {
+    let reserved = [
+        "/",
+        "/config",
+        "/-/healthy",
+        "/-/ready",
+        "/-/reload",
+        "/runbooks",
+        "/api/v1/diagnosis",
+    ];
+    if !text.starts_with('/') || text.len() < 2 {
+        return Err(WebFlagError::NotAPath);
+    }
+    // A segment starting with `:` is a capture in axum's old syntax, which it refuses with a
+    // panic: no `:` at all.
+    if reserved.contains(&text) {
+        return Err(WebFlagError::Reserved(text.to_string()));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#' | ':') || c.is_whitespace())
+    {
+        return Err(WebFlagError::TelemetryCharacter(c));
+    }
+    Ok(text.to_string())
 }
 
 #[cfg(test)]
@@ -168,7 +233,7 @@ mod tests {
             ("/appproxy", "relative URL without a base"),
             ("https://conn-01/a b", "may not contain ' '"),
         ] {
-            let error = parse_external_url(bad).unwrap_err();
+            let error = parse_external_url(bad).unwrap_err().to_string();
             assert!(error.contains(reason), "{bad}: {error}");
             assert!(error.contains(bad), "{bad}: {error}");
         }

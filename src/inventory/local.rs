@@ -1,63 +1,35 @@
 //! Step 2's local part, on Windows: are the connector's services (`WAPCSvc`) and its updater
-//! (`WAPCUpdaterSvc`) installed and running on this host? Both must run. Elsewhere there is no
-//! such service to ask, and the check is not evaluated.
+//! (`WAPCUpdaterSvc`) installed and running on this host? Both must run. The Service Control
+//! Manager is asked through [`crate::platform::services`]; elsewhere there is no such service
+//! to ask, and the check is not evaluated.
 
-use serde::Serialize;
-
+pub use crate::platform::services::ServiceState;
+use crate::platform::services::{self, ServicesError};
 use crate::walk::{Judge, Outcome, Step, StepResults};
 
 /// The Windows service names, the same before and after the 2024 rename.
 pub const SERVICES: [(&str, &str); 2] = [("connector", "WAPCSvc"), ("updater", "WAPCUpdaterSvc")];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceState {
-    Running,
-    /// Installed, in another state (stopped, starting, paused ...).
-    NotRunning(String),
-    Missing,
-}
-
-/// Each service's state, by label (`connector`, `updater`); `None` off Windows.
+/// Each service's state, by label (`connector`, `updater`); `None` off Windows, or when the
+/// Service Control Manager cannot be asked (logged).
 pub fn services() -> Option<Vec<(&'static str, ServiceState)>> {
-    query()
-}
-
-#[cfg(windows)]
-fn query() -> Option<Vec<(&'static str, ServiceState)>> {
-    use windows_service::service::{ServiceAccess, ServiceState as Win};
-    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
-    let manager = match ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-    {
-        Ok(manager) => manager,
+    let names: Vec<&str> = SERVICES.iter().map(|(_, name)| *name).collect();
+    match services::query(&names) {
+        Ok(states) => Some(
+            SERVICES
+                .iter()
+                .map(|(label, _)| *label)
+                .zip(states)
+                .collect(),
+        ),
         Err(error) => {
-            tracing::warn!(%error, "cannot ask the Service Control Manager about the connector's services");
-            return None;
+            // Off Windows there is nothing to ask, which is no news.
+            if !matches!(error, ServicesError::Unavailable(_)) {
+                tracing::warn!(%error, "cannot ask the Service Control Manager about the connector's services");
+            }
+            None
         }
-    };
-    Some(
-        SERVICES
-            .iter()
-            .map(|(label, name)| {
-                let state = match manager.open_service(name, ServiceAccess::QUERY_STATUS) {
-                    Err(_) => ServiceState::Missing,
-                    Ok(service) => match service.query_status() {
-                        Ok(status) if status.current_state == Win::Running => ServiceState::Running,
-                        Ok(status) => {
-                            ServiceState::NotRunning(format!("{:?}", status.current_state))
-                        }
-                        Err(error) => ServiceState::NotRunning(format!("unknown ({error})")),
-                    },
-                };
-                (*label, state)
-            })
-            .collect(),
-    )
-}
-
-#[cfg(not(windows))]
-fn query() -> Option<Vec<(&'static str, ServiceState)>> {
-    None
+    }
 }
 
 /// Step 2 from the connector's services on this host. A host where the connector is not

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::graph::auth::AuthError;
 use super::graph::{self, GraphMetrics, GraphSource, RetryPolicy};
 use super::{Inventory, from_static};
 use crate::config::Settings;
@@ -20,7 +21,7 @@ pub struct Refresher {
     /// What the Graph source was built from: a reload that leaves it as it was keeps the
     /// source, its token and its inventory.
     built_from: Option<GraphKey>,
-    source: Option<Result<GraphSource, String>>,
+    source: Option<Result<GraphSource, AuthError>>,
     last_graph: Option<Inventory>,
     next_refresh: Option<Instant>,
     up: bool,
@@ -71,10 +72,10 @@ impl Refresher {
         // Built after a reload that changed how Graph is read, and again when due while
         // unusable: a missing secret file may have appeared since.
         if due && !matches!(self.source, Some(Ok(_)) if self.next_refresh.is_some()) {
-            self.source = settings.inventory.graph.as_ref().map(|graph| {
-                GraphSource::new(settings, graph, self.metrics.clone(), self.retry)
-                    .map_err(|e| e.to_string())
-            });
+            self.source =
+                settings.inventory.graph.as_ref().map(|graph| {
+                    GraphSource::new(settings, graph, self.metrics.clone(), self.retry)
+                });
         }
         match &self.source {
             None => {

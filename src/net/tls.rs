@@ -3,9 +3,8 @@
 //! the platform trust store (which honours `SSL_CERT_FILE`) and its issuers are compared with
 //! the expected organisations. A chain from anyone else is TLS interception, which the connector
 //! does not survive. For backends (step 7) the chain is verified during the handshake as the
-//! connector's Windows does (on Windows with the platform verifier: the machine's store,
-//! missing intermediates fetched), and a failure says why in words, the TLS version included
-//! when the backend speaks only TLS 1.1 or older.
+//! connector's Windows does ([`crate::platform::trust`]), and a failure says why in words, the
+//! TLS version included when the backend speaks only TLS 1.1 or older.
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,6 +14,36 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
+
+/// Makes ring rustls' process-wide crypto provider, which HTTP clients (Graph) and the web
+/// server's TLS look up as well as the probes. Idempotent.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Why TLS could not be set up, or a handshake not judged; the words on-call engineers read.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("the platform trust store holds no usable root certificate")]
+    NoRoots,
+    #[error("cannot build the certificate verifier: {0}")]
+    Verifier(rustls::client::VerifierBuilderError),
+    #[error(transparent)]
+    Trust(#[from] crate::platform::trust::TrustError),
+    #[error("{host:?} is not a valid TLS name: {source}")]
+    InvalidName {
+        host: String,
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// Why the handshake failed, in words ([`reason`]).
+    #[error("the TLS handshake failed: {0}")]
+    Handshake(String),
+    #[error("the server presented no certificate")]
+    NoCertificate,
+    #[error("the server presented an empty chain")]
+    EmptyChain,
+}
 
 /// What the TLS handshake showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,16 +68,13 @@ pub struct TlsSetup {
 
 impl TlsSetup {
     /// The shared set-up; the platform's roots are read on first use.
-    pub fn get() -> Result<&'static TlsSetup, String> {
-        static SETUP: OnceLock<Result<TlsSetup, String>> = OnceLock::new();
-        SETUP
-            .get_or_init(TlsSetup::load)
-            .as_ref()
-            .map_err(Clone::clone)
+    pub fn get() -> Result<&'static TlsSetup, &'static TlsError> {
+        static SETUP: OnceLock<Result<TlsSetup, TlsError>> = OnceLock::new();
+        SETUP.get_or_init(TlsSetup::load).as_ref()
     }
 
-    fn load() -> Result<TlsSetup, String> {
-        crate::install_crypto_provider();
+    fn load() -> Result<TlsSetup, TlsError> {
+        install_crypto_provider();
         let mut roots = RootCertStore::empty();
         let found = rustls_native_certs::load_native_certs();
         for error in &found.errors {
@@ -56,20 +82,20 @@ impl TlsSetup {
         }
         let (added, _ignored) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
-            return Err("the platform trust store holds no usable root certificate".into());
+            return Err(TlsError::NoRoots);
         }
         let verifier = WebPkiServerVerifier::builder(Arc::new(roots))
             .build()
-            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+            .map_err(TlsError::Verifier)?;
         let config = ClientConfig::builder()
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Examine(Arc::clone(&verifier))))
             .with_no_client_auth();
-        let verifying = verifying_config(&verifier)?;
+        let verifying = crate::platform::trust::backend_config(&verifier)?;
         Ok(TlsSetup {
             verifier,
             connector: TlsConnector::from(Arc::new(config)),
-            verifying,
+            verifying: TlsConnector::from(Arc::new(verifying)),
         })
     }
 
@@ -80,12 +106,11 @@ impl TlsSetup {
         stream: S,
         host: &str,
         verify: bool,
-    ) -> Result<tokio_rustls::client::TlsStream<S>, String>
+    ) -> Result<tokio_rustls::client::TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| format!("{host:?} is not a valid TLS name: {e}"))?;
+        let name = server_name(host)?;
         let connector = if verify {
             &self.verifying
         } else {
@@ -94,7 +119,7 @@ impl TlsSetup {
         connector
             .connect(name, stream)
             .await
-            .map_err(|e| format!("the TLS handshake failed: {}", reason(&e, host)))
+            .map_err(|e| TlsError::Handshake(reason(&e, host)))
     }
 
     /// Handshakes over `stream` as `host` and judges the presented chain.
@@ -103,24 +128,21 @@ impl TlsSetup {
         stream: S,
         host: &str,
         expected_issuers: &[String],
-    ) -> Result<TlsVerdict, String>
+    ) -> Result<TlsVerdict, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| format!("{host:?} is not a valid TLS name: {e}"))?;
+        let name = server_name(host)?;
         let stream = self
             .connector
             .connect(name.clone(), stream)
             .await
-            .map_err(|e| format!("the TLS handshake failed: {}", reason(&e, host)))?;
+            .map_err(|e| TlsError::Handshake(reason(&e, host)))?;
         let (_, connection) = stream.get_ref();
         let chain = connection
             .peer_certificates()
-            .ok_or_else(|| "the server presented no certificate".to_string())?;
-        let (leaf, intermediates) = chain
-            .split_first()
-            .ok_or_else(|| "the server presented an empty chain".to_string())?;
+            .ok_or(TlsError::NoCertificate)?;
+        let (leaf, intermediates) = chain.split_first().ok_or(TlsError::EmptyChain)?;
 
         let issuers: Vec<String> = chain.iter().filter_map(issuer_organisation).collect();
         if !issuers
@@ -145,24 +167,11 @@ impl TlsSetup {
     }
 }
 
-/// Backend chains verified during the handshake: the platform verifier on Windows, as the
-/// connector's own .NET does; webpki with the platform's roots elsewhere.
-#[cfg(windows)]
-fn verifying_config(_roots: &Arc<WebPkiServerVerifier>) -> Result<TlsConnector, String> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let config = ClientConfig::builder()
-        .with_platform_verifier()
-        .map_err(|e| format!("cannot use the Windows certificate verifier: {e}"))?
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
-#[cfg(not(windows))]
-fn verifying_config(roots: &Arc<WebPkiServerVerifier>) -> Result<TlsConnector, String> {
-    let config = ClientConfig::builder()
-        .with_webpki_verifier(Arc::clone(roots))
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(host.to_string()).map_err(|source| TlsError::InvalidName {
+        host: host.to_string(),
+        source,
+    })
 }
 
 /// Why a handshake failed, in words.

@@ -38,12 +38,17 @@ impl PartialEq for Bypass {
 
 impl Eq for Bypass {}
 
+/// A `<bypasslist>` address that is not a usable regular expression (the first 80 characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("<bypasslist> address \"{0}\" is not a regular expression .NET and the exporter can use")]
+pub struct BypassError(String);
+
 /// The longest bypass expression compiled; .NET has no limit, but a config file is small.
 const MAX_PATTERN: usize = 1024;
 
 impl Bypass {
     /// .NET's rules; an expression that is not a valid regular expression is an error naming it.
-    pub fn dotnet(on_local: bool, list: &[String]) -> Result<Bypass, String> {
+    pub fn dotnet(on_local: bool, list: &[String]) -> Result<Bypass, BypassError> {
         let patterns = list
             .iter()
             .map(|source| {
@@ -53,10 +58,7 @@ impl Bypass {
                     .build()
                     .ok()
                     .filter(|_| source.len() <= MAX_PATTERN)
-                    .ok_or_else(|| {
-                        let shown: String = source.chars().take(80).collect();
-                        format!("<bypasslist> address \"{shown}\" is not a regular expression .NET and the exporter can use")
-                    })
+                    .ok_or_else(|| BypassError(source.chars().take(80).collect()))
             })
             .collect::<Result<_, _>>()?;
         Ok(Bypass {
@@ -177,7 +179,9 @@ mod tests {
 
     #[test]
     fn a_bypass_address_that_is_no_regular_expression_is_named() {
-        let error = Bypass::dotnet(false, &["(unclosed".into()]).unwrap_err();
+        let error = Bypass::dotnet(false, &["(unclosed".into()])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("\"(unclosed\""), "{error}");
     }
 

@@ -183,7 +183,7 @@ fn handle(
         {
             // .NET compiles each address as a regular expression; one that is not fails there.
             super::bypass::Bypass::dotnet(false, std::slice::from_ref(&address))
-                .map_err(|message| problem_at(text, position, &message))?;
+                .map_err(|error| problem_at(text, position, &error.to_string()))?;
             bypass_list.push(address);
         }
     }

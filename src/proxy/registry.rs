@@ -2,11 +2,12 @@
 //! (`DefaultConnectionSettings`, what .NET's system default proxy is for a service) and
 //! WinHTTP's setting (`WinHttpSettings`, written by `netsh winhttp set proxy`) share one binary
 //! layout, read by [`ConnectionSettings::parse`]. Also the connector's
-//! `UseDefaultProxyForBackendRequests`. Off Windows none of it exists; the config stands in.
+//! `UseDefaultProxyForBackendRequests`. Read through [`crate::platform::registry`]; off
+//! Windows none of it exists, and the config stands in.
 
 use super::bypass::Bypass;
-use super::sources::Service;
 use crate::net::ProxyAddress;
+use crate::platform::registry::{Hive, Registry};
 
 /// Where WinHTTP and the machine-wide WinINet settings live, under HKLM.
 pub const CONNECTIONS_KEY: &str =
@@ -14,13 +15,11 @@ pub const CONNECTIONS_KEY: &str =
 pub const WINHTTP_VALUE: &str =
     r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections\WinHttpSettings";
 /// The per-user key, under `HKU\{account SID}`.
-#[cfg_attr(not(windows), allow(dead_code))]
 const USER_CONNECTIONS_KEY: &str =
     r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections";
 /// The "Make proxy settings per-machine (rather than per-user)" policy: `ProxySettingsPerUser`
 /// 0 here makes every account use the HKLM settings (the proxy page of Microsoft's connector
 /// documentation asks for it with `UseDefaultProxyForBackendRequests`).
-#[cfg_attr(not(windows), allow(dead_code))]
 const PER_MACHINE_POLICY_KEY: &str =
     r"SOFTWARE\Policies\Microsoft\Windows\CurrentVersion\Internet Settings";
 
@@ -34,15 +33,6 @@ pub const CONNECTOR_KEYS: [&str; 2] = [
 const PROXY_TYPE_PROXY: u32 = 0x2;
 const PROXY_TYPE_AUTO_PROXY_URL: u32 = 0x4;
 const PROXY_TYPE_AUTO_DETECT: u32 = 0x8;
-
-/// The account each service runs as, whose WinINet settings apply to it: the connector runs as
-/// Network Service, the updater as LocalSystem (Microsoft's troubleshoot-connectors page).
-pub fn account(service: Service) -> (&'static str, &'static str) {
-    match service {
-        Service::Connector => ("S-1-5-20", "Network Service"),
-        Service::Updater => ("S-1-5-18", "LocalSystem"),
-    }
-}
 
 /// One value in the shared layout: little-endian DWORDs version, counter and flags, then the
 /// proxy, the bypass list and (WinINet) the automatic configuration script URL, each as a DWORD
@@ -147,81 +137,61 @@ pub enum WinInet {
     Unset { value: String },
 }
 
-/// The WinINet settings that apply to `service`'s account: the machine's when the per-machine
-/// policy is set, the account's own otherwise. `None` off Windows.
-#[cfg(windows)]
-pub fn wininet(service: Service) -> Option<WinInet> {
-    use winreg::RegKey;
-    use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS};
-    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
-    let per_machine = hklm
-        .open_subkey(PER_MACHINE_POLICY_KEY)
-        .and_then(|k| k.get_value::<u32, _>("ProxySettingsPerUser"))
-        .is_ok_and(|v| v == 0);
-    let (root, root_name, path) = if per_machine {
-        (hklm, "HKLM", CONNECTIONS_KEY.to_string())
+/// The WinINet settings that apply to the account with SID `sid`: the machine's when the
+/// per-machine policy is set, the account's own otherwise. `None` off Windows.
+pub fn wininet(sid: &str) -> Option<WinInet> {
+    let registry = Registry::open().ok()?;
+    let per_machine = matches!(
+        registry.dword(
+            Hive::LocalMachine,
+            PER_MACHINE_POLICY_KEY,
+            "ProxySettingsPerUser"
+        ),
+        Ok(Some(0))
+    );
+    let (hive, path) = if per_machine {
+        (Hive::LocalMachine, CONNECTIONS_KEY.to_string())
     } else {
-        let (sid, _) = account(service);
-        (
-            RegKey::predef(HKEY_USERS),
-            "HKU",
-            format!(r"{sid}\{USER_CONNECTIONS_KEY}"),
-        )
+        (Hive::Users, format!(r"{sid}\{USER_CONNECTIONS_KEY}"))
     };
-    let value = format!(r"{root_name}\{path}\DefaultConnectionSettings");
-    let read = root
-        .open_subkey(&path)
-        .and_then(|k| k.get_raw_value("DefaultConnectionSettings"));
-    Some(match read {
-        Ok(raw) => match ConnectionSettings::parse(&raw.bytes) {
-            Some(settings) => WinInet::Set { settings, value },
-            None => {
-                tracing::warn!(value = %value, "a WinINet proxy setting cannot be read; taking WinINet's defaults");
-                WinInet::Unset { value }
-            }
+    let value = format!(r"{}\{path}\DefaultConnectionSettings", hive.name());
+    // A value that cannot be read is as good as none: WinINet then uses its defaults too.
+    Some(
+        match registry.binary(hive, &path, "DefaultConnectionSettings") {
+            Ok(Some(raw)) => match ConnectionSettings::parse(&raw) {
+                Some(settings) => WinInet::Set { settings, value },
+                None => {
+                    tracing::warn!(value = %value, "a WinINet proxy setting cannot be read; taking WinINet's defaults");
+                    WinInet::Unset { value }
+                }
+            },
+            Ok(None) | Err(_) => WinInet::Unset { value },
         },
-        Err(_) => WinInet::Unset { value },
-    })
-}
-
-#[cfg(not(windows))]
-pub fn wininet(_service: Service) -> Option<WinInet> {
-    None
+    )
 }
 
 /// The WinHTTP proxy from the registry: `None` off Windows or when nothing is set there.
-#[cfg(windows)]
 pub fn winhttp() -> Option<ConnectionSettings> {
-    use winreg::RegKey;
-    use winreg::enums::HKEY_LOCAL_MACHINE;
-    let key = RegKey::predef(HKEY_LOCAL_MACHINE)
-        .open_subkey(CONNECTIONS_KEY)
-        .ok()?;
-    let value = key.get_raw_value("WinHttpSettings").ok()?;
-    ConnectionSettings::parse(&value.bytes)
-}
-
-#[cfg(not(windows))]
-pub fn winhttp() -> Option<ConnectionSettings> {
-    None
+    let registry = Registry::open().ok()?;
+    let value = registry
+        .binary(Hive::LocalMachine, CONNECTIONS_KEY, "WinHttpSettings")
+        .ok()??;
+    ConnectionSettings::parse(&value)
 }
 
 /// `UseDefaultProxyForBackendRequests` from the connector's key: `None` off Windows or unset.
-#[cfg(windows)]
 pub fn use_default_proxy_for_backend_requests() -> Option<bool> {
-    use winreg::RegKey;
-    use winreg::enums::HKEY_LOCAL_MACHINE;
-    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let registry = Registry::open().ok()?;
     CONNECTOR_KEYS.iter().find_map(|path| {
-        let key = hklm.open_subkey(path).ok()?;
-        let value: u32 = key.get_value("UseDefaultProxyForBackendRequests").ok()?;
+        let value = registry
+            .dword(
+                Hive::LocalMachine,
+                path,
+                "UseDefaultProxyForBackendRequests",
+            )
+            .ok()??;
         Some(value == 1)
     })
-}
-
-#[cfg(not(windows))]
-pub fn use_default_proxy_for_backend_requests() -> Option<bool> {
-    None
 }
 
 #[cfg(test)]

@@ -33,6 +33,16 @@ impl Service {
         }
     }
 
+    /// The account it runs as, whose WinINet settings apply to it (SID, name): the connector
+    /// runs as Network Service, the updater as LocalSystem (Microsoft's troubleshoot-connectors
+    /// page).
+    pub fn account(self) -> (&'static str, &'static str) {
+        match self {
+            Service::Connector => ("S-1-5-20", "Network Service"),
+            Service::Updater => ("S-1-5-18", "LocalSystem"),
+        }
+    }
+
     /// The standard install paths, newest name first.
     fn standard_paths(self) -> [PathBuf; 2] {
         let base = PathBuf::from(
@@ -187,13 +197,13 @@ pub fn resolve(service: Service, settings: &ConnectorSettings) -> Finding {
                 origin: format!("{name}: <defaultProxy><proxy proxyaddress=\"{address}\">"),
                 bypass,
             }),
-            Err(message) => {
+            Err(error) => {
                 return Finding::Broken(FileProblem::Malformed {
                     path: file.clone(),
                     problem: XmlProblem {
                         line: 0,
                         column: 0,
-                        message,
+                        message: error.to_string(),
                     },
                 });
             }
@@ -210,7 +220,7 @@ pub fn resolve(service: Service, settings: &ConnectorSettings) -> Finding {
         },
         Err(how) => Finding::Automatic {
             file: Some(file),
-            how,
+            how: how.to_string(),
         },
     }
 }
@@ -228,12 +238,11 @@ fn static_choice(proxy: Option<ProxyAddress>, origin: &str) -> Finding {
 }
 
 fn read_section(path: &Path) -> Result<ProxySection, FileProblem> {
-    let bytes = crate::text::read_bounded(path, crate::text::CONFIG_LIMIT).map_err(|e| {
-        FileProblem::Unreadable {
+    let bytes = crate::platform::file::read_bounded(path, crate::platform::file::CONFIG_LIMIT)
+        .map_err(|e| FileProblem::Unreadable {
             path: path.to_path_buf(),
             error: e.to_string(),
-        }
-    })?;
+        })?;
     let malformed = |problem| FileProblem::Malformed {
         path: path.to_path_buf(),
         problem,
@@ -284,10 +293,32 @@ fn machine_config(settings: &ConnectorSettings) -> Option<Choice> {
     }
 }
 
+/// A proxy chosen at run time, by WPAD or a script, which this exporter cannot evaluate: how,
+/// and where that is set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChosenAtRunTime {
+    #[error("{how}, set in the Internet Options of {account} ({value})")]
+    Configured {
+        how: String,
+        account: &'static str,
+        value: String,
+    },
+    #[error(
+        "automatic detection (WPAD): no Internet Options are saved for {account} ({value} is absent), so WinINet's defaults apply"
+    )]
+    Defaults {
+        account: &'static str,
+        value: String,
+    },
+}
+
 /// .NET's system default proxy for `service`: the WinINet settings of its account on Windows
 /// (or `connector.wininet_proxy`), `HTTPS_PROXY` elsewhere. `Err` says how the proxy is chosen
 /// when it is chosen at run time.
-pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<Choice, String> {
+pub fn system_default(
+    service: Service,
+    settings: &ConnectorSettings,
+) -> Result<Choice, ChosenAtRunTime> {
     let configured = |proxy, origin: String| Choice {
         proxy,
         source: Source::Wininet,
@@ -306,20 +337,22 @@ pub fn system_default(service: Service, settings: &ConnectorSettings) -> Result<
         }
         ProxySetting::Auto => {}
     }
-    if let Some(found) = registry::wininet(service) {
+    if let Some(found) = registry::wininet(service.account().0) {
         return from_wininet(service, found);
     }
     Ok(environment())
 }
 
 /// A service's proxy from its account's WinINet settings.
-fn from_wininet(service: Service, found: WinInet) -> Result<Choice, String> {
-    let (_, account) = registry::account(service);
+fn from_wininet(service: Service, found: WinInet) -> Result<Choice, ChosenAtRunTime> {
+    let (_, account) = service.account();
     match found {
         WinInet::Set { settings, value } => match settings.automatic() {
-            Some(how) => Err(format!(
-                "{how}, set in the Internet Options of {account} ({value})"
-            )),
+            Some(how) => Err(ChosenAtRunTime::Configured {
+                how,
+                account,
+                value,
+            }),
             None => Ok(Choice {
                 proxy: settings.proxy(),
                 source: Source::Wininet,
@@ -327,9 +360,7 @@ fn from_wininet(service: Service, found: WinInet) -> Result<Choice, String> {
                 bypass: settings.bypass(),
             }),
         },
-        WinInet::Unset { value } => Err(format!(
-            "automatic detection (WPAD): no Internet Options are saved for {account} ({value} is absent), so WinINet's defaults apply"
-        )),
+        WinInet::Unset { value } => Err(ChosenAtRunTime::Defaults { account, value }),
     }
 }
 
@@ -509,7 +540,9 @@ mod tests {
 
     #[test]
     fn automatic_detection_a_script_or_no_settings_leave_the_proxy_to_run_time() {
-        let how = from_wininet(Service::Connector, wininet(0x9, "", "", "")).unwrap_err();
+        let how = from_wininet(Service::Connector, wininet(0x9, "", "", ""))
+            .unwrap_err()
+            .to_string();
         assert!(
             how.starts_with(
                 "automatic detection (WPAD), set in the Internet Options of Network Service"
@@ -520,7 +553,8 @@ mod tests {
             Service::Updater,
             wininet(0x5, "", "", "http://pac.corp.example/x.pac"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             how.contains("http://pac.corp.example/x.pac") && how.contains("LocalSystem"),
             "{how}"
@@ -531,7 +565,8 @@ mod tests {
                 value: "HKU\\S-1-5-20\\...".into(),
             },
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(how.contains("WinINet's defaults apply"), "{how}");
     }
 

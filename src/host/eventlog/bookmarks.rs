@@ -80,8 +80,7 @@ impl BookmarkStore {
 }
 
 fn read(path: &Path) -> Option<String> {
-    let bytes = crate::host::read_bounded(path, MAX_BOOKMARK_BYTES).ok()?;
-    crate::host::decode_text(&bytes).ok()
+    crate::text::read_text(path, MAX_BOOKMARK_BYTES).ok()
 }
 
 #[cfg(test)]

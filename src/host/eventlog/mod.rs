@@ -1,5 +1,6 @@
 //! The connector's and the updater's Admin event logs, read incrementally through the Windows
-//! event log API with a bookmark kept across restarts ([`windows`]), and decoded here from the
+//! event log API ([`crate::platform::event_log`]) with a bookmark kept across restarts
+//! ([`BookmarkStore`]), and decoded here from the
 //! event XML every Windows event renders to (Microsoft's "Event Schema"). Counted by event id
 //! and level; the ids Microsoft documents are mapped to the flowchart step they explain
 //! ([`DOCUMENTED`], the table in docs/eventlog.md), and every other id is counted as `other`,
@@ -11,11 +12,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::Verdict;
+use crate::platform::event_log::{self, EventLog};
 use crate::walk::Step;
 
 mod bookmarks;
-#[cfg(windows)]
-mod windows;
 
 pub use bookmarks::BookmarkStore;
 
@@ -147,8 +147,36 @@ impl Event {
     }
 }
 
+/// Why an event's XML did not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("byte {position}: malformed event XML: {source}")]
+    Malformed {
+        position: u64,
+        source: quick_xml::Error,
+    },
+    #[error("byte {position}: {source}")]
+    Attribute {
+        position: u64,
+        source: quick_xml::Error,
+    },
+    #[error("no Event/System/EventID element")]
+    NoEventId,
+    #[error("EventID {0:?} is not a number")]
+    BadEventId(String),
+    #[error("Level {0:?} is not a number")]
+    BadLevel(String),
+    #[error("no Event/System/TimeCreated/@SystemTime")]
+    NoTime,
+    #[error("TimeCreated/@SystemTime {text:?} is not an RFC 3339 time: {source}")]
+    BadTime {
+        text: String,
+        source: time::error::Parse,
+    },
+}
+
 /// Decodes an event's XML (`<Event><System>...`); errors say what is missing or malformed.
-pub fn decode(xml: &str) -> Result<Event, String> {
+pub fn decode(xml: &str) -> Result<Event, DecodeError> {
     use quick_xml::events::Event as Xml;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut path: Vec<String> = Vec::new();
@@ -157,7 +185,7 @@ pub fn decode(xml: &str) -> Result<Event, String> {
         let position = reader.buffer_position();
         let event = reader
             .read_event()
-            .map_err(|e| format!("byte {position}: malformed event XML: {e}"))?;
+            .map_err(|source| DecodeError::Malformed { position, source })?;
         let (start, empty) = match &event {
             Xml::Start(e) => (Some(e.clone()), false),
             Xml::Empty(e) => (Some(e.clone()), true),
@@ -171,7 +199,7 @@ pub fn decode(xml: &str) -> Result<Event, String> {
                     let key = attribute.key.local_name();
                     let value = attribute
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|e| format!("byte {position}: {e}"))?
+                        .map_err(|source| DecodeError::Attribute { position, source })?
                         .into_owned();
                     match (name.as_str(), key.as_ref()) {
                         ("Provider", "Name") => provider = Some(value),
@@ -205,19 +233,20 @@ pub fn decode(xml: &str) -> Result<Event, String> {
             _ => {}
         }
     }
-    let id = id.ok_or("no Event/System/EventID element")?;
-    let id: u32 = id
-        .parse()
-        .map_err(|_| format!("EventID {id:?} is not a number"))?;
+    let id = id.ok_or(DecodeError::NoEventId)?;
+    let id: u32 = id.parse().map_err(|_| DecodeError::BadEventId(id))?;
     let level = match level.as_deref() {
         None | Some("") => 4,
         Some(l) => l
             .parse()
-            .map_err(|_| format!("Level {l:?} is not a number"))?,
+            .map_err(|_| DecodeError::BadLevel(l.to_string()))?,
     };
-    let time = time.ok_or("no Event/System/TimeCreated/@SystemTime")?;
+    let time = time.ok_or(DecodeError::NoTime)?;
     let time = time::OffsetDateTime::parse(&time, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("TimeCreated/@SystemTime {time:?} is not an RFC 3339 time: {e}"))?
+        .map_err(|source| DecodeError::BadTime {
+            text: time.clone(),
+            source,
+        })?
         .unix_timestamp();
     Ok(Event {
         id,
@@ -323,23 +352,25 @@ pub const MAX_EVENTS_PER_ROUND: usize = 5_000;
 impl EventLogMonitor {
     /// Reads what is new in each channel and judges the logs.
     pub fn check_event_log(&mut self) -> EventLogState {
-        if !cfg!(windows) {
-            return EventLogState {
-                verdict: Verdict::not_evaluated(super::NOT_WINDOWS),
-                channels: BTreeMap::new(),
-            };
-        }
-        match self.read_all() {
+        let log = match EventLog::open() {
+            Ok(log) => log,
+            Err(why) => {
+                return EventLogState {
+                    verdict: Verdict::not_evaluated(why.to_string()),
+                    channels: BTreeMap::new(),
+                };
+            }
+        };
+        match self.read_all(log) {
             Ok(()) => judge(self.channels.clone(), SystemTime::now()),
             Err(reason) => EventLogState {
-                verdict: Verdict::not_evaluated(reason),
+                verdict: Verdict::not_evaluated(reason.to_string()),
                 channels: self.channels.clone(),
             },
         }
     }
 
-    #[cfg(windows)]
-    fn read_all(&mut self) -> Result<(), String> {
+    fn read_all(&mut self, log: EventLog) -> Result<(), EventLogError> {
         let store = BookmarkStore::program_data();
         let mut problems = Vec::new();
         for channel in Channel::ALL {
@@ -351,7 +382,7 @@ impl EventLogMonitor {
             }
             let mut found = false;
             for name in channel.names() {
-                match windows::read_after(
+                match log.read_after(
                     name,
                     self.bookmarks.get(&channel).map(String::as_str),
                     MAX_EVENTS_PER_ROUND,
@@ -374,15 +405,15 @@ impl EventLogMonitor {
                         }
                         break;
                     }
-                    Err(windows::ReadError::NoSuchChannel) => {}
-                    Err(windows::ReadError::AccessDenied) => {
+                    Err(event_log::ReadError::NoSuchChannel) => {}
+                    Err(event_log::ReadError::AccessDenied) => {
                         problems.push(format!(
                             "{name}: access denied: the exporter's account needs to be in Event Log Readers"
                         ));
                         found = true;
                         break;
                     }
-                    Err(windows::ReadError::Failed(error)) => {
+                    Err(event_log::ReadError::Failed(error)) => {
                         problems.push(format!("{name}: {error}"));
                         found = true;
                         break;
@@ -390,25 +421,24 @@ impl EventLogMonitor {
                 }
             }
             if !found && channel == Channel::Connector {
-                return Err(
-                    "no connector on this host: neither connector Admin event log exists".into(),
-                );
+                return Err(EventLogError::NoConnector);
             }
         }
         match problems.is_empty() {
             true => Ok(()),
-            false => Err(format!(
-                "the connector's event logs cannot be read: {}",
-                problems.join("; ")
-            )),
+            false => Err(EventLogError::Unreadable(problems)),
         }
     }
+}
 
-    #[cfg(not(windows))]
-    fn read_all(&mut self) -> Result<(), String> {
-        let _ = (&self.bookmarks, self.warned);
-        Err(super::NOT_WINDOWS.into())
-    }
+/// Why the logs were not read: the check's reason for not being evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EventLogError {
+    #[error("no connector on this host: neither connector Admin event log exists")]
+    NoConnector,
+    /// Each channel that could not be read, with why.
+    #[error("the connector's event logs cannot be read: {}", .0.join("; "))]
+    Unreadable(Vec<String>),
 }
 
 #[cfg(test)]

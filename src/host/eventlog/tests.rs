@@ -71,14 +71,15 @@ fn event_labels_are_a_bounded_set() {
 #[test]
 fn malformed_event_xml_says_what_is_wrong() {
     let xml = fixture("1000-trust-certificate-expired.xml");
-    let error = decode(&xml.replace("<EventID>1000</EventID>", "")).unwrap_err();
-    assert_eq!(error, "no Event/System/EventID element");
-    let error = decode(&xml.replace(">1000<", ">x1<")).unwrap_err();
-    assert!(error.contains("EventID \"x1\" is not a number"), "{error}");
-    let error = decode(&xml.replace("2024-05-02T08:14:03.1234567Z", "yesterday")).unwrap_err();
-    assert!(error.contains("not an RFC 3339 time"), "{error}");
-    let error = decode("<Event><System></Event>").unwrap_err();
-    assert!(error.contains("malformed event XML"), "{error}");
+    let error = |xml: &str| decode(xml).unwrap_err().to_string();
+    let found = error(&xml.replace("<EventID>1000</EventID>", ""));
+    assert_eq!(found, "no Event/System/EventID element");
+    let found = error(&xml.replace(">1000<", ">x1<"));
+    assert!(found.contains("EventID \"x1\" is not a number"), "{found}");
+    let found = error(&xml.replace("2024-05-02T08:14:03.1234567Z", "yesterday"));
+    assert!(found.contains("not an RFC 3339 time"), "{found}");
+    let found = error("<Event><System></Event>");
+    assert!(found.contains("malformed event XML"), "{found}");
     let mut counts = ChannelCounts::default();
     counts.add("<Event/>");
     assert_eq!((counts.undecodable, counts.counts.len()), (1, 0));
@@ -110,6 +111,6 @@ fn off_windows_the_event_log_is_not_evaluated_and_says_why() {
     let state = EventLogMonitor::default().check_event_log();
     assert_eq!(
         state.verdict,
-        Verdict::not_evaluated(crate::host::NOT_WINDOWS)
+        Verdict::not_evaluated(crate::platform::NOT_WINDOWS)
     );
 }

@@ -15,7 +15,10 @@ use std::time::{Duration, SystemTime};
 use rustls::ServerConfig;
 use serde::Deserialize;
 
+mod error;
 mod tls;
+
+pub use error::{HeaderError, TlsConfigError, WebConfigError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,16 +86,20 @@ impl std::fmt::Debug for WebConfig {
 
 impl WebConfig {
     /// Reads and checks the file; every path in it is relative to the file's folder.
-    pub fn load(path: &Path) -> Result<WebConfig, String> {
+    pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let name = path.display().to_string();
-        let text = crate::text::read_text(path, crate::text::CONFIG_LIMIT)
-            .map_err(|e| format!("{name}: cannot read the web config: {e}"))?;
+        let text = crate::text::read_text(path, crate::platform::file::CONFIG_LIMIT).map_err(
+            |source| WebConfigError::Read {
+                name: name.clone(),
+                source,
+            },
+        )?;
         Self::parse(&text, path.parent().unwrap_or(Path::new(".")), &name)
     }
 
     /// Checks web config text; `base` is the folder its paths are relative to, `name` names
     /// it in messages.
-    pub fn parse(text: &str, base: &Path, name: &str) -> Result<WebConfig, String> {
+    pub fn parse(text: &str, base: &Path, name: &str) -> Result<WebConfig, WebConfigError> {
         let empty = text.trim().is_empty();
         let raw: RawWebConfig = if empty {
             RawWebConfig {
@@ -101,30 +108,40 @@ impl WebConfig {
                 basic_auth_users: BTreeMap::new(),
             }
         } else {
-            serde_saphyr::from_str(text).map_err(|e| {
-                let at = e
+            serde_saphyr::from_str(text).map_err(|e| WebConfigError::Yaml {
+                name: name.to_string(),
+                at: e
                     .location()
                     .map(|at| format!(":{}:{}", at.line(), at.column()))
-                    .unwrap_or_default();
-                format!("{name}{at}: {}", crate::config::yaml_message(&e))
+                    .unwrap_or_default(),
+                message: crate::config::yaml_message(&e),
             })?
         };
         for (user, hash) in &raw.basic_auth_users {
             hash.parse::<bcrypt::HashParts>()
-                .map_err(|_| format!("{name}: basic_auth_users.{user}: not a bcrypt hash (make one with `htpasswd -nBC 10 \"\"`)"))?;
+                .map_err(|_| WebConfigError::NotBcrypt {
+                    name: name.to_string(),
+                    user: user.clone(),
+                })?;
         }
         let tls = match raw.tls_server_config {
             None => None,
-            Some(tls) => Some(Arc::new(
-                tls::config(&tls, base).map_err(|e| format!("{name}: tls_server_config: {e}"))?,
-            )),
+            Some(tls) => Some(Arc::new(tls::config(&tls, base).map_err(|source| {
+                WebConfigError::Tls {
+                    name: name.to_string(),
+                    source,
+                }
+            })?)),
         };
         let headers = headers(
             raw.http_server_config
                 .map(|h| h.headers)
                 .unwrap_or_default(),
         )
-        .map_err(|e| format!("{name}: http_server_config.headers: {e}"))?;
+        .map_err(|source| WebConfigError::Header {
+            name: name.to_string(),
+            source,
+        })?;
         Ok(WebConfig {
             tls,
             users: raw.basic_auth_users,
@@ -149,26 +166,27 @@ impl WebConfig {
 /// (a CR or LF would let a value start a header of its own).
 fn headers(
     raw: BTreeMap<String, String>,
-) -> Result<Vec<(axum::http::HeaderName, axum::http::HeaderValue)>, String> {
+) -> Result<Vec<(axum::http::HeaderName, axum::http::HeaderValue)>, HeaderError> {
     raw.into_iter()
         .map(|(name, value)| {
             let Some((_, values)) = ALLOWED_HEADERS.iter().find(|(n, _)| *n == name) else {
                 let allowed: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
-                return Err(format!(
-                    "HTTP header {name:?} can not be configured (the ones that can: {})",
-                    allowed.join(", ")
-                ));
+                return Err(HeaderError::NotAllowed {
+                    name,
+                    allowed: allowed.join(", "),
+                });
             };
             if !values.is_empty() && !values.contains(&value.as_str()) {
-                return Err(format!("{name}: expected one of {values:?}, got {value:?}"));
+                return Err(HeaderError::NotOneOf {
+                    name,
+                    expected: values,
+                    value,
+                });
             }
-            let header_value = axum::http::HeaderValue::from_str(&value).map_err(|_| {
-                format!(
-                    "{name}: the value holds characters a header cannot carry (a line break, say)"
-                )
-            })?;
+            let header_value = axum::http::HeaderValue::from_str(&value)
+                .map_err(|_| HeaderError::BadValue { name: name.clone() })?;
             let header_name = axum::http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("{name:?} is not a header name"))?;
+                .map_err(|_| HeaderError::BadName { name: name.clone() })?;
             Ok((header_name, header_value))
         })
         .collect()
@@ -202,7 +220,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 /// A look at the file, and its new contents when it changed since `last`.
-type Look = Option<(Option<Stamp>, Result<WebConfig, String>)>;
+type Look = Option<(Option<Stamp>, Result<WebConfig, WebConfigError>)>;
 
 /// The web config, re-read when its file changes.
 pub struct WebConfigFile {
@@ -224,7 +242,7 @@ impl std::fmt::Debug for WebConfigFile {
 
 impl WebConfigFile {
     /// Loads the file; an error here stops the start-up.
-    pub fn open(path: &Path) -> Result<WebConfigFile, String> {
+    pub fn open(path: &Path) -> Result<WebConfigFile, WebConfigError> {
         let config = WebConfig::load(path)?;
         Ok(WebConfigFile {
             path: path.to_path_buf(),
@@ -282,7 +300,7 @@ impl WebConfigFile {
         self.in_force()
     }
 
-    fn apply(&self, loaded: Result<WebConfig, String>) {
+    fn apply(&self, loaded: Result<WebConfig, WebConfigError>) {
         let mut in_force = self
             .in_force
             .lock()
@@ -304,16 +322,16 @@ impl WebConfigFile {
 /// the users is far more often a write in progress, or a tool that writes a header first,
 /// than a wish to open the exporter to anyone (a comment-only file once did that for a
 /// moment at every rewrite): turning authentication off takes a restart.
-fn applicable(running: &WebConfig, new: WebConfig) -> Result<WebConfig, String> {
+fn applicable(running: &WebConfig, new: WebConfig) -> Result<WebConfig, WebConfigError> {
     if new.empty && (running.tls.is_some() || running.requires_auth()) {
-        return Err("the web config file is empty now; an empty file does not turn TLS or basic auth off while running (restart to do that)".into());
+        return Err(WebConfigError::EmptiedWhileRunning);
     }
     if running.requires_auth() && !new.requires_auth() {
-        return Err("the web config no longer has basic_auth_users; basic auth cannot be turned off while running (restart to do that)".into());
+        return Err(WebConfigError::AuthRemovedWhileRunning);
     }
     match (running.tls.is_some(), new.tls.is_some()) {
-        (true, false) => Err("the web config no longer has tls_server_config; TLS cannot be turned off while running (restart to do that)".into()),
-        (false, true) => Err("the web config has tls_server_config now; TLS cannot be turned on while running (restart to do that)".into()),
+        (true, false) => Err(WebConfigError::TlsRemovedWhileRunning),
+        (false, true) => Err(WebConfigError::TlsAddedWhileRunning),
         _ => Ok(new),
     }
 }
@@ -341,14 +359,20 @@ mod tests {
             load("    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000\n")
                 .is_ok()
         );
-        let error = load("    Content-Type: text/html\n").unwrap_err();
+        let error = load("    Content-Type: text/html\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("\"Content-Type\" can not be configured"),
             "{error}"
         );
-        let error = load("    X-Frame-Options: allow-from\n").unwrap_err();
+        let error = load("    X-Frame-Options: allow-from\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("expected one of"), "{error}");
-        let error = load("    Content-Security-Policy: \"a\\r\\nSet-Cookie: x=1\"\n").unwrap_err();
+        let error = load("    Content-Security-Policy: \"a\\r\\nSet-Cookie: x=1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("cannot carry"), "{error}");
     }
 
@@ -385,28 +409,24 @@ mod tests {
     #[test]
     fn mistakes_name_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let error =
-            WebConfig::load(&write(dir.path(), "basic_auth_users:\n  a: plain\n")).unwrap_err();
+        let load = |text: &str| {
+            WebConfig::load(&write(dir.path(), text))
+                .unwrap_err()
+                .to_string()
+        };
+        let error = load("basic_auth_users:\n  a: plain\n");
         assert!(
             error.contains("basic_auth_users.a: not a bcrypt hash"),
             "{error}"
         );
-        let error = WebConfig::load(&write(
-            dir.path(),
-            "tls_server_config:\n  cert_file: x.crt\n",
-        ))
-        .unwrap_err();
+        let error = load("tls_server_config:\n  cert_file: x.crt\n");
         assert!(
             error.contains("cert_file and key_file are required"),
             "{error}"
         );
-        let error = WebConfig::load(&write(dir.path(), "tls_server_confg: {}\n")).unwrap_err();
+        let error = load("tls_server_confg: {}\n");
         assert!(error.contains("unknown field"), "{error}");
-        let error = WebConfig::load(&write(
-            dir.path(),
-            "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
-        ))
-        .unwrap_err();
+        let error = load("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n");
         assert!(error.contains("missing.crt"), "{error}");
     }
 }

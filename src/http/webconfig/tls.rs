@@ -10,59 +10,63 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 use super::RawTls;
+use super::error::TlsConfigError;
 
-pub(super) fn config(tls: &RawTls, base: &Path) -> Result<ServerConfig, String> {
-    crate::install_crypto_provider();
+pub(super) fn config(tls: &RawTls, base: &Path) -> Result<ServerConfig, TlsConfigError> {
+    crate::net::tls::install_crypto_provider();
     let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) else {
-        return Err("cert_file and key_file are required".into());
+        return Err(TlsConfigError::CertAndKeyRequired);
     };
     let cert_path = base.join(cert_file);
     let key_path = base.join(key_file);
-    let read = |what: &str, path: &Path| {
-        crate::text::read_bounded(path, crate::text::SECRET_LIMIT)
-            .map_err(|e| format!("{what} {}: {e}", path.display()))
+    let read = |what: &'static str, path: &Path| {
+        crate::platform::file::read_bounded(path, crate::platform::file::SECRET_LIMIT).map_err(
+            |source| TlsConfigError::Read {
+                what,
+                path: path.to_path_buf(),
+                source,
+            },
+        )
+    };
+    let pem = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TlsConfigError::Pem { what, path, source }
     };
     let cert_pem = read("cert_file", &cert_path)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("cert_file {}: {e}", cert_path.display()))?;
+        .map_err(pem("cert_file", &cert_path))?;
     if certs.is_empty() {
-        return Err(format!(
-            "cert_file {}: no certificate in it",
-            cert_path.display()
-        ));
+        return Err(TlsConfigError::NoCertificate(cert_path));
     }
     let key = PrivateKeyDer::from_pem_slice(&read("key_file", &key_path)?)
-        .map_err(|e| format!("key_file {}: {e}", key_path.display()))?;
+        .map_err(pem("key_file", &key_path))?;
 
     let versions = versions(tls.min_version.as_deref(), tls.max_version.as_deref())?;
     let provider = provider(tls.cipher_suites.as_deref().unwrap_or_default())?;
     let builder = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("the cipher suites and TLS versions do not go together: {e}"))?;
+        .map_err(TlsConfigError::Versions)?;
     let builder = match tls.client_auth_type.as_deref().unwrap_or("NoClientCert") {
         // As the exporter-toolkit says too: a CA that nothing uses is a mistake.
         "NoClientCert" if tls.client_ca_file.is_some() => {
-            return Err(
-                "client_ca_file is set but client_auth_type does not ask for client certificates"
-                    .into(),
-            );
+            return Err(TlsConfigError::UnusedClientCa);
         }
         "NoClientCert" => builder.with_no_client_auth(),
         kind @ ("RequireAndVerifyClientCert" | "VerifyClientCertIfGiven") => {
             let ca_file = tls
                 .client_ca_file
                 .as_ref()
-                .ok_or_else(|| format!("client_auth_type {kind} needs client_ca_file"))?;
+                .ok_or_else(|| TlsConfigError::NoClientCa(kind.to_string()))?;
             let ca_path = base.join(ca_file);
             let ca_pem = read("client_ca_file", &ca_path)?;
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(&ca_pem) {
-                let cert =
-                    cert.map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))?;
+                let cert = cert.map_err(pem("client_ca_file", &ca_path))?;
+                roots.add(cert).map_err(|source| TlsConfigError::ClientCa {
+                    path: ca_path.clone(),
+                    source,
+                })?;
             }
             let verifier = WebPkiClientVerifier::builder(Arc::new(roots));
             let verifier = if kind == "VerifyClientCertIfGiven" {
@@ -70,17 +74,15 @@ pub(super) fn config(tls: &RawTls, base: &Path) -> Result<ServerConfig, String> 
             } else {
                 verifier
             };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            builder.with_client_cert_verifier(
+                verifier.build().map_err(TlsConfigError::ClientVerifier)?,
+            )
         }
-        other => {
-            return Err(format!(
-                "client_auth_type {other:?} is not supported: use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-            ));
-        }
+        other => return Err(TlsConfigError::ClientAuthType(other.to_string())),
     };
     let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
+        .map_err(TlsConfigError::CertificateAndKey)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -89,7 +91,7 @@ pub(super) fn config(tls: &RawTls, base: &Path) -> Result<ServerConfig, String> 
 /// takes them; TLS 1.3's suites are not configurable there and stay. A name Go does not know
 /// is refused as exporter-toolkit refuses it; one it knows but rustls does not offer (the CBC
 /// and RSA key exchange suites) is refused too, saying so.
-fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider, String> {
+fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider, TlsConfigError> {
     let mut provider = rustls::crypto::ring::default_provider();
     if names.is_empty() {
         return Ok(provider);
@@ -99,11 +101,9 @@ fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider, String> 
         let offered = provider.cipher_suites.iter().any(|s| &name_of(s) == name);
         if !offered {
             return Err(if GO_ONLY_SUITES.contains(&name.as_str()) {
-                format!(
-                    "cipher suite {name} is not offered here: only the ECDHE AEAD suites are (rustls)"
-                )
+                TlsConfigError::NotOffered(name.clone())
             } else {
-                format!("unknown cipher: {name}")
+                TlsConfigError::UnknownCipher(name.clone())
             });
         }
     }
@@ -134,18 +134,16 @@ const GO_ONLY_SUITES: [&str; 13] = [
 fn versions(
     min: Option<&str>,
     max: Option<&str>,
-) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsConfigError> {
     let rank = |v: Option<&str>, default: u8| match v {
         None => Ok(default),
         Some("TLS10" | "TLS11" | "TLS12") => Ok(12),
         Some("TLS13") => Ok(13),
-        Some(other) => Err(format!(
-            "unknown TLS version {other:?} (TLS10, TLS11, TLS12, TLS13)"
-        )),
+        Some(other) => Err(TlsConfigError::UnknownVersion(other.to_string())),
     };
     let (low, high) = (rank(min, 12)?, rank(max, 13)?);
     if low > high {
-        return Err("min_version is above max_version".into());
+        return Err(TlsConfigError::VersionsReversed);
     }
     let mut versions = Vec::new();
     if low <= 12 {
@@ -164,9 +162,13 @@ mod tests {
     #[test]
     fn cipher_suites_are_go_names_and_unknown_ones_are_refused() {
         assert!(provider(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into()]).is_ok());
-        let error = provider(&["TLS_ECDHE_RSA_WITH_NOTHING".into()]).unwrap_err();
+        let error = provider(&["TLS_ECDHE_RSA_WITH_NOTHING".into()])
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "unknown cipher: TLS_ECDHE_RSA_WITH_NOTHING");
-        let error = provider(&["TLS_RSA_WITH_AES_128_CBC_SHA".into()]).unwrap_err();
+        let error = provider(&["TLS_RSA_WITH_AES_128_CBC_SHA".into()])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not offered here"), "{error}");
         let only = provider(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into()]).unwrap();
         assert!(only.cipher_suites.iter().all(|s| {

@@ -25,7 +25,7 @@ pub enum AuthError {
     Read {
         what: &'static str,
         path: String,
-        source: std::io::Error,
+        source: crate::platform::file::ReadError,
     },
     #[error("{path}: {detail}")]
     BadFile { path: String, detail: String },
@@ -166,7 +166,7 @@ impl TokenProvider {
             }
             Credential::RefreshToken(cache) => {
                 form.push(("grant_type", "refresh_token".into()));
-                form.push(("refresh_token", cache.read()?.expose().to_string()));
+                form.push(("refresh_token", cache.read().await?.expose().to_string()));
             }
         }
         let answer = post_token(&self.http, &self.token_url, &form, &self.metrics).await?;
@@ -306,18 +306,16 @@ pub fn scope(settings: &GraphSettings, auth: GraphAuth) -> String {
 }
 
 fn client_secret(settings: &GraphSettings) -> Result<Secret, AuthError> {
-    let text = match &settings.client_secret_file {
-        Some(path) => {
-            crate::text::read_text(path, crate::text::SECRET_LIMIT).map_err(|source| {
-                AuthError::Read {
+    let text =
+        match &settings.client_secret_file {
+            Some(path) => crate::text::read_text(path, crate::platform::file::SECRET_LIMIT)
+                .map_err(|source| AuthError::Read {
                     what: "client secret file",
                     path: path.display().to_string(),
                     source,
-                }
-            })?
-        }
-        None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| AuthError::NoSecret)?,
-    };
+                })?,
+            None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| AuthError::NoSecret)?,
+        };
     let secret = text.trim();
     if secret.is_empty() {
         return Err(AuthError::NoSecret);
@@ -335,7 +333,7 @@ struct CertificateKey {
 impl CertificateKey {
     fn load(cert_file: &Path, key_file: &Path) -> Result<Self, AuthError> {
         let read = |what, path: &Path| {
-            crate::text::read_text(path, crate::text::SECRET_LIMIT).map_err(|source| {
+            crate::text::read_text(path, crate::platform::file::SECRET_LIMIT).map_err(|source| {
                 AuthError::Read {
                     what,
                     path: path.display().to_string(),
@@ -446,12 +444,19 @@ struct CacheContents {
 }
 
 impl TokenCacheFile {
-    pub fn read(&self) -> Result<Secret, AuthError> {
+    /// The refresh token, read on the blocking pool: it is read at every token renewal, from
+    /// the async workers' side.
+    pub async fn read(&self) -> Result<Secret, AuthError> {
         let not_signed_in = || AuthError::NotSignedIn {
             path: self.path.display().to_string(),
         };
-        let text = crate::text::read_text(&self.path, crate::text::SECRET_LIMIT)
-            .map_err(|_| not_signed_in())?;
+        let bytes = crate::platform::file::read_bounded_async(
+            self.path.clone(),
+            crate::platform::file::SECRET_LIMIT,
+        )
+        .await
+        .map_err(|_| not_signed_in())?;
+        let text = crate::text::decode(&bytes).map_err(|_| not_signed_in())?;
         let contents: CacheContents = serde_json::from_str(&text).map_err(|_| not_signed_in())?;
         Ok(Secret::new(contents.refresh_token))
     }
@@ -518,8 +523,8 @@ mod tests {
     }
 
     #[cfg(unix)]
-    #[test]
-    fn the_token_cache_is_written_readable_by_its_owner_only() {
+    #[tokio::test]
+    async fn the_token_cache_is_written_readable_by_its_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let cache = TokenCacheFile {
@@ -528,15 +533,15 @@ mod tests {
         cache.write(&Secret::new("r1")).unwrap();
         let mode = std::fs::metadata(&cache.path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(cache.read().unwrap().expose(), "r1");
+        assert_eq!(cache.read().await.unwrap().expose(), "r1");
     }
 
-    #[test]
-    fn a_missing_token_cache_says_to_run_login() {
+    #[tokio::test]
+    async fn a_missing_token_cache_says_to_run_login() {
         let cache = TokenCacheFile {
             path: PathBuf::from("/nonexistent/token.json"),
         };
-        let error = cache.read().unwrap_err().to_string();
+        let error = cache.read().await.unwrap_err().to_string();
         assert!(error.contains("appproxy_exporter login"), "{error}");
     }
 }

@@ -140,7 +140,7 @@ fn segment(id: &str) -> String {
 /// An HTTP client for Graph and the sign-in endpoint. Proxies come from the usual
 /// `HTTPS_PROXY`/`NO_PROXY` variables only, never from the platform's settings.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    crate::install_crypto_provider();
+    crate::net::tls::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         // A redirect would carry the client secret (token endpoint) or the bearer token (Graph)

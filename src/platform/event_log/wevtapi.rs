@@ -1,7 +1,7 @@
 //! The Windows event log API (wevtapi: `EvtQuery`, `EvtSeek` to a bookmark, `EvtNext`,
 //! `EvtRender`, `EvtUpdateBookmark`), as Microsoft's "Bookmarking events" sample uses it. The
-//! only unsafe code of the library: foreign calls with buffers sized here, every handle closed
-//! by its owner's `Drop`.
+//! library's only unsafe code on Windows: foreign calls with buffers sized here, every handle
+//! closed by its owner's `Drop`.
 #![allow(unsafe_code)]
 
 use windows_sys::Win32::Foundation::{
@@ -20,19 +20,7 @@ const FIRST_QUERY: &str = "*[System[TimeCreated[timediff(@SystemTime) <= 8640000
 /// The largest event XML accepted (an event's XML is a few KiB).
 const MAX_XML_BYTES: u32 = 1024 * 1024;
 
-pub enum ReadError {
-    NoSuchChannel,
-    /// The account may not read the channel (it needs Event Log Readers).
-    AccessDenied,
-    Failed(String),
-}
-
-pub struct Read {
-    /// Each new event's XML, oldest first.
-    pub events: Vec<String>,
-    /// The bookmark after the last event read; `None` when nothing was read.
-    pub bookmark: Option<String>,
-}
+use super::{Read, ReadError};
 
 /// A handle closed when dropped.
 struct Handle(EVT_HANDLE);

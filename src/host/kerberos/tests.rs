@@ -110,8 +110,8 @@ fn resource_based_delegation_is_read_from_the_descriptors_dacl() {
 fn http2_must_be_off_only_from_windows_server_2019_on() {
     assert_eq!(judge_http2(Some(14393), Ok(None)), None);
     assert_eq!(judge_http2(None, Ok(None)), None);
-    assert_eq!(judge_http2(Some(17763), Ok(Some(0))), Some(Ok(())));
-    let Some(Err(evidence)) = judge_http2(Some(20348), Ok(None)) else {
+    assert_eq!(judge_http2(Some(17763), Ok(Some(0))), Some(Http2::Off));
+    let Some(Http2::NotOff(evidence)) = judge_http2(Some(20348), Ok(None)) else {
         panic!()
     };
     assert!(
@@ -120,7 +120,7 @@ fn http2_must_be_off_only_from_windows_server_2019_on() {
     );
     assert!(matches!(
         judge_http2(Some(17763), Ok(Some(1))),
-        Some(Err(_))
+        Some(Http2::NotOff(_))
     ));
 }
 
@@ -134,7 +134,7 @@ async fn without_kerberos_apps_or_off_windows_the_check_is_not_evaluated_and_say
         let state = check_kerberos(vec![app("http/x")], Duration::from_secs(1)).await;
         assert_eq!(
             state.verdict,
-            Verdict::not_evaluated(crate::host::NOT_WINDOWS)
+            Verdict::not_evaluated(crate::platform::NOT_WINDOWS)
         );
         assert_eq!(state.apps.len(), 1);
     }

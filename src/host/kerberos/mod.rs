@@ -20,8 +20,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Verdict, registry};
+use super::Verdict;
+use crate::platform::registry::{Hive, Registry, RegistryError};
 use crate::secret::Secret;
+
+mod directory;
+
+pub use directory::{DirectoryError, DnsError, allows_sid, read_directory};
+use directory::{first_open, srv};
 
 /// `userAccountControl` bit: "Use any authentication protocol" (protocol transition).
 pub const TRUSTED_TO_AUTH_FOR_DELEGATION: u32 = 0x0100_0000;
@@ -80,7 +86,15 @@ pub struct Identity {
     /// The computer account's `sAMAccountName` (`CONN-01$`).
     pub account: String,
     /// Whether WinHTTP's HTTP/2 is off as KCD needs on this build (`None`: not needed).
-    pub http2: Option<Result<(), String>>,
+    pub http2: Option<Http2>,
+}
+
+/// WinHTTP's HTTP/2 on a build where KCD needs it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Http2 {
+    Off,
+    /// On, or unknown: the evidence says which.
+    NotOff(String),
 }
 
 /// The step 7 readiness of every Kerberos app on this host.
@@ -91,10 +105,11 @@ pub async fn check_kerberos(apps: Vec<KerberosApp>, timeout: Duration) -> Kerber
             apps,
         );
     }
-    if !cfg!(windows) {
-        return not_evaluated(super::NOT_WINDOWS, apps);
-    }
-    let identity = this_host();
+    let registry = match Registry::open() {
+        Ok(registry) => registry,
+        Err(why) => return not_evaluated(&why.to_string(), apps),
+    };
+    let identity = this_host(&registry);
     probe(&identity, apps, timeout, &Bind::MachineAccount).await
 }
 
@@ -113,9 +128,10 @@ fn not_evaluated(reason: &str, apps: Vec<KerberosApp>) -> KerberosState {
 }
 
 /// This machine's domain, account and HTTP/2 setting, from the registry.
-pub fn this_host() -> Identity {
+pub fn this_host(registry: &Registry) -> Identity {
     let read = |path, name| {
-        registry::string(path, name)
+        registry
+            .string(Hive::LocalMachine, path, name)
             .ok()
             .flatten()
             .filter(|s| !s.is_empty())
@@ -143,29 +159,29 @@ pub fn this_host() -> Identity {
     Identity {
         domain,
         account: format!("{netbios}$"),
-        http2: judge_http2(build, registry::dword(WINHTTP, "EnableDefaultHTTP2")),
+        http2: judge_http2(
+            build,
+            registry.dword(Hive::LocalMachine, WINHTTP, "EnableDefaultHTTP2"),
+        ),
     }
 }
 
 /// Whether HTTP/2 is off as KCD needs: only on build 17763 (Windows Server 2019) and later,
 /// where it is on unless `EnableDefaultHTTP2` is 0.
-pub fn judge_http2(
-    build: Option<u32>,
-    value: Result<Option<u32>, String>,
-) -> Option<Result<(), String>> {
+pub fn judge_http2(build: Option<u32>, value: Result<Option<u32>, RegistryError>) -> Option<Http2> {
     let build = build?;
     if build < HTTP2_FROM_BUILD {
         return None;
     }
     Some(match value {
-        Ok(Some(0)) => Ok(()),
-        Ok(Some(v)) => Err(format!(
+        Ok(Some(0)) => Http2::Off,
+        Ok(Some(v)) => Http2::NotOff(format!(
             "HKLM\\{WINHTTP}\\EnableDefaultHTTP2 is {v} on build {build}"
         )),
-        Ok(None) => Err(format!(
+        Ok(None) => Http2::NotOff(format!(
             "HKLM\\{WINHTTP}\\EnableDefaultHTTP2 is not set, so HTTP/2 is on (build {build}, Windows Server 2019 or later)"
         )),
-        Err(e) => Err(e),
+        Err(e) => Http2::NotOff(e.to_string()),
     })
 }
 
@@ -200,8 +216,8 @@ pub async fn probe(
         }
     };
     let http2 = identity.http2.clone();
-    if let Some(result) = &http2 {
-        checks.push(("winhttp_http2_disabled", result.is_ok()));
+    if let Some(http2) = &http2 {
+        checks.push(("winhttp_http2_disabled", *http2 == Http2::Off));
     }
     let Some(domain) = identity.domain.clone() else {
         checks.push(("domain_joined", false));
@@ -223,6 +239,7 @@ pub async fn probe(
             let why = [kdcs.err(), dcs.err()]
                 .into_iter()
                 .flatten()
+                .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join("; ");
             return host_failure(
@@ -263,7 +280,7 @@ pub async fn probe(
             apps,
         );
     };
-    if let Some(Err(evidence)) = http2 {
+    if let Some(Http2::NotOff(evidence)) = http2 {
         return host_failure(checks, evidence, REMEDY_HTTP2, apps);
     }
     let directory =
@@ -352,230 +369,5 @@ pub fn judge_app(account: &str, d: &Directory, app: &KerberosApp) -> Verdict {
     }
 }
 
-/// The SRV targets of `name`, by priority then weight.
-async fn srv(name: &str) -> Result<Vec<(String, u16)>, String> {
-    let resolver = hickory_resolver::TokioResolver::builder_tokio()
-        .map_err(|e| format!("no DNS configuration: {e}"))?
-        .build();
-    let answer = resolver
-        .srv_lookup(name)
-        .await
-        .map_err(|e| format!("{name}: {e}"))?;
-    let mut records: Vec<_> = answer
-        .iter()
-        .map(|r| {
-            (
-                r.priority(),
-                std::cmp::Reverse(r.weight()),
-                r.target().to_utf8().trim_end_matches('.').to_string(),
-                r.port(),
-            )
-        })
-        .collect();
-    records.sort();
-    Ok(records
-        .into_iter()
-        .map(|(_, _, host, port)| (host, port))
-        .collect())
-}
-
-/// The first target that accepts a TCP connection.
-async fn first_open(targets: &[(String, u16)], timeout: Duration) -> Option<(String, u16)> {
-    for (host, port) in targets {
-        let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
-        if let Ok(Ok(_)) = tokio::time::timeout(timeout, connect).await {
-            return Some((host.clone(), *port));
-        }
-    }
-    None
-}
-
-/// Reads this computer's delegation settings and, for SPNs it may not delegate to, the
-/// accounts holding them.
-pub async fn read_directory(
-    host: &str,
-    port: u16,
-    account: &str,
-    apps: &[KerberosApp],
-    timeout: Duration,
-    bind: &Bind,
-) -> Result<Directory, String> {
-    use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
-    let settings = LdapConnSettings::new().set_conn_timeout(timeout);
-    let url = format!("ldap://{host}:{port}");
-    let (connection, mut ldap) = LdapConnAsync::with_settings(settings, &url)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    ldap3::drive!(connection);
-    ldap.with_timeout(timeout);
-    match bind {
-        Bind::Simple { dn, password } => {
-            ldap.simple_bind(dn, password.expose())
-                .await
-                .and_then(|r| r.success())
-                .map_err(|e| format!("bind: {e}"))?;
-        }
-        #[cfg(windows)]
-        Bind::MachineAccount => {
-            ldap.sasl_gssapi_bind(host)
-                .await
-                .and_then(|r| r.success())
-                .map_err(|e| format!("Negotiate bind as this machine: {e}"))?;
-        }
-        #[cfg(not(windows))]
-        Bind::MachineAccount => return Err("binding as the machine account needs Windows".into()),
-    }
-    let search =
-        |ldap: &mut ldap3::Ldap, base: String, scope, filter: String, attrs: Vec<&'static str>| {
-            let mut ldap = ldap.clone();
-            async move {
-                ldap.with_timeout(timeout);
-                let (entries, _) = ldap
-                    .search(&base, scope, &filter, attrs)
-                    .await
-                    .and_then(|r| r.success())
-                    .map_err(|e| format!("search {filter}: {e}"))?;
-                Ok::<_, String>(
-                    entries
-                        .into_iter()
-                        .map(SearchEntry::construct)
-                        .collect::<Vec<_>>(),
-                )
-            }
-        };
-    let root = search(
-        &mut ldap,
-        String::new(),
-        Scope::Base,
-        "(objectClass=*)".into(),
-        vec!["defaultNamingContext"],
-    )
-    .await?;
-    let base = root
-        .first()
-        .and_then(|e| e.attrs.get("defaultNamingContext"))
-        .and_then(|v| v.first())
-        .cloned()
-        .ok_or("the directory's root names no defaultNamingContext")?;
-    let filter = format!(
-        "(&(objectClass=computer)(sAMAccountName={}))",
-        ldap_escape(account)
-    );
-    let me = search(
-        &mut ldap,
-        base.clone(),
-        Scope::Subtree,
-        filter,
-        vec![
-            "msDS-AllowedToDelegateTo",
-            "userAccountControl",
-            "objectSid",
-        ],
-    )
-    .await?;
-    let me = me
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no computer account {account} under {base}"))?;
-    let values = |e: &SearchEntry, name: &str| -> Vec<Vec<u8>> {
-        let text = e
-            .attrs
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.iter().map(|s| s.as_bytes().to_vec()));
-        let binary = e
-            .bin_attrs
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.iter().cloned());
-        text.chain(binary).collect()
-    };
-    let text = |e: &SearchEntry, name: &str| {
-        values(e, name)
-            .into_iter()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .collect::<Vec<_>>()
-    };
-    let mut directory = Directory {
-        allowed_to_delegate_to: text(&me, "msDS-AllowedToDelegateTo"),
-        user_account_control: text(&me, "userAccountControl")
-            .first()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        spn_owners: Vec::new(),
-    };
-    let sid = values(&me, "objectSid")
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    for app in apps {
-        if directory
-            .allowed_to_delegate_to
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(&app.spn))
-        {
-            continue;
-        }
-        let filter = format!("(servicePrincipalName={})", ldap_escape(&app.spn));
-        let owners = search(
-            &mut ldap,
-            base.clone(),
-            Scope::Subtree,
-            filter,
-            vec!["msDS-AllowedToActOnBehalfOfOtherIdentity"],
-        )
-        .await?;
-        let owner = owners.first().map(|o| {
-            values(o, "msDS-AllowedToActOnBehalfOfOtherIdentity")
-                .iter()
-                .any(|sd| allows_sid(sd, &sid))
-        });
-        directory.spn_owners.push((app.spn.clone(), owner));
-    }
-    let _ = ldap.unbind().await;
-    Ok(directory)
-}
-
-/// Whether a self-relative security descriptor (MS-DTYP 2.4.6) has an access-allowed ACE
-/// (type 0, 2.4.4.2) for `sid` in its DACL: how resource-based delegation lists the accounts
-/// allowed to delegate to this one.
-pub fn allows_sid(descriptor: &[u8], sid: &[u8]) -> bool {
-    let u16_at = |at: usize| {
-        descriptor
-            .get(at..at + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-    };
-    let u32_at = |at: usize| {
-        descriptor
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let Some(dacl) = u32_at(16).filter(|d| *d != 0) else {
-        return false;
-    };
-    let Some(count) = u16_at(dacl + 4) else {
-        return false;
-    };
-    let mut ace = dacl + 8;
-    for _ in 0..count {
-        let (Some(kind), Some(size)) = (descriptor.get(ace), u16_at(ace + 2)) else {
-            return false;
-        };
-        if *kind == 0
-            && size >= 8
-            && descriptor.get(ace + 8..ace + size) == Some(sid)
-            && !sid.is_empty()
-        {
-            return true;
-        }
-        if size == 0 {
-            return false;
-        }
-        ace += size;
-    }
-    false
-}
-
 #[cfg(test)]
-#[path = "kerberos_tests.rs"]
 mod tests;
