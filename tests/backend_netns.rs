@@ -161,9 +161,14 @@ fn each_backend_case_gets_its_step_phase_and_evidence() {
         Some(401.0)
     );
     assert_eq!(value(&m, "appproxy_backend_up", "negotiate"), Some(1.0));
-    // A failing answer's status is the failure's code, not the passing status's series.
+    // A failing answer's status stays, beside the failure's code (blackbox_exporter's
+    // probe_http_status_code does the same); no answer, no status.
     assert_eq!(
         value(&m, "appproxy_backend_http_status_code", "error"),
+        Some(503.0)
+    );
+    assert_eq!(
+        value(&m, "appproxy_backend_http_status_code", "missing"),
         None
     );
     assert_eq!(failure_phase(&m, "error", "http"), Some(1.0));
