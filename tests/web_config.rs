@@ -1,5 +1,6 @@
 //! `--web.config.file` end to end: a real TLS client, basic auth with a bcrypt hash, client
-//! certificates, `promtool check web-config`, and a password change picked up without a restart.
+//! certificates and their allowed SANs, `promtool check web-config`, a password change and a
+//! renewed certificate picked up without a restart, and the rate limit.
 
 mod common;
 
@@ -15,7 +16,8 @@ fn openssl(args: &[&str]) {
     assert!(status.success(), "openssl {args:?}");
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
+/// A CA, a server certificate for 127.0.0.1 and two client certificates, in `dir`: `client`
+/// (SAN prometheus.example) and `intruder` (SAN intruder.example), both from the same CA.
 fn certificates(dir: &Path) {
     let p = |name: &str| dir.join(name).display().to_string();
     openssl(&[
@@ -38,8 +40,17 @@ fn certificates(dir: &Path) {
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for who in ["server", "client"] {
+    std::fs::write(
+        dir.join("client.ext"),
+        "subjectAltName=DNS:prometheus.example\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("intruder.ext"),
+        "subjectAltName=DNS:intruder.example\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    for who in ["server", "client", "intruder"] {
         openssl(&[
             "req",
             "-newkey",
@@ -91,14 +102,22 @@ fn web_config(dir: &Path, password: &str, client_auth: &str) -> std::path::PathB
 }
 
 fn client(dir: &Path, identity: bool) -> reqwest::blocking::Client {
+    client_as(dir, identity.then_some("client"))
+}
+
+/// A client that trusts the test CA, shows the certificate `who` when given, and keeps the
+/// server's certificate in each answer ([`reqwest::tls::TlsInfo`]).
+fn client_as(dir: &Path, who: Option<&str>) -> reqwest::blocking::Client {
     appproxy_exporter::install_crypto_provider();
     let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.crt")).unwrap()).unwrap();
     let mut builder = reqwest::blocking::Client::builder()
         .tls_certs_only([ca])
+        .tls_info(true)
+        .pool_max_idle_per_host(0)
         .no_proxy();
-    if identity {
-        let mut pem = std::fs::read(dir.join("client.crt")).unwrap();
-        pem.extend(std::fs::read(dir.join("client.key")).unwrap());
+    if let Some(who) = who {
+        let mut pem = std::fs::read(dir.join(format!("{who}.crt"))).unwrap();
+        pem.extend(std::fs::read(dir.join(format!("{who}.key"))).unwrap());
         builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
     }
     builder.build().unwrap()
@@ -117,16 +136,7 @@ fn tls_and_basic_auth_let_only_the_right_client_in_and_pick_up_a_new_password() 
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
     let web = web_config(dir.path(), "s3cret", "NoClientCert");
-    let check = Command::new("promtool")
-        .args(["check", "web-config"])
-        .arg(&web)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    promtool_accepts(&web);
 
     let exporter = start(dir.path(), &web);
     let url = format!("https://127.0.0.1:{}/metrics", exporter.address.port());
@@ -202,6 +212,118 @@ fn a_client_certificate_can_be_required() {
         .send()
         .unwrap();
     assert_eq!(ok.status(), 200);
+}
+
+/// `client_allowed_sans`: a certificate from the trusted CA gets in only with an allowed SAN.
+#[test]
+fn only_a_client_certificate_with_an_allowed_san_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [prometheus.example]\n",
+    )
+    .unwrap();
+    // Not checked with promtool: Debian's (2.42) predates client_allowed_sans.
+    let exporter = start(dir.path(), &web);
+    let url = format!("https://127.0.0.1:{}/-/healthy", exporter.address.port());
+    let ok = client_as(dir.path(), Some("client"))
+        .get(&url)
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let refused = client_as(dir.path(), Some("intruder")).get(&url).send();
+    assert!(
+        refused.is_err(),
+        "a certificate with SAN intruder.example got in: {refused:?}"
+    );
+}
+
+/// A renewed certificate (new files under the same names; web.yml untouched) is presented
+/// from the next connection on, as exporter-toolkit reads it at every handshake.
+#[test]
+fn a_renewed_certificate_is_presented_without_touching_web_yml() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let web = web_config(dir.path(), "s3cret", "NoClientCert");
+    let exporter = start(dir.path(), &web);
+    let url = format!("https://127.0.0.1:{}/-/healthy", exporter.address.port());
+    let presented = || {
+        let answer = client_as(dir.path(), None)
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let info = answer.extensions().get::<reqwest::tls::TlsInfo>().unwrap();
+        info.peer_certificate().unwrap().to_vec()
+    };
+    let der = |name: &str| {
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(dir.path().join(name)).unwrap();
+        rustls::pki_types::CertificateDer::from_pem_slice(&pem)
+            .unwrap()
+            .to_vec()
+    };
+    assert_eq!(presented(), der("server.crt"));
+    let before = der("server.crt");
+    std::fs::copy(
+        dir.path().join("web.yml"),
+        dir.path().join("web.yml.before"),
+    )
+    .unwrap();
+    // Renewal as certbot or a script does it: a new key and certificate, written in place.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    certificates(dir.path());
+    assert_ne!(
+        der("server.crt"),
+        before,
+        "openssl made the same certificate"
+    );
+    assert_eq!(presented(), der("server.crt"));
+    assert_eq!(
+        std::fs::read(dir.path().join("web.yml")).unwrap(),
+        std::fs::read(dir.path().join("web.yml.before")).unwrap()
+    );
+}
+
+/// `rate_limit`: a full bucket lets `burst` requests through, the next is answered 429 as
+/// exporter-toolkit answers it; the health and readiness checks are not counted.
+#[test]
+fn past_the_rate_limit_requests_are_answered_429_and_health_checks_still_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "rate_limit:\n  interval: 1m\n  burst: 3\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+    )
+    .unwrap();
+    let exporter = start(dir.path(), &web);
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| common::get(exporter.address, "/metrics").0)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let (status, body) = common::get(exporter.address, "/metrics");
+    assert_eq!((status, body.trim()), (429, "Too Many Requests"));
+    for path in ["/-/healthy", "/-/ready"] {
+        let (status, _) = common::get(exporter.address, path);
+        assert_ne!(status, 429, "{path} was rate limited");
+    }
+}
+
+/// promtool (Prometheus' own reader of this format) accepts the file.
+fn promtool_accepts(web: &Path) {
+    let check = Command::new("promtool")
+        .args(["check", "web-config"])
+        .arg(web)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[test]

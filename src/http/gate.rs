@@ -1,10 +1,11 @@
-//! What every request passes before its route: `--web.max-requests` and the web config's basic
-//! auth, in that order, so that a request waiting for its password's bcrypt check holds a
+//! What every request passes before its route: the web config's rate limit,
+//! `--web.max-requests` and the web config's basic auth, in that order, so that a request waiting for its password's bcrypt check holds a
 //! slot like any other and a flood of wrong passwords is answered 503 once the slots are
 //! taken. A slot is held until the answer's last byte is handed to the connection, not only
 //! until the handler returns: a client that does not read holds its slot, and the limit
-//! bounds what unread answers hold. The health and readiness checks take no slot (they cost
-//! nothing), unless their credentials must be checked with bcrypt.
+//! bounds what unread answers hold. The health and readiness checks take no slot and no token
+//! of the rate limit (they cost nothing, and a liveness probe answered 429 would restart a
+//! healthy exporter), unless their credentials must be checked with bcrypt.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -84,17 +85,25 @@ async fn pass(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let free = free(request.uri().path());
+    let config = match &gate.web {
+        Some(web) => Some(web.current().await),
+        None => None,
+    };
+    let limit = config.as_ref().and_then(|c| c.rate_limit.as_ref());
+    if !free && limit.is_some_and(|limit| !limit.allow()) {
+        return too_many(config.as_deref());
+    }
     let mut slot = None;
-    if !free(request.uri().path()) {
+    if !free {
         slot = match gate.slot() {
             Ok(slot) => slot,
             Err(busy) => return *busy,
         };
     }
-    let Some(web) = &gate.web else {
+    let (Some(web), Some(config)) = (&gate.web, config) else {
         return hold(next.run(request).await, slot);
     };
-    let config = web.current().await;
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -130,6 +139,20 @@ async fn pass(
         response.headers_mut().insert(name.clone(), value.clone());
     }
     hold(response, slot)
+}
+
+/// 429, as exporter-toolkit answers over its rate limit, with the configured headers.
+fn too_many(config: Option<&super::webconfig::WebConfig>) -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, TEXT)],
+        "Too Many Requests\n",
+    )
+        .into_response();
+    for (name, value) in config.map(|c| c.headers.as_slice()).unwrap_or_default() {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
 }
 
 /// The answer, its body holding `slot` until its end is read.

@@ -204,28 +204,34 @@ async fn accept_loop(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%peer, %error, "cannot turn Nagle's algorithm off");
         }
-        // The settings in force, without a look at the file: that is the requests' to do.
-        let tls = web.as_ref().and_then(|w| w.in_force().tls.clone());
+        // TLS cannot be turned on or off while running: the settings in force say which.
         let tx = tx.clone();
-        match tls {
+        match web.as_ref().filter(|w| w.in_force().tls.is_some()) {
             None => {
                 let conn = Conn::new(Stream::Plain(tcp), Box::new(place));
                 let _ = tx.send((conn, peer)).await;
             }
-            Some(config) => {
-                tokio::spawn(handshake(tcp, peer, config, place, tx));
+            Some(web) => {
+                tokio::spawn(handshake(tcp, peer, Arc::clone(web), place, tx));
             }
         }
     }
 }
 
+/// A TLS handshake with the settings the web config's files give now: a look at them first
+/// (bounded, and shared with the requests' looks), so that a renewed certificate is presented
+/// from the next connection on, as exporter-toolkit reads it at every handshake.
 async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
-    config: Arc<rustls::ServerConfig>,
+    web: Arc<WebConfigFile>,
     place: ClientPlace,
     tx: mpsc::Sender<(Conn, SocketAddr)>,
 ) {
+    let Some(config) = web.current().await.tls.clone() else {
+        tracing::debug!(%peer, "the web config has no TLS settings now; the connection is closed");
+        return;
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => {

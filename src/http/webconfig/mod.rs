@@ -1,8 +1,10 @@
-//! `--web.config.file`, in the format of Prometheus' exporter-toolkit, and checked as strictly:
-//! TLS (certificate and key, minimum and maximum version, cipher suites, client certificates),
-//! the response headers exporter-toolkit allows (and only its values where it names them), and
-//! basic auth users with bcrypt hashes (checked in [`super::auth`]). The file is looked at on
-//! every request and re-read when it changed, off the async workers and for at most
+//! `--web.config.file`, in the format of Prometheus' exporter-toolkit
+//! (docs/web-configuration.md), every field it documents, and checked as strictly: TLS
+//! (certificate and key inline or from files, versions, cipher suites, curves, client
+//! certificates and their allowed SANs), the response headers exporter-toolkit allows (and
+//! only its values where it names them), the rate limit, and basic auth users with bcrypt
+//! hashes (checked in [`super::auth`]). The file and the certificate files it names are looked
+//! at on every request and re-read when any changed, off the async workers and for at most
 //! [`READ_DEADLINE`]; a file that no longer loads, or a change that cannot be applied while
 //! running (turning TLS on or off, turning basic auth off), is logged and the settings in
 //! force stay.
@@ -16,9 +18,11 @@ use rustls::ServerConfig;
 use serde::Deserialize;
 
 mod error;
+mod rate_limit;
 mod tls;
 
-pub use error::{HeaderError, TlsConfigError, WebConfigError};
+pub use error::{HeaderError, RateLimitError, TlsConfigError, WebConfigError};
+pub use rate_limit::RateLimit;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,30 +31,36 @@ struct RawWebConfig {
     http_server_config: Option<RawHttp>,
     #[serde(default)]
     basic_auth_users: BTreeMap<String, String>,
+    rate_limit: Option<rate_limit::RawRateLimit>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
+    /// PEM text, instead of `cert_file`.
+    cert: Option<String>,
+    /// PEM text, instead of `key_file`.
+    key: Option<crate::secret::Secret>,
+    /// PEM text, instead of `client_ca_file`.
+    client_ca: Option<String>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
     client_auth_type: Option<String>,
     client_ca_file: Option<PathBuf>,
+    client_allowed_sans: Option<Vec<String>>,
     min_version: Option<String>,
     max_version: Option<String>,
     /// Go's names (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`); TLS 1.3's are not configurable.
     cipher_suites: Option<Vec<String>>,
-    // Accepted for compatibility with Go's settings; rustls chooses its own safe curves.
-    #[allow(dead_code)]
+    /// Go's names (`X25519`, `CurveP256`, `CurveP384`), in preference order.
     curve_preferences: Option<Vec<String>>,
-    #[allow(dead_code)]
     prefer_server_cipher_suites: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
-    #[allow(dead_code)]
+    /// HTTP/2 is not served: `true` is accepted, and said so.
     http2: Option<bool>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -71,6 +81,11 @@ pub struct WebConfig {
     pub tls: Option<Arc<ServerConfig>>,
     users: BTreeMap<String, String>,
     pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    /// `rate_limit`, when on.
+    pub rate_limit: Option<RateLimit>,
+    /// The files the settings were read from besides the web config itself (certificate, key,
+    /// client CA), each as it was just before it was read.
+    files: Vec<(PathBuf, Option<Stamp>)>,
     /// Whether the file was empty: an emptied file never replaces a running config.
     empty: bool,
 }
@@ -106,6 +121,7 @@ impl WebConfig {
                 tls_server_config: None,
                 http_server_config: None,
                 basic_auth_users: BTreeMap::new(),
+                rate_limit: None,
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| WebConfigError::Yaml {
@@ -124,21 +140,34 @@ impl WebConfig {
                     user: user.clone(),
                 })?;
         }
-        let tls = match raw.tls_server_config {
-            None => None,
-            Some(tls) => Some(Arc::new(tls::config(&tls, base).map_err(|source| {
-                WebConfigError::Tls {
+        let (tls, files) = match raw.tls_server_config {
+            None => (None, Vec::new()),
+            Some(tls) => {
+                let tls = tls::config(&tls, base).map_err(|source| WebConfigError::Tls {
                     name: name.to_string(),
                     source,
-                }
-            })?)),
+                })?;
+                (Some(Arc::new(tls.config)), tls.files)
+            }
         };
-        let headers = headers(
-            raw.http_server_config
-                .map(|h| h.headers)
-                .unwrap_or_default(),
-        )
-        .map_err(|source| WebConfigError::Header {
+        let rate_limit = match &raw.rate_limit {
+            None => None,
+            Some(raw) => RateLimit::from_raw(raw).map_err(|source| WebConfigError::RateLimit {
+                name: name.to_string(),
+                source,
+            })?,
+        };
+        let http = raw.http_server_config.unwrap_or(RawHttp {
+            http2: None,
+            headers: BTreeMap::new(),
+        });
+        if http.http2 == Some(true) {
+            tracing::warn!(
+                file = name,
+                "http_server_config.http2: HTTP/2 is not served here; clients speak HTTP/1.1"
+            );
+        }
+        let headers = headers(http.headers).map_err(|source| WebConfigError::Header {
             name: name.to_string(),
             source,
         })?;
@@ -146,6 +175,8 @@ impl WebConfig {
             tls,
             users: raw.basic_auth_users,
             headers,
+            rate_limit,
+            files,
             empty,
         })
     }
@@ -206,6 +237,14 @@ struct Stamp {
     inode: u64,
 }
 
+/// The web config file and the files it named, each with its stamp when it was last read.
+type Watched = Vec<(PathBuf, Option<Stamp>)>;
+
+/// Whether any watched file changed since it was read.
+fn changed(watched: &Watched) -> bool {
+    watched.iter().any(|(path, seen)| stamp(path) != *seen)
+}
+
 fn stamp(path: &Path) -> Option<Stamp> {
     let metadata = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
@@ -219,15 +258,16 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
-/// A look at the file, and its new contents when it changed since `last`.
-type Look = Option<(Option<Stamp>, Result<WebConfig, WebConfigError>)>;
+/// A look at the files, and the web config's new reading when one changed: what is watched
+/// from then on, and the result.
+type Look = Option<(Watched, Result<WebConfig, WebConfigError>)>;
 
 /// The web config, re-read when its file changes.
 pub struct WebConfigFile {
     path: PathBuf,
     in_force: Mutex<Arc<WebConfig>>,
-    /// The file as last looked at, and a look still running past its deadline.
-    look: tokio::sync::Mutex<(Option<Stamp>, Option<tokio::task::JoinHandle<Look>>)>,
+    /// The files as last read, and a look still running past its deadline.
+    look: tokio::sync::Mutex<(Watched, Option<tokio::task::JoinHandle<Look>>)>,
     /// Basic auth's checks and the credentials that passed, for as long as the file serves.
     pub auth: super::auth::Authenticator,
 }
@@ -243,11 +283,12 @@ impl std::fmt::Debug for WebConfigFile {
 impl WebConfigFile {
     /// Loads the file; an error here stops the start-up.
     pub fn open(path: &Path) -> Result<WebConfigFile, WebConfigError> {
-        let config = WebConfig::load(path)?;
+        let (watched, config) = read(path, &Vec::new());
+        let config = config?;
         Ok(WebConfigFile {
             path: path.to_path_buf(),
             in_force: Mutex::new(Arc::new(config)),
-            look: tokio::sync::Mutex::new((stamp(path), None)),
+            look: tokio::sync::Mutex::new((watched, None)),
             auth: super::auth::Authenticator::new(),
         })
     }
@@ -270,7 +311,7 @@ impl WebConfigFile {
         let Ok(mut look) = self.look.try_lock() else {
             return self.in_force();
         };
-        let (last, pending) = &mut *look;
+        let (watched, pending) = &mut *look;
         let mut running = match pending.take() {
             Some(running) if !running.is_finished() => {
                 *pending = Some(running);
@@ -278,16 +319,13 @@ impl WebConfigFile {
             }
             Some(finished) => finished,
             None => {
-                let (path, seen) = (self.path.clone(), *last);
-                tokio::task::spawn_blocking(move || {
-                    let now = stamp(&path);
-                    (now != seen).then(|| (now, WebConfig::load(&path)))
-                })
+                let (path, seen) = (self.path.clone(), watched.clone());
+                tokio::task::spawn_blocking(move || changed(&seen).then(|| read(&path, &seen)))
             }
         };
         match tokio::time::timeout(READ_DEADLINE, &mut running).await {
             Ok(Ok(Some((now, loaded)))) => {
-                *last = now;
+                *watched = now;
                 self.apply(loaded);
             }
             Ok(Ok(None)) => {}
@@ -317,6 +355,21 @@ impl WebConfigFile {
     }
 }
 
+/// Reads the web config at `path`: the files to watch from then on and the result. After a
+/// good reading those are the web config and the files it names, each stamped just before it
+/// was read; after a failed one, the files watched before, stamped now, so that the next
+/// change of any of them (the key that follows a renewed certificate, say) reads again.
+fn read(path: &Path, before: &Watched) -> (Watched, Result<WebConfig, WebConfigError>) {
+    let restamped: Watched = before.iter().map(|(p, _)| (p.clone(), stamp(p))).collect();
+    let mut watched = vec![(path.to_path_buf(), stamp(path))];
+    let loaded = WebConfig::load(path);
+    match &loaded {
+        Ok(config) => watched.extend(config.files.iter().cloned()),
+        Err(_) => watched = restamped,
+    }
+    (watched, loaded)
+}
+
 /// Whether a re-read config can replace the one in force: TLS cannot be turned on or off
 /// while the listeners run, and basic auth cannot be turned off. A file that no longer names
 /// the users is far more often a write in progress, or a tool that writes a header first,
@@ -335,6 +388,9 @@ fn applicable(running: &WebConfig, new: WebConfig) -> Result<WebConfig, WebConfi
         _ => Ok(new),
     }
 }
+
+#[cfg(test)]
+mod fields_tests;
 
 #[cfg(test)]
 mod tests {
@@ -420,10 +476,7 @@ mod tests {
             "{error}"
         );
         let error = load("tls_server_config:\n  cert_file: x.crt\n");
-        assert!(
-            error.contains("cert_file and key_file are required"),
-            "{error}"
-        );
+        assert!(error.contains("missing one of key or key_file"), "{error}");
         let error = load("tls_server_confg: {}\n");
         assert!(error.contains("unknown field"), "{error}");
         let error = load("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n");
