@@ -1,6 +1,7 @@
 //! The process's own series, as client_golang names them (`process_cpu_seconds_total`,
-//! `process_resident_memory_bytes`, ...), read from the platform at scrape time. Where the
-//! platform has none of them, none is written.
+//! `process_resident_memory_bytes`, ...), read from the platform at scrape time: `/proc` on
+//! Linux, the process APIs on Windows ([`crate::platform::process`]). Where the platform has
+//! none of them, none is written.
 
 use std::fmt::Write;
 
@@ -86,9 +87,22 @@ fn read() -> Option<Process> {
     parse_linux(&stat, &status, &boot, open_fds, max_fds)
 }
 
+/// Windows' figures as client_golang exports them there: the handles are the open "fds"
+/// (Windows' fixed limit the maximum), and private bytes the virtual memory; no thread count.
+/// Elsewhere (neither Linux nor Windows) there is no reader, and none is written.
 #[cfg(not(target_os = "linux"))]
 fn read() -> Option<Process> {
-    None
+    use crate::platform::process::{MAX_HANDLES, ProcessFigures};
+    let figures = ProcessFigures::here().ok()?.read()?;
+    Some(Process {
+        cpu_seconds: figures.cpu_seconds,
+        open_fds: Some(figures.handles),
+        max_fds: Some(MAX_HANDLES),
+        resident_bytes: figures.resident_bytes,
+        virtual_bytes: figures.virtual_bytes,
+        start_time_seconds: figures.start_time_seconds,
+        threads: None,
+    })
 }
 
 /// `/proc/self/stat`, `/proc/self/status` and `/proc/stat` (proc(5)). Times in `stat` are in

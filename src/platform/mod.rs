@@ -3,9 +3,9 @@
 //! bounded read with a deadline), the registry ([`registry`], the one registry reader), the
 //! services through the Service Control Manager ([`services`]), the certificate store
 //! ([`certificates`]), the event log ([`event_log`]), the machine account's LDAP bind through
-//! SSPI ([`sspi`]), executables' file versions ([`file_version`]), the backend certificate
-//! verifier ([`trust`]), and the deadline every batch of these reads runs under
-//! ([`deadline`]).
+//! SSPI ([`sspi`]), executables' file versions ([`file_version`]), this process's own figures
+//! ([`process`]), the backend certificate verifier ([`trust`]), and the deadline every batch
+//! of these reads runs under ([`deadline`]).
 //!
 //! Every `cfg(windows)` of the library is in this folder. Each Windows read has a stand-in
 //! elsewhere that reads nothing and says why ([`Unavailable`]), so a check built on it is "not
@@ -17,6 +17,7 @@ pub mod deadline;
 pub mod event_log;
 pub mod file;
 pub mod file_version;
+pub mod process;
 pub mod registry;
 pub mod services;
 pub mod sspi;
@@ -79,6 +80,7 @@ mod tests {
         );
         assert_eq!(event_log::EventLog::open().err(), Some(not_windows));
         assert_eq!(file_version::FileVersions::here().err(), Some(not_windows));
+        assert_eq!(process::ProcessFigures::here().err(), Some(not_windows));
         assert!(matches!(
             services::query(&["WAPCSvc"]),
             Err(services::ServicesError::Unavailable(

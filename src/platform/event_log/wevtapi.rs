@@ -1,7 +1,7 @@
 //! The Windows event log API (wevtapi: `EvtQuery`, `EvtSeek` to a bookmark, `EvtNext`,
-//! `EvtRender`, `EvtUpdateBookmark`), as Microsoft's "Bookmarking events" sample uses it. The
-//! library's only unsafe code on Windows: foreign calls with buffers sized here, every handle
-//! closed by its owner's `Drop`.
+//! `EvtRender`, `EvtUpdateBookmark`), as Microsoft's "Bookmarking events" sample uses it. With
+//! platform/process.rs, the library's only unsafe code on Windows: foreign calls with buffers
+//! sized here, every handle closed by its owner's `Drop`.
 #![allow(unsafe_code)]
 
 use windows_sys::Win32::Foundation::{
