@@ -290,7 +290,7 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
 }
 
 /// Steps 3-6: what the connector's files say about the proxy, every required endpoint by every
-/// route, and the proxies in use.
+/// route, the proxies in use, and the certificate endpoints by the system context's route.
 async fn probe_network(
     settings: &Settings,
     generation: u64,
@@ -318,12 +318,21 @@ async fn probe_network(
         .iter()
         .find(|e| e.port == 443 && e.purpose == EndpointPurpose::Service)
         .or_else(|| list.iter().find(|e| e.port == 443));
-    let (results, proxy_probes) = tokio::join!(
+    let system = proxy::sources::system_route(&settings.connector);
+    let (results, proxy_probes, certificates) = tokio::join!(
         endpoints::probe_all(&list, &routes, probes.timeout, concurrency, issuers),
-        proxy::probe_proxies(&services, target, probes.timeout, issuers)
+        proxy::probe_proxies(&services, target, probes.timeout, issuers),
+        proxy::probe_certificate_route(
+            system,
+            &list,
+            &routes,
+            probes.timeout,
+            concurrency,
+            issuers
+        )
     );
     let endpoints = endpoints::judge(results, note);
-    let proxy = proxy::judge(services, proxy_probes, &endpoints);
+    let proxy = proxy::judge(services, proxy_probes, &endpoints, &certificates);
     (
         endpoints,
         proxy,

@@ -103,12 +103,13 @@ fn a_healthy_proxied_setup_passes_with_both_services_on_the_proxy() {
     let lab = Lab::up(&spec(allowed_proxy()));
     lab.firewall(&BLOCK_DIRECT);
     let dir = tempfile::tempdir().unwrap();
+    // Healthy means WinHTTP's proxy too: certificate chains are checked through it.
     let exporter = start(
         &lab,
         dir.path(),
         &proxy_file(PROXY),
         &proxy_file(PROXY),
-        "direct",
+        PROXY,
     );
     let m = lab.wait_for_metrics(&exporter, |m| failing_step(m).is_some());
     assert_eq!(failing_step(&m), Some(0.0), "{m}");
@@ -327,6 +328,35 @@ fn a_direct_connector_behind_a_blocked_firewall_fails_step_6_when_the_proxy_work
         page.contains("proxyaddress"),
         "the remedy says what to set: {page}"
     );
+}
+
+/// Both services on the proxy, but WinHTTP set to go direct where only the proxy gets out:
+/// the connector's certificate chain checks (system context, WinHTTP's route) cannot reach the
+/// CRL host, which Microsoft's troubleshoot-connectors.md documents as "Failed to validate
+/// chain of certificate", fixed with `netsh winhttp set proxy`.
+#[test]
+fn certificate_endpoints_unreachable_by_winhttps_route_fail_step_6() {
+    let lab = Lab::up(&spec(allowed_proxy()));
+    lab.firewall(&BLOCK_DIRECT);
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start(
+        &lab,
+        dir.path(),
+        &proxy_file(PROXY),
+        &proxy_file(PROXY),
+        "direct",
+    );
+    let m = lab.wait_for_metrics(&exporter, |m| failing_step(m).is_some());
+    assert_eq!(failing_step(&m), Some(6.0), "{m}");
+    assert_eq!(step_ok(&m, 5, "forward_proxy"), Some(1.0));
+    assert_eq!(sample(&m, "appproxy_forward_proxy_consistent"), Some(0.0));
+    let page = lab.netns.get(exporter.address, "/").1;
+    assert!(
+        page.contains("checked in the system context, which goes direct")
+            && page.contains("crl.digicert.test:80"),
+        "{page}"
+    );
+    assert!(page.contains("netsh winhttp set proxy"), "{page}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Steps 5 and 6 of the flowchart, from this host: is a forward ("back-end") proxy in use, and
 //! does it work (step 5, `forward_proxy`: reachable, accepts CONNECT without authentication,
 //! does not inspect TLS)? Do the connector and the updater agree, and is the connector set for
-//! the route that works (step 6, `proxy_consistency`)? The proxy each service uses is read from
-//! its own config files (`sources`), as .NET would.
+//! the route that works (step 6, `proxy_consistency`), and can the system context, which checks
+//! certificate chains through WinHTTP's setting, reach the certificate endpoints? The proxy each
+//! service uses is read from its own config files (`sources`), as .NET would.
 
 pub mod bypass;
 pub mod dotnet;
@@ -15,11 +16,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::net::ProxyAddress;
-pub use sources::{Choice, FileProblem, Finding, Service, Source};
+pub use sources::{Choice, FileProblem, Finding, Service, Source, SystemRoute};
 
+use crate::config::values::EndpointPurpose;
 use crate::config::values::ProxySetting;
 use crate::config::{ConnectorSettings, Endpoint};
-use crate::endpoints::{EndpointsState, Failure, Route, RouteResult, probe};
+use crate::endpoints::{EndpointResult, EndpointsState, Failure, Route, RouteResult, probe};
 use crate::walk::{Failed, Judge, Outcome, Step, StepResults};
 
 /// One proxy in use, probed.
@@ -141,11 +143,72 @@ pub async fn probe_proxies(
     futures_util::future::join_all(probes).await
 }
 
-/// Steps 5 and 6 from the findings, the proxy probes and the endpoint probes.
+/// The certificate endpoints as the system context reaches them, for step 6.
+#[derive(Debug, Clone)]
+pub struct CertificateChecks {
+    pub system: SystemRoute,
+    /// The certificate endpoints by the system's route, when it is none of the routes the
+    /// endpoint probes took (a WinHTTP proxy other than the services'); else those probes
+    /// tell.
+    pub results: Vec<EndpointResult>,
+}
+
+impl CertificateChecks {
+    /// The route a known system route takes.
+    fn route(&self) -> Option<Route> {
+        match &self.system {
+            SystemRoute::Known { proxy: None, .. } => Some(Route::Direct),
+            SystemRoute::Known {
+                proxy: Some(proxy), ..
+            } => Some(Route::Proxy {
+                host: proxy.host.clone(),
+                port: proxy.port,
+            }),
+            SystemRoute::Unknown(_) => None,
+        }
+    }
+}
+
+/// Probes the certificate endpoints of `list` by the system's route when the endpoint probes'
+/// `routes` do not include it already.
+pub async fn probe_certificate_route(
+    system: SystemRoute,
+    list: &[Endpoint],
+    routes: &[Route],
+    timeout: Duration,
+    concurrency: usize,
+    expected_issuers: &[String],
+) -> CertificateChecks {
+    let mut checks = CertificateChecks {
+        system,
+        results: Vec::new(),
+    };
+    let Some(route) = checks.route().filter(|r| !routes.contains(r)) else {
+        return checks;
+    };
+    let certificate_endpoints: Vec<Endpoint> = list
+        .iter()
+        .filter(|e| e.purpose == EndpointPurpose::Certificates)
+        .cloned()
+        .collect();
+    checks.results = crate::endpoints::probe_all(
+        &certificate_endpoints,
+        &[route],
+        timeout,
+        concurrency,
+        expected_issuers,
+    )
+    .await;
+    checks
+}
+
+/// Steps 5 and 6 from the findings, the proxy probes, the endpoint probes and the certificate
+/// endpoints by the system's route.
 pub fn judge(
     services: Vec<(Service, Finding)>,
     probes: Vec<ProxyProbe>,
     endpoints: &EndpointsState,
+    certificates: &CertificateChecks,
 ) -> ProxyState {
     let connector = services
         .iter()
@@ -156,7 +219,14 @@ pub fn judge(
         .find(|(s, _)| *s == Service::Updater)
         .map(|(_, f)| f);
     let forward_proxy = judge_forward_proxy(connector, updater, &probes);
-    let (consistency, consistent) = judge_consistency(connector, updater, endpoints);
+    let (consistency, consistent) = match judge_consistency(connector, updater, endpoints) {
+        (Some(Outcome::Pass), Some(true)) => match judge_certificate_route(certificates, endpoints)
+        {
+            Some(failed) => (Some(failed), Some(false)),
+            None => (Some(Outcome::Pass), Some(true)),
+        },
+        other => other,
+    };
     ProxyState {
         services,
         probes,
@@ -393,6 +463,63 @@ fn judge_consistency(
     (Some(outcome), Some(false))
 }
 
+/// Step 6's last question: do the certificate endpoints that the connector's own route reaches
+/// also get out by the system context's route? A failure when some do not; `None` when they
+/// do, or when the system's route is unknown (nothing to judge by: the rest of step 6 stands).
+fn judge_certificate_route(
+    checks: &CertificateChecks,
+    endpoints: &EndpointsState,
+) -> Option<Outcome> {
+    let SystemRoute::Known { proxy, origin } = &checks.system else {
+        return None;
+    };
+    let system = checks.route()?;
+    let by = |result: &EndpointResult, route: &Route| {
+        result
+            .routes
+            .iter()
+            .find(|r| &r.route == route)
+            .map(RouteResult::up)
+    };
+    let blocked: Vec<String> = endpoints
+        .results
+        .iter()
+        .filter(|r| r.endpoint.purpose == EndpointPurpose::Certificates && r.up())
+        .filter(|r| {
+            let system_up = by(r, &system).or_else(|| {
+                checks
+                    .results
+                    .iter()
+                    .find(|c| c.endpoint == r.endpoint)
+                    .and_then(|c| by(c, &system))
+            });
+            system_up == Some(false)
+        })
+        .map(|r| format!("{}:{}", r.endpoint.host, r.endpoint.port))
+        .collect();
+    if blocked.is_empty() {
+        return None;
+    }
+    let way = match proxy {
+        Some(proxy) => format!("through {proxy}"),
+        None => "direct".to_string(),
+    };
+    let remedy = match proxy {
+        None => "Give the system context the connector's proxy: `netsh winhttp set proxy proxy-server=\"PROXY:PORT\" bypass-list=\"<local>\"` (or `netsh winhttp import proxy source=ie`), then restart WAPCSvc; or open port 80 to these hosts from the connector server.".to_string(),
+        Some(proxy) => format!(
+            "Let {proxy} reach these hosts on port 80, or set WinHTTP's proxy to the one that works (`netsh winhttp set proxy`), or `netsh winhttp reset proxy` to go direct; then restart WAPCSvc."
+        ),
+    };
+    Some(Outcome::fail_with_remedy(
+        format!(
+            "certificate chains are checked in the system context, which goes {way} ({origin}), and that way {} certificate endpoint(s) are unreachable though the connector's own route reaches them: {}; the connector then fails with \"Failed to validate chain of certificate\"",
+            blocked.len(),
+            blocked.join(", ")
+        ),
+        remedy,
+    ))
+}
+
 /// Logs what steps 5 and 6 find when it changes, not every round.
 #[derive(Default)]
 pub struct ChangeLog {
@@ -441,8 +568,6 @@ impl ChangeLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::values::EndpointPurpose;
-    use crate::endpoints::EndpointResult;
     use std::path::PathBuf;
 
     fn proxy() -> ProxyAddress {
@@ -522,6 +647,10 @@ mod tests {
             vec![(Service::Connector, connector), (Service::Updater, updater)],
             probes,
             endpoints,
+            &CertificateChecks {
+                system: SystemRoute::Unknown("not read in this test".into()),
+                results: Vec::new(),
+            },
         )
     }
 
@@ -713,6 +842,126 @@ mod tests {
             remedy.contains("proxyaddress") && remedy.contains("c.config"),
             "{remedy}"
         );
+    }
+
+    /// A certificate endpoint (port 80) with its direct and proxy routes.
+    fn certificate_endpoint(direct_up: bool, proxy_up: bool) -> EndpointsState {
+        let mut state = endpoint(direct_up, proxy_up);
+        state.results[0].endpoint = Endpoint {
+            host: "crl".into(),
+            port: 80,
+            purpose: EndpointPurpose::Certificates,
+            reachable_only: None,
+        };
+        state
+    }
+
+    fn with_system(
+        connector: Option<ProxyAddress>,
+        system: SystemRoute,
+        endpoints: &EndpointsState,
+        results: Vec<EndpointResult>,
+    ) -> ProxyState {
+        judge(
+            vec![
+                (Service::Connector, known(connector.clone(), "c.config")),
+                (Service::Updater, known(connector, "u.config")),
+            ],
+            vec![probed(None, Some(200))],
+            endpoints,
+            &CertificateChecks { system, results },
+        )
+    }
+
+    /// troubleshoot-connectors.md: the connector checks certificate chains in the system
+    /// context, through WinHTTP's proxy; a connector on a proxy whose system goes direct, where
+    /// only the proxy gets out, fails with "Failed to validate chain of certificate".
+    #[test]
+    fn certificate_endpoints_the_system_context_cannot_reach_fail_step_6() {
+        let direct_system = SystemRoute::Known {
+            proxy: None,
+            origin: "no WinHTTP proxy is set".into(),
+        };
+        let state = with_system(
+            Some(proxy()),
+            direct_system.clone(),
+            &certificate_endpoint(false, true),
+            Vec::new(),
+        );
+        let (evidence, remedy) = evidence(&state.consistency);
+        assert!(
+            evidence.contains("system context, which goes direct (no WinHTTP proxy is set)")
+                && evidence.contains("crl:80"),
+            "{evidence}"
+        );
+        assert!(remedy.contains("netsh winhttp set proxy"), "{remedy}");
+        assert_eq!(state.consistent, Some(false));
+
+        // Reached directly too: nothing to say.
+        let state = with_system(
+            Some(proxy()),
+            direct_system,
+            &certificate_endpoint(true, true),
+            Vec::new(),
+        );
+        assert_eq!(state.consistency, Some(Outcome::Pass));
+    }
+
+    #[test]
+    fn a_system_route_through_the_connectors_proxy_or_unknown_leaves_step_6_passing() {
+        let through_proxy = SystemRoute::Known {
+            proxy: Some(proxy()),
+            origin: "registry WinHttpSettings".into(),
+        };
+        let state = with_system(
+            Some(proxy()),
+            through_proxy,
+            &certificate_endpoint(false, true),
+            Vec::new(),
+        );
+        assert_eq!(state.consistency, Some(Outcome::Pass));
+        let state = with_system(
+            Some(proxy()),
+            SystemRoute::Unknown("off Windows".into()),
+            &certificate_endpoint(false, true),
+            Vec::new(),
+        );
+        assert_eq!(state.consistency, Some(Outcome::Pass));
+    }
+
+    /// A WinHTTP proxy that is neither route of the endpoint probes is probed on its own.
+    #[test]
+    fn another_winhttp_proxy_is_judged_by_its_own_probes() {
+        let other = ProxyAddress::parse("http://winhttp.corp.example:8080").unwrap();
+        let system = SystemRoute::Known {
+            proxy: Some(other),
+            origin: "registry WinHttpSettings".into(),
+        };
+        let endpoints = certificate_endpoint(true, false);
+        let own = |up: bool| EndpointResult {
+            endpoint: endpoints.results[0].endpoint.clone(),
+            routes: vec![RouteResult {
+                route: Route::Proxy {
+                    host: "winhttp.corp.example".into(),
+                    port: 8080,
+                },
+                connected: up,
+                failure: (!up).then_some(Failure::Refused),
+                phases: Vec::new(),
+                intercepted: None,
+                proxy_status: None,
+                family: None,
+            }],
+        };
+        let state = with_system(None, system.clone(), &endpoints, vec![own(false)]);
+        let (evidence, remedy) = evidence(&state.consistency);
+        assert!(
+            evidence.contains("goes through http://winhttp.corp.example:8080"),
+            "{evidence}"
+        );
+        assert!(remedy.contains("netsh winhttp reset proxy"), "{remedy}");
+        let state = with_system(None, system, &endpoints, vec![own(true)]);
+        assert_eq!(state.consistency, Some(Outcome::Pass));
     }
 
     #[test]

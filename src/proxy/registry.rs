@@ -172,11 +172,21 @@ pub fn wininet(sid: &str) -> Option<WinInet> {
 
 /// The WinHTTP proxy from the registry: `None` off Windows or when nothing is set there.
 pub fn winhttp() -> Option<ConnectionSettings> {
-    let registry = Registry::open().ok()?;
-    let value = registry
-        .binary(Hive::LocalMachine, CONNECTIONS_KEY, "WinHttpSettings")
-        .ok()??;
-    ConnectionSettings::parse(&value)
+    winhttp_setting().ok().flatten()
+}
+
+/// The WinHTTP setting from the registry: `Ok(None)` when nothing is set there (WinHTTP goes
+/// direct, `netsh winhttp show proxy` says "Direct access"), `Err` with why when it cannot be
+/// known (off Windows, a value that cannot be read or parsed).
+pub fn winhttp_setting() -> Result<Option<ConnectionSettings>, String> {
+    let registry = Registry::open().map_err(|e| e.to_string())?;
+    match registry.binary(Hive::LocalMachine, CONNECTIONS_KEY, "WinHttpSettings") {
+        Ok(None) => Ok(None),
+        Ok(Some(value)) => ConnectionSettings::parse(&value)
+            .map(Some)
+            .ok_or_else(|| format!("{WINHTTP_VALUE} is shorter than its own lengths")),
+        Err(error) => Err(format!("{WINHTTP_VALUE}: {error}")),
+    }
 }
 
 /// `UseDefaultProxyForBackendRequests` from the connector's key: `None` off Windows or unset.

@@ -390,6 +390,46 @@ fn environment() -> Choice {
 /// on Windows. With `UseDefaultProxyForBackendRequests` it overrides the connector's proxy for
 /// backend requests (Microsoft's proxy page: "Proxy settings configured via NETSH WINHTTP ...
 /// override"). `None`: not set.
+/// The route Windows takes to check certificate chains (CRL, OCSP, the certificate endpoints on
+/// port 80): the system context, through WinHTTP's proxy setting, not the services'
+/// `.exe.config` (Microsoft's troubleshoot-connectors.md, "Failed to validate chain of
+/// certificate", fixed with `netsh winhttp set proxy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemRoute {
+    /// Through `proxy`, or direct; `origin` says where that was read.
+    Known {
+        proxy: Option<ProxyAddress>,
+        origin: String,
+    },
+    /// Why it cannot be known here.
+    Unknown(String),
+}
+
+/// The system context's route, from `connector.winhttp_proxy` or, on `auto`, the registry.
+pub fn system_route(settings: &ConnectorSettings) -> SystemRoute {
+    match &settings.winhttp_proxy {
+        ProxySetting::Url(url) => SystemRoute::Known {
+            proxy: ProxyAddress::parse(url.0.as_str()),
+            origin: format!("connector.winhttp_proxy: {url}"),
+        },
+        ProxySetting::Direct => SystemRoute::Known {
+            proxy: None,
+            origin: "connector.winhttp_proxy: direct".to_string(),
+        },
+        ProxySetting::Auto => match registry::winhttp_setting() {
+            Ok(None) => SystemRoute::Known {
+                proxy: None,
+                origin: format!("no WinHTTP proxy is set ({})", registry::WINHTTP_VALUE),
+            },
+            Ok(Some(setting)) => SystemRoute::Known {
+                proxy: setting.proxy(),
+                origin: format!("registry {}", registry::WINHTTP_VALUE),
+            },
+            Err(why) => SystemRoute::Unknown(format!("WinHTTP's proxy setting is unknown: {why}")),
+        },
+    }
+}
+
 pub fn winhttp(settings: &ConnectorSettings) -> Option<Choice> {
     let choice = |proxy, origin: String, bypass| Choice {
         proxy,
