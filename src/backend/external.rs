@@ -130,6 +130,8 @@ impl External {
             expected: std::sync::Arc::clone(expected),
             check,
         });
+        // The check says all there is to say of it; the answer is kept for every app.
+        self.outcome.certificate = None;
         self
     }
 

@@ -478,10 +478,14 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
     let external = match &target.external {
         None => None,
         Some(Ok(url)) => {
-            // One request both loads the front end and shows its certificate.
-            let outcome =
-                http::get_presenting(url, true, target.external_proxy.as_ref(), target.deadline())
-                    .await;
+            // For an app on a custom domain, one request both loads the front end and shows
+            // its certificate; the others keep none (thousands of apps' certificates would
+            // stay in memory for nothing).
+            let proxy = target.external_proxy.as_ref();
+            let outcome = match target.custom_domain_certificate {
+                Some(_) => http::get_presenting(url, true, proxy, target.deadline()).await,
+                None => http::get(url, None, true, proxy, target.deadline()).await,
+            };
             // Where the external host leads from here: the address connected to, or, through
             // a proxy (which resolves for itself), the one this host's resolver gives.
             let here = match outcome.address {
