@@ -493,8 +493,46 @@ mod properties {
             let _ = serde_json::from_str::<BatchResponse>(&text);
             let _ = serde_json::from_str::<ErrorBody>(&text);
             let _ = serde_json::from_str::<TokenResponse>(&text);
+            // Whatever JSON stands where the custom domain's certificate goes, the app loads.
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                let app = serde_json::json!({"internalUrl": "https://a/", "verifiedCustomDomainCertificatesMetadata": value});
+                let read = serde_json::from_value::<OnPremisesPublishing>(app);
+                prop_assert!(read.is_ok_and(|p| p.internal_url.as_deref() == Some("https://a/")));
+            }
             let truncated = PAGE.get(..cut).unwrap_or(PAGE);
             prop_assert!(serde_json::from_str::<Page<Connector>>(truncated).is_err() || cut == PAGE.len());
+        }
+
+        /// Any value where the custom domain's certificate goes (the documented object with any
+        /// strings, wrong types, no object at all) loads the app; the object with a thumbprint
+        /// is a certificate, with an expiry exactly when its date is one.
+        #[test]
+        fn any_custom_domain_certificate_metadata_loads_the_app(
+            thumbprint in "\\PC{0,50}",
+            expiry in prop_oneof!["\\PC{0,30}", "20[0-9]{2}-(0[1-9]|1[0-2])-[0-2][0-9]T[01][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,7})?Z"],
+            number in any::<i64>(),
+            shape in 0u8..4,
+        ) {
+            let value = match shape {
+                0 => serde_json::json!({"thumbprint": thumbprint, "expiryDate": expiry}),
+                1 => serde_json::json!({"thumbprint": number, "expiryDate": expiry}),
+                2 => serde_json::json!(expiry),
+                _ => serde_json::json!([number, thumbprint]),
+            };
+            let app = serde_json::json!({"internalUrl": "https://a/", "verifiedCustomDomainCertificatesMetadata": value});
+            let read = serde_json::from_value::<OnPremisesPublishing>(app);
+            prop_assert!(read.is_ok(), "{read:?}");
+            let p = read.unwrap();
+            let certificate = crate::inventory::CustomDomainCertificate::from_graph(
+                p.verified_custom_domain_certificates_metadata.as_ref(),
+            );
+            if shape == 0 && !thumbprint.trim().is_empty() {
+                let c = certificate.unwrap();
+                let is_date = time::OffsetDateTime::parse(expiry.trim(), &time::format_description::well_known::Rfc3339).is_ok();
+                prop_assert_eq!(c.expires_at.is_some(), is_date);
+            } else if shape != 0 {
+                prop_assert!(certificate.is_none());
+            }
         }
     }
 }
