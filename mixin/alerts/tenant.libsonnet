@@ -32,7 +32,7 @@ local a = import '../lib/alerting.libsonnet';
     labels: { severity: severity, flow_step: 'escalate_app_flow' },
     annotations: {
       summary: summary,
-      description: 'The certificate App Proxy presents on the custom domain of app {{ $labels.app }} (connector group {{ $labels.connector_group }}) {{ if lt $value 0.0 }}has expired{{ else }}expires in {{ $value | humanizeDuration }}{{ end }} (Graph: onPremisesPublishing.verifiedCustomDomainCertificatesMetadata.expiryDate): users then get a certificate error on its external URL. Renew it and upload the new certificate to the app\'s Application proxy settings.',
+      description: "The certificate App Proxy presents on the custom domain of app {{ $labels.app }} (connector group {{ $labels.connector_group }}) {{ if lt $value 0.0 }}has expired{{ else }}expires in {{ $value | humanizeDuration }}{{ end }} (Graph: onPremisesPublishing.verifiedCustomDomainCertificatesMetadata.expiryDate): users then get a certificate error on its external URL. Renew it and upload the new certificate to the app's Application proxy settings.",
       runbook_url: a.runbook(c, 'escalate_app_flow#custom-domain-certificate'),
     } + a.appDashboard(c),
   } + a.keepFiring(c),
