@@ -266,6 +266,18 @@ fn write_inventory(out: &mut Compressor, snapshot: &Snapshot, refresh: std::time
             (labels, 1.0)
         }),
     );
+    write_family(
+        out,
+        "appproxy_custom_domain_certificate_expiry_timestamp_seconds",
+        "Unix time at which the certificate App Proxy presents on the app's custom domain expires (Graph's onPremisesPublishing.verifiedCustomDomainCertificatesMetadata.expiryDate); only apps on a custom domain whose expiry Graph gives as a date.",
+        GAUGE,
+        &APP_LABELS,
+        state.inventory.apps.iter().filter_map(|app| {
+            let expires = app.custom_domain_certificate.as_ref()?.expires_at?;
+            let labels = [app.connector_group.as_deref().unwrap_or(""), &*app.name];
+            Some((labels, expires as f64))
+        }),
+    );
 }
 
 /// How long each kind of round took, and when it last finished: a prober that stopped shows

@@ -483,6 +483,7 @@ fn backend_targets(
         );
         let target = Target {
             pre_authenticated: app.pre_authenticated,
+            custom_domain_certificate: app.custom_domain_certificate.clone(),
             // "Translate URLs in headers" off: App Proxy passes the user's Host, the external
             // one, to the backend.
             host_header: (!app.translate_host_header)

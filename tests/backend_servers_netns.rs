@@ -474,3 +474,160 @@ probes:
         "{evidence}"
     );
 }
+
+/// The SHA-1 thumbprint (hex, as openssl prints it without the colons) and subject of a
+/// certificate file the lab made.
+fn openssl_thumbprint_and_subject(pem: &Path) -> (String, String) {
+    let output = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha1",
+            "-subject",
+            "-nameopt",
+            "RFC2253",
+            "-in",
+        ])
+        .arg(pem)
+        .output()
+        .expect("openssl runs");
+    assert!(output.status.success(), "openssl x509 {}", pem.display());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.split_once('=').filter(|(k, _)| k.contains(name)))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    (field("Fingerprint").replace(':', ""), field("subject"))
+}
+
+/// Step 10 on a custom domain, end to end: Graph (the Graph-shaped server) describes each
+/// app's certificate as `verifiedCustomDomainCertificatesMetadata`, and the external URL is a
+/// real TLS server whose certificate openssl made. The app whose metadata names that
+/// certificate passes; the one whose metadata names another (a real one too) fails step 10
+/// naming both thumbprints and subjects; the one whose front end refuses the connection fails
+/// for that, its certificate not evaluated.
+#[test]
+fn the_external_url_must_present_the_custom_domain_certificate_graph_describes() {
+    let lab = Lab::up(&json!({
+        "hosts": {
+            "plain.backend.test": "127.0.0.73",
+            "apps.contoso.test": "127.0.0.76",
+            "other.contoso.test": "127.0.0.77",
+            "closed.contoso.test": "127.0.0.78"
+        },
+        "servers": [
+            {"ip": "127.0.0.73", "port": 80, "kind": "http"},
+            {"ip": "127.0.0.76", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "apps.contoso.test"},
+            {"ip": "127.0.0.77", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "other.contoso.test"}
+        ],
+        "proxy": null
+    }));
+    let certs = Path::new(&lab.ca_bundle).parent().unwrap().join("certs");
+    let (served, served_subject) =
+        openssl_thumbprint_and_subject(&certs.join("microsoft-apps.contoso.test.pem"));
+    let (other, other_subject) =
+        openssl_thumbprint_and_subject(&certs.join("microsoft-other.contoso.test.pem"));
+    let metadata = |thumbprint: &str, subject: &str| {
+        json!({"thumbprint": thumbprint, "subjectName": subject,
+               "issuerName": "CN=Microsoft Test Root CA, O=Microsoft Corporation",
+               "issueDate": "2026-12-01T00:00:00Z", "expiryDate": "2027-01-01T00:00:00Z"})
+    };
+    let app = |id: &str, name: &str, external: &str, certificate: serde_json::Value| {
+        json!({"id": id, "displayName": name, "connectorGroupId": "g1", "onPremisesPublishing": {
+            "internalUrl": "http://plain.backend.test/", "externalUrl": external,
+            "externalAuthenticationType": "passthru",
+            "verifiedCustomDomainCertificatesMetadata": certificate}})
+    };
+    let tenant = json!({
+        "tenant_id": "t-id", "client_id": "c-id", "client_secret": "s3cret",
+        "groups": [{"id": "g1", "name": "Default", "isDefault": true, "connectorGroupType": "applicationProxy"}],
+        "connectors": [{"id": "c1", "machineName": "CONN-01", "status": "active", "memberOf": ["g1"]}],
+        "applications": [
+            // Graph's thumbprint in lower case: compared without regard to letter case.
+            app("a1", "matching", "https://apps.contoso.test/", metadata(&served.to_lowercase(), &served_subject)),
+            app("a2", "mismatched", "https://apps.contoso.test/", metadata(&other, &other_subject)),
+            app("a3", "closed", "https://closed.contoso.test/", metadata(&served, &served_subject))
+        ]
+    });
+    let graph = common::GraphServer::start_in(&lab.netns, &tenant, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client_secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let direct = dir.path().join("connector.exe.config");
+    std::fs::write(
+        &direct,
+        r#"<configuration><system.net><defaultProxy enabled="false"/></system.net></configuration>"#,
+    )
+    .unwrap();
+    let config = format!(
+        "tenant_id: t-id
+inventory:
+  refresh_interval: 1m
+  graph:
+    client_id: c-id
+    auth: client_secret
+    client_secret_file: {secret}
+    graph_url: {url}
+    login_url: {url}
+connector:
+  machine_name: CONN-01
+  service_config: {file}
+  updater_config: {file}
+  machine_config: /nonexistent/machine.config
+  winhttp_proxy: direct
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  backend:
+    interval: 300ms
+    timeouts: {{default: 2s, long: 4s}}
+",
+        secret = secret.display(),
+        url = graph.url,
+        file = direct.display()
+    );
+    let exporter = lab.start(&write_config(dir.path(), &config));
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        ["matching", "mismatched", "closed"]
+            .iter()
+            .all(|app| answered(m, app, true))
+    });
+    assert_eq!(failing(&m, "matching"), Some(0.0), "{m}");
+    assert_eq!(failing(&m, "mismatched"), Some(10.0), "{m}");
+    assert_eq!(failing(&m, "closed"), Some(10.0), "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            r#"appproxy_custom_domain_certificate_expiry_timestamp_seconds{app="matching",connector_group="Default"}"#
+        ),
+        Some(1_798_761_600.0)
+    );
+
+    let (state, evidence) = diagnosed(&lab, &exporter, "matching", 10);
+    assert_eq!(state, "pass");
+    assert!(
+        evidence.contains("presents the custom-domain certificate uploaded to App Proxy"),
+        "{evidence}"
+    );
+    let (state, evidence) = diagnosed(&lab, &exporter, "mismatched", 10);
+    assert_eq!(state, "fail");
+    for part in [
+        served.to_lowercase(),
+        other.to_lowercase(),
+        served_subject,
+        other_subject,
+    ] {
+        assert!(evidence.contains(&part), "{part} in {evidence}");
+    }
+    let (state, evidence) = diagnosed(&lab, &exporter, "closed", 10);
+    assert_eq!(state, "fail");
+    assert!(!evidence.contains("certificate"), "{evidence}");
+    // The page shows the same.
+    let page = lab.netns.get(exporter.address, "/").1;
+    assert!(page.contains(&other.to_lowercase()), "{page}");
+}

@@ -22,6 +22,21 @@ local a = import '../lib/alerting.libsonnet';
     } + a.appDashboard(c),
   } + a.keepFiring(c),
 
+  // The custom-domain certificate App Proxy presents for an app (Graph's metadata, the same on
+  // every exporter): a ticket a month ahead, a page in the last week; the two are disjoint.
+  local certificateLeft = '(\n  min %s (%s)\n  - time()\n)' % [a.by(c, ['connector_group', 'app']), sel('appproxy_custom_domain_certificate_expiry_timestamp_seconds')],
+  local certificateExpiring(severity, expr, summary) = {
+    alert: 'AppProxyCustomDomainCertificateExpiring',
+    expr: expr,
+    'for': '10m',
+    labels: { severity: severity, flow_step: 'escalate_app_flow' },
+    annotations: {
+      summary: summary,
+      description: "The certificate App Proxy presents on the custom domain of app {{ $labels.app }} (connector group {{ $labels.connector_group }}) {{ if lt $value 0.0 }}has expired{{ else }}expires in {{ $value | humanizeDuration }}{{ end }} (Graph: onPremisesPublishing.verifiedCustomDomainCertificatesMetadata.expiryDate): users then get a certificate error on its external URL. Renew it and upload the new certificate to the app's Application proxy settings.",
+      runbook_url: a.runbook(c, 'escalate_app_flow#custom-domain-certificate'),
+    } + a.appDashboard(c),
+  } + a.keepFiring(c),
+
   prometheusAlerts+:: {
     groups+: [
       {
@@ -43,6 +58,8 @@ local a = import '../lib/alerting.libsonnet';
               runbook_url: a.runbook(c, 'connector_installed'),
             } + a.overviewDashboard(c),
           } + a.keepFiring(c),
+          certificateExpiring(c.severities.ticket, '%s < %d >= %d\n' % [certificateLeft, 30 * 86400, 7 * 86400], "An App Proxy app's custom-domain certificate expires within 30 days."),
+          certificateExpiring(c.severities.page, '%s < %d\n' % [certificateLeft, 7 * 86400], "An App Proxy app's custom-domain certificate expires within 7 days, or has expired."),
           walkStep(1, 'connector_group_assigned', 'An App Proxy app has no connector group, or its group is unknown.', 'no group, or a group the tenant does not have'),
           walkStep(2, 'connector_installed', "An App Proxy app's connector group has no working connector.", 'no connector of its group is active, or none runs its service'),
           {

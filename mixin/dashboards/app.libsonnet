@@ -77,10 +77,13 @@ local common = import 'common.libsonnet';
         g.row('Step 10: the external URL'),
         g.timeline('External URL over time', 'Whether the external URL answers as App Proxy should over time (with external probes enabled).', 'none', [
           g.target(sel('appproxy_external_up', GA), '{{instance}}'),
-        ], 12, 6, g.okMappings('answers', 'fails')),
+        ], 9, 6, g.okMappings('answers', 'fails')),
         g.timeseries('External URL status code', "The external URL's last status, with metrics.per_step_series: true.", 'none', [
           g.target(sel('appproxy_external_http_status_code', GA), '{{instance}}'),
-        ], 12, 6),
+        ], 9, 6),
+        g.stat('Custom-domain certificate expires in', "Time left before the certificate App Proxy presents on the app's custom domain expires (Graph's verifiedCustomDomainCertificatesMetadata; empty for an app on msappproxy.net): a ticket under 30 days, a page under 7. Whether the external URL presents it is step 10's.", 's', [
+          g.target('min(%s) - time()' % sel('appproxy_custom_domain_certificate_expiry_timestamp_seconds', GA), 'expires in'),
+        ], 6, 6, { fieldConfig+: { defaults+: { thresholds: common.certificateThresholds } } }),
       ],
       [
         {

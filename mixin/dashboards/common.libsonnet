@@ -23,6 +23,16 @@ local g = import '../lib/grafana.libsonnet';
   ],
 
   // Thresholds at the ticket and page ratios of timeout risk.
+  // Time left on a custom-domain certificate: the ticket (30 days) and the page (7 days).
+  certificateThresholds:: {
+    mode: 'absolute',
+    steps: [
+      { color: 'red', value: null },
+      { color: 'orange', value: 7 * 86400 },
+      { color: 'green', value: 30 * 86400 },
+    ],
+  },
+
   riskThresholds(config):: {
     mode: 'absolute',
     steps: [

@@ -62,6 +62,9 @@ local common = import 'common.libsonnet';
         g.table('External URL (step 10): least available in the range', 'The %d apps whose external URL answered least often as App Proxy should in the time range (only apps that failed at least once; with external probes enabled).' % top, 'percentunit', [
           g.target('bottomk(%d, avg_over_time(%s[$__range]) < 1)' % [top, sel('appproxy_external_up', GA)], instant=true, table=true),
         ], 12, 8, links=appLinks, sortBy='Value', desc=false, hide=['job']),
+        g.table('Custom-domain certificates, soonest to expire', "The %d apps on a custom domain whose certificate (Graph's verifiedCustomDomainCertificatesMetadata) expires first: a ticket under 30 days, a page under 7. Whether each external URL presents it is step 10's." % top, 's', [
+          g.target('bottomk(%d, min by (connector_group, app) (%s) - time())' % [top, sel('appproxy_custom_domain_certificate_expiry_timestamp_seconds', GA)], instant=true, table=true),
+        ], 12, 8, links=appLinks, sortBy='Value', desc=false, extra={ fieldConfig+: { defaults+: { thresholds: common.certificateThresholds, custom+: { cellOptions: { type: 'color-background' } } } } }),
         g.timeseries('Latency / timeout of the slowest apps', 'The latency ratio over time of the 10 apps that came closest to their timeout in the range, against the ticket (%g) and page (%g) ratios.' % [c.timeoutWarningRatio, c.timeoutRiskRatio], 'percentunit', [
           g.target('%s\nand on (job, instance, connector_group, app)\ntopk(10, max_over_time(%s[$__range] @ end()))' % [sel('appproxy_backend_latency_ratio', GA), sel('appproxy_backend_latency_ratio', GA)], '{{app}} ({{instance}})'),
         ], 24, 8, { fieldConfig+: { defaults+: { thresholds: common.riskThresholds(c), custom+: { thresholdsStyle: { mode: 'line' } } } } }),

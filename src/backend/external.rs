@@ -13,10 +13,16 @@
 //! the request cannot reach the backend) names steps 7-8, which this host's own request
 //! judges: where it loads the page, the failing connector is another of the group, and step 10
 //! fails saying so; anything else is step 10.
+//!
+//! For an app on a custom domain, the same request's handshake shows whether the external URL
+//! presents the certificate uploaded to App Proxy ([`super::custom_domain`]): another one fails
+//! step 10 where the page answered or sent the user to sign-in.
 
 use url::Url;
 
+use super::custom_domain::{self, CertificateCheck, CustomDomain, Handshake};
 use super::http;
+use crate::inventory::CustomDomainCertificate;
 use crate::walk::{Outcome, Step};
 
 /// Phrases of App Proxy's error pages, which can come with any status, and the step each
@@ -66,6 +72,8 @@ pub enum Verdict {
 pub struct External {
     pub outcome: http::Outcome,
     pub verdict: Verdict,
+    /// The custom-domain certificate's check, for an app Graph describes one for.
+    pub custom_domain: Option<CustomDomain>,
 }
 
 impl External {
@@ -85,7 +93,57 @@ impl External {
             }
             _ => verdict(url, &outcome, pre_authenticated),
         };
-        External { outcome, verdict }
+        External {
+            outcome,
+            verdict,
+            custom_domain: None,
+        }
+    }
+
+    /// Adds the check of the app's custom-domain certificate (`None`: Graph describes none, so
+    /// there is nothing to show) against what this answer's handshake presented.
+    pub fn with_custom_domain(
+        mut self,
+        url: &str,
+        expected: Option<&std::sync::Arc<CustomDomainCertificate>>,
+    ) -> External {
+        let Some(expected) = expected else {
+            return self;
+        };
+        let check = match &self.verdict {
+            Verdict::Internal { address } => CertificateCheck::NotEvaluated {
+                reason: format!(
+                    "the external URL's host resolves on this host to {address}, an internal address: what it presents here is not App Proxy's"
+                ),
+            },
+            _ => CertificateCheck::of(
+                Some(expected),
+                Handshake {
+                    https: url.starts_with("https:"),
+                    presented: self.outcome.certificate.as_ref(),
+                    failure: self.outcome.failure.as_ref().map(|f| f.detail.as_str()),
+                    through_proxy: self.outcome.via.is_some(),
+                },
+            ),
+        };
+        self.custom_domain = Some(CustomDomain {
+            expected: std::sync::Arc::clone(expected),
+            check,
+        });
+        // The check says all there is to say of it; the answer is kept for every app.
+        self.outcome.certificate = None;
+        self
+    }
+
+    /// The custom-domain certificate's mismatch, when the external URL presents another one.
+    fn mismatch(&self) -> Option<Outcome> {
+        match &self.custom_domain.as_ref()?.check {
+            CertificateCheck::Mismatch { evidence } => Some(Outcome::fail_with_remedy(
+                evidence.clone(),
+                custom_domain::REMEDY,
+            )),
+            _ => None,
+        }
     }
 
     /// Something answered for the app from outside (`appproxy_external_up`).
@@ -98,14 +156,22 @@ impl External {
     /// page): where it did, another connector of the group cannot reach the backend, and step
     /// 10 fails saying so; where it did not, steps 7-8 fail from it already.
     pub fn steps(&self, loaded: bool) -> Vec<(Step, Outcome)> {
+        // The front end answered, but with a certificate that is not the app's.
+        if matches!(self.verdict, Verdict::Up | Verdict::SignIn)
+            && let Some(mismatch) = self.mismatch()
+        {
+            return vec![(Step::EscalateAppFlow, mismatch)];
+        }
         match &self.verdict {
             Verdict::Up => vec![(Step::EscalateAppFlow, Outcome::Pass)],
-            Verdict::SignIn => vec![(
-                Step::EscalateAppFlow,
-                Outcome::not_evaluated(
-                    "the external URL redirects to Microsoft sign-in (pre-authentication): the front end is up, and what happens after sign-in cannot be judged without signing in",
-                ),
-            )],
+            Verdict::SignIn => {
+                let why = "the external URL redirects to Microsoft sign-in (pre-authentication): the front end is up, and what happens after sign-in cannot be judged without signing in";
+                let outcome = match &self.custom_domain {
+                    Some(c) => Outcome::not_evaluated(format!("{why}; {}", c.note())),
+                    None => Outcome::not_evaluated(why),
+                };
+                vec![(Step::EscalateAppFlow, outcome)]
+            }
             Verdict::Internal { address } => vec![(
                 Step::EscalateAppFlow,
                 Outcome::not_evaluated(format!(
@@ -219,6 +285,7 @@ mod tests {
             location: location.map(String::from),
             via: None,
             address: None,
+            certificate: None,
         }
     }
 
@@ -370,6 +437,99 @@ mod tests {
             judge(Some("127.0.0.51"), "20.190.160.1").verdict,
             Verdict::Up
         );
+    }
+
+    fn uploaded() -> std::sync::Arc<CustomDomainCertificate> {
+        std::sync::Arc::new(CustomDomainCertificate {
+            subject: "CN=apps.contoso.com".into(),
+            issuer: "CN=Contoso CA".into(),
+            thumbprint: "3EAB12CD3EAB12CD3EAB12CD3EAB12CD3EAB12CD".into(),
+            expiry_date: "2027-03-01T00:00:00Z".into(),
+            expires_at: Some(1_803_859_200),
+        })
+    }
+
+    /// The external URL's answer, its handshake having presented `thumbprint`.
+    fn presenting(status: u16, location: Option<&str>, thumbprint: &str) -> External {
+        let mut answer = outcome(status, "", location);
+        answer.certificate = Some(crate::net::tls::PresentedCertificate {
+            thumbprint: thumbprint.into(),
+            subject: "CN=apps.contoso.com".into(),
+            issuer_common_name: Some("Contoso CA".into()),
+        });
+        External::judge("https://apps.contoso.com/", answer, None, None, None)
+            .with_custom_domain("https://apps.contoso.com/", Some(&uploaded()))
+    }
+
+    #[test]
+    fn a_front_end_presenting_another_certificate_fails_step_10_even_when_it_answers() {
+        let other = "00112233445566778899aabbccddeeff00112233";
+        let sign_in = Some("https://login.microsoftonline.com/t/oauth2/authorize");
+        for external in [
+            presenting(200, None, other),
+            presenting(302, sign_in, other),
+        ] {
+            let steps = external.steps(true);
+            let [(Step::EscalateAppFlow, Outcome::Fail(found))] = steps.as_slice() else {
+                panic!("{steps:?}")
+            };
+            assert!(found.evidence.contains(other), "{}", found.evidence);
+            assert!(
+                found
+                    .remedy
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("CNAME")
+            );
+            assert!(external.reachable(), "the front end did answer");
+        }
+    }
+
+    #[test]
+    fn the_uploaded_certificate_passes_nothing_by_itself_and_is_told_beside_step_10() {
+        let same = "3eab12cd3eab12cd3eab12cd3eab12cd3eab12cd";
+        assert_eq!(
+            presenting(200, None, same).steps(true),
+            [(Step::EscalateAppFlow, Outcome::Pass)]
+        );
+        // A pre-authenticated front end stays not evaluated; the match is said in its reason.
+        let sign_in = Some("https://login.microsoftonline.com/t/oauth2/authorize");
+        let steps = presenting(302, sign_in, same).steps(true);
+        let [(Step::EscalateAppFlow, Outcome::NotEvaluated(why))] = steps.as_slice() else {
+            panic!("{steps:?}")
+        };
+        assert!(
+            why.reason
+                .contains("presents the custom-domain certificate"),
+            "{}",
+            why.reason
+        );
+    }
+
+    #[test]
+    fn split_brain_dns_leaves_the_certificate_unchecked() {
+        let mut answer = outcome(200, "", None);
+        answer.certificate = Some(crate::net::tls::PresentedCertificate {
+            thumbprint: "00112233445566778899aabbccddeeff00112233".into(),
+            subject: "CN=intranet".into(),
+            issuer_common_name: None,
+        });
+        let external = External::judge(
+            "https://apps.contoso.com/",
+            answer,
+            None,
+            None,
+            "10.1.2.3".parse().ok(),
+        )
+        .with_custom_domain("https://apps.contoso.com/", Some(&uploaded()));
+        assert!(matches!(
+            external.custom_domain.as_ref().map(|c| &c.check),
+            Some(CertificateCheck::NotEvaluated { .. })
+        ));
+        assert!(matches!(
+            external.steps(true)[0],
+            (Step::EscalateAppFlow, Outcome::NotEvaluated(_))
+        ));
     }
 
     #[test]

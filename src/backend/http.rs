@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use url::Url;
 
 use crate::net::ProxyAddress;
-use crate::net::tls::TlsSetup;
+use crate::net::tls::{PresentedCertificate, TlsSetup};
 use crate::net::{self, Driver, Failure, Io};
 
 /// The phases timed (`appproxy_backend_phase_duration_seconds{phase}`).
@@ -103,6 +103,9 @@ pub struct Outcome {
     pub via: Option<String>,
     /// The address connected to, when the request went directly (a proxy resolves for itself).
     pub address: Option<std::net::IpAddr>,
+    /// The leaf certificate of the TLS handshake, kept only where asked for
+    /// ([`get_presenting`]: step 10 compares it with the custom domain's).
+    pub certificate: Option<PresentedCertificate>,
 }
 
 /// How much of the body is kept in [`Outcome::body_start`].
@@ -122,6 +125,28 @@ pub async fn get(
     proxy: Option<&ProxyAddress>,
     deadline: Duration,
 ) -> Outcome {
+    fetch(url, host, verify, proxy, deadline, false).await
+}
+
+/// As [`get`], keeping the leaf certificate the handshake presented in
+/// [`Outcome::certificate`]: one handshake both loads the page and shows the certificate.
+pub async fn get_presenting(
+    url: &Url,
+    verify: bool,
+    proxy: Option<&ProxyAddress>,
+    deadline: Duration,
+) -> Outcome {
+    fetch(url, None, verify, proxy, deadline, true).await
+}
+
+async fn fetch(
+    url: &Url,
+    host: Option<&str>,
+    verify: bool,
+    proxy: Option<&ProxyAddress>,
+    deadline: Duration,
+    keep_certificate: bool,
+) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome {
         phases: Vec::new(),
@@ -132,16 +157,20 @@ pub async fn get(
         location: None,
         via: proxy.map(ToString::to_string),
         address: None,
+        certificate: None,
     };
     let until = tokio::time::Instant::from_std(started + deadline);
     let mut progress = Progress::default();
     let result = tokio::time::timeout_at(
         until,
         run(
-            url,
-            host,
-            verify,
-            proxy,
+            Asked {
+                url,
+                host_header: host,
+                verify,
+                proxy,
+                keep_certificate,
+            },
             started,
             &mut outcome,
             &mut progress,
@@ -211,15 +240,28 @@ impl Progress {
     }
 }
 
-async fn run(
-    url: &Url,
-    host_header: Option<&str>,
+/// What [`run`] is asked to do.
+struct Asked<'a> {
+    url: &'a Url,
+    host_header: Option<&'a str>,
     verify: bool,
-    proxy: Option<&ProxyAddress>,
+    proxy: Option<&'a ProxyAddress>,
+    keep_certificate: bool,
+}
+
+async fn run(
+    asked: Asked<'_>,
     started: Instant,
     outcome: &mut Outcome,
     progress: &mut Progress,
 ) -> Result<(), HttpFailure> {
+    let Asked {
+        url,
+        host_header,
+        verify,
+        proxy,
+        keep_certificate,
+    } = asked;
     let host = url
         .host_str()
         .unwrap_or_default()
@@ -277,15 +319,17 @@ async fn run(
             phase: FailurePhase::Tls,
             detail: error.to_string(),
         })?;
-        stream = Box::new(
-            setup
-                .connect(stream, server_name, verify)
-                .await
-                .map_err(|error| HttpFailure {
-                    phase: FailurePhase::Tls,
-                    detail: format!("{shown}: {error}"),
-                })?,
-        );
+        let secured = setup
+            .connect(stream, server_name, verify)
+            .await
+            .map_err(|error| HttpFailure {
+                phase: FailurePhase::Tls,
+                detail: format!("{shown}: {error}"),
+            })?;
+        if keep_certificate {
+            outcome.certificate = PresentedCertificate::of_peer(&secured);
+        }
+        stream = Box::new(secured);
         lap(outcome, Phase::Tls, &mut mark);
     }
     progress.secured = true;

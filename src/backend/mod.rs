@@ -5,6 +5,7 @@
 //! Default, 180 s Long). Each app is probed on its own schedule, so one hanging backend delays
 //! no other app and no scrape.
 
+pub mod custom_domain;
 pub mod external;
 pub mod http;
 mod schedule;
@@ -93,6 +94,9 @@ pub struct Target {
     /// The Host header App Proxy sends the backend when it is not the internal URL's: the
     /// external host, for an app whose "Translate URLs in headers" is off.
     pub host_header: Option<String>,
+    /// The certificate Graph says App Proxy presents on the app's custom domain: step 10
+    /// checks the external URL presents it.
+    pub custom_domain_certificate: Option<Arc<crate::inventory::CustomDomainCertificate>>,
 }
 
 impl Target {
@@ -116,6 +120,7 @@ impl Target {
             external_proxy: None,
             pre_authenticated: None,
             host_header: None,
+            custom_domain_certificate: None,
         }
     }
 
@@ -473,27 +478,30 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
     let external = match &target.external {
         None => None,
         Some(Ok(url)) => {
-            let outcome = http::get(
-                url,
-                None,
-                true,
-                target.external_proxy.as_ref(),
-                target.deadline(),
-            )
-            .await;
+            // For an app on a custom domain, one request both loads the front end and shows
+            // its certificate; the others keep none (thousands of apps' certificates would
+            // stay in memory for nothing).
+            let proxy = target.external_proxy.as_ref();
+            let outcome = match target.custom_domain_certificate {
+                Some(_) => http::get_presenting(url, true, proxy, target.deadline()).await,
+                None => http::get(url, None, true, proxy, target.deadline()).await,
+            };
             // Where the external host leads from here: the address connected to, or, through
             // a proxy (which resolves for itself), the one this host's resolver gives.
             let here = match outcome.address {
                 Some(address) => Some(address),
                 None => resolved_here(url).await,
             };
-            Some(external::External::judge(
-                url.as_str(),
-                outcome,
-                target.pre_authenticated,
-                internal.address,
-                here,
-            ))
+            Some(
+                external::External::judge(
+                    url.as_str(),
+                    outcome,
+                    target.pre_authenticated,
+                    internal.address,
+                    here,
+                )
+                .with_custom_domain(url.as_str(), target.custom_domain_certificate.as_ref()),
+            )
         }
         Some(Err(problem)) => Some(external::External {
             outcome: failed(problem),
@@ -501,6 +509,7 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
                 step: Step::EscalateAppFlow,
                 evidence: problem.to_string(),
             },
+            custom_domain: None,
         }),
     };
     (internal, external)
@@ -530,6 +539,7 @@ fn failed(problem: &UrlError) -> http::Outcome {
         location: None,
         address: None,
         via: None,
+        certificate: None,
     }
 }
 
@@ -579,6 +589,7 @@ pub(crate) mod tests {
                 location: None,
                 address: None,
                 via: None,
+                certificate: None,
             },
             external: None,
             recent: seconds.iter().copied().collect(),

@@ -55,10 +55,13 @@ pub fn pass_note(
                 b.threshold.as_secs_f64()
             )
         }),
-        Step::EscalateAppFlow => backend
-            .and_then(|b| b.external.as_ref())
-            .and_then(|e| e.outcome.status)
-            .map(|status| format!("the external URL answered {status}")),
+        Step::EscalateAppFlow => backend.and_then(|b| b.external.as_ref()).and_then(|e| {
+            let status = e.outcome.status?;
+            Some(match &e.custom_domain {
+                Some(c) => format!("the external URL answered {status}; {}", c.note()),
+                None => format!("the external URL answered {status}"),
+            })
+        }),
     }
 }
 

@@ -75,6 +75,7 @@ pub fn app(name: &str) -> App {
         pre_authenticated: None,
         publishing: Publishing::WebApp,
         kerberos_spn: None,
+        custom_domain_certificate: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! group has an active connector (step 2, `connector_installed`). The inventory comes from the
 //! static config today; Microsoft Graph discovery plugs in beside it.
 
+mod custom_domain;
 pub mod graph;
 pub mod local;
 mod refresh;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use custom_domain::CustomDomainCertificate;
 pub use refresh::Refresher;
 pub use static_source::from_static;
 
@@ -75,6 +77,10 @@ pub struct App {
     /// The backend's SPN when single sign-on is Kerberos constrained delegation (Graph's
     /// `singleSignOnSettings`); `None` otherwise and for static apps.
     pub kerberos_spn: Option<String>,
+    /// The certificate App Proxy presents on the app's custom domain (Graph's
+    /// `verifiedCustomDomainCertificatesMetadata`); `None` on the default domain and for
+    /// static apps.
+    pub custom_domain_certificate: Option<Arc<CustomDomainCertificate>>,
 }
 
 impl App {

@@ -52,6 +52,7 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
             // The config names an internal URL for every static app: a web app.
             publishing: Publishing::WebApp,
             kerberos_spn: a.kerberos_service_principal_name.clone(),
+            custom_domain_certificate: None,
         })
         .collect();
     Inventory { groups, apps }

@@ -219,6 +219,48 @@ pub fn reason(error: &std::io::Error, host: &str) -> String {
     }
 }
 
+/// The leaf certificate a server presented in a completed handshake: what step 10 compares
+/// with the custom-domain certificate Graph describes (`backend::custom_domain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedCertificate {
+    /// The SHA-1 of the certificate's DER in lowercase hex: what Windows and Graph call its
+    /// thumbprint.
+    pub thumbprint: String,
+    /// The subject as x509-parser prints it (`CN=..., O=...`), empty when it cannot be read.
+    pub subject: String,
+    /// The issuer's common name (CN), when it has one.
+    pub issuer_common_name: Option<String>,
+}
+
+impl PresentedCertificate {
+    /// Of the first certificate `stream`'s peer presented, when the handshake is done.
+    pub fn of_peer<S>(stream: &tokio_rustls::client::TlsStream<S>) -> Option<PresentedCertificate> {
+        let (_, connection) = stream.get_ref();
+        let leaf = connection.peer_certificates()?.first()?;
+        Some(PresentedCertificate::of(leaf.as_ref()))
+    }
+
+    /// Of a certificate's DER; one that does not parse still has its thumbprint.
+    pub fn of(der: &[u8]) -> PresentedCertificate {
+        let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+        let thumbprint = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let parsed = x509_parser::parse_x509_certificate(der)
+            .ok()
+            .map(|(_, c)| c);
+        PresentedCertificate {
+            thumbprint,
+            subject: parsed
+                .as_ref()
+                .map(|c| c.subject().to_string())
+                .unwrap_or_default(),
+            issuer_common_name: parsed.as_ref().and_then(|c| {
+                let cn = c.issuer().iter_common_name().next()?;
+                Some(cn.as_str().ok()?.to_string())
+            }),
+        }
+    }
+}
+
 /// How a backend that speaks only old TLS is named in the evidence (and recognised).
 pub const LEGACY_TLS: &str = "TLS 1.0/1.1 only";
 

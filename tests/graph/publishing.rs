@@ -389,3 +389,58 @@ async fn the_readmes_graph_example_loads_a_tenant_built_from_microsofts_examples
         "the example's static app is walked beside Graph's"
     );
 }
+
+/// Custom-domain certificates as Graph describes them (resources/
+/// verifiedcustomdomaincertificatesmetadata.md): an app on a custom domain with real values,
+/// Microsoft's example answer as documented (every property a placeholder, `"datetime-value"`
+/// for the dates), an app on the default domain with `null`, and one without the property.
+/// All of them load; only the date that is a date becomes a series.
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_domain_certificates_load_and_only_a_real_expiry_is_exported() {
+    let documented: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/graph_server/fixtures/connectorgroup-list-applications.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut placeholder = documented["value"][0]["onPremisesPublishing"].clone();
+    placeholder["internalUrl"] = json!("https://wiki.corp.example/");
+    let tenant = json!({
+        "tenant_id": "t-id", "client_id": "c-id", "client_secret": SECRET,
+        "groups": [{"id": "g1", "name": "Default", "isDefault": true, "connectorGroupType": "applicationProxy"}],
+        "connectors": [{"id": "c1", "machineName": "CONN-01", "status": "active", "memberOf": ["g1"]}],
+        "applications": [
+            {"id": "d1", "displayName": "portal", "connectorGroupId": "g1", "onPremisesPublishing": {
+                "internalUrl": "https://portal.corp.example/", "externalUrl": "https://portal.contoso.com/",
+                "verifiedCustomDomainCertificatesMetadata": {
+                    "thumbprint": "3EAB12CD3EAB12CD3EAB12CD3EAB12CD3EAB12CD",
+                    "subjectName": "CN=portal.contoso.com", "issuerName": "CN=Contoso Issuing CA, O=Contoso, C=US",
+                    "issueDate": "2026-03-01T00:00:00Z", "expiryDate": "2027-03-01T12:30:00Z"}}},
+            {"id": "d2", "displayName": "documented", "connectorGroupId": "g1", "onPremisesPublishing": placeholder},
+            {"id": "d3", "displayName": "default-domain", "connectorGroupId": "g1", "onPremisesPublishing": {
+                "internalUrl": "https://intranet.corp.example/", "externalUrl": "https://intranet-contoso.msappproxy.net/",
+                "verifiedCustomDomainCertificatesMetadata": null}},
+            {"id": "d4", "displayName": "older", "connectorGroupId": "g1", "onPremisesPublishing": {
+                "internalUrl": "https://older.corp.example/"}}
+        ]
+    });
+    let server = GraphServer::start(&tenant, 100);
+    let mut harness = Harness::new(|dir| graph_config(dir, &server, ""));
+    let m = harness.round().await;
+    assert_eq!(sample(&m, "appproxy_inventory_up"), Some(1.0), "{m}");
+    let expiry = |app: &str| {
+        sample(
+            &m,
+            &format!(
+                "appproxy_custom_domain_certificate_expiry_timestamp_seconds{{app=\"{app}\",connector_group=\"Default\"}}"
+            ),
+        )
+    };
+    assert_eq!(expiry("portal"), Some(1_803_904_200.0), "{m}");
+    for app in ["documented", "default-domain", "older"] {
+        assert_eq!(expiry(app), None, "{app}");
+        assert!(m.contains(&format!(r#"app="{app}""#)), "{app} loads: {m}");
+    }
+}

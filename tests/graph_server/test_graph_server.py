@@ -26,6 +26,9 @@ PROFILE = "/beta/onPremisesPublishingProfiles/applicationProxy"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 HAVE_OPENSSL = shutil.which("openssl") is not None
+with open(os.path.join(HERE, "fixtures", "connectorgroup-list-applications.json"), encoding="utf-8") as _fh:
+    # Microsoft's only example answer with verifiedCustomDomainCertificatesMetadata in it.
+    DOCUMENTED_PUBLISHING = json.load(_fh)["value"][0]["onPremisesPublishing"]
 
 
 def b64url(data: bytes) -> str:
@@ -164,7 +167,12 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
                                           "isBackendCertificateValidationEnabled": True,
                                           "externalAuthenticationType": "aadPreAuthentication"}}
                 for i in range(1, 6)
-            ] + [{"id": "a6", "appId": "app-id-6", "displayName": "orphan"}],
+            ] + [{"id": "a6", "appId": "app-id-6", "displayName": "orphan"},
+                 # An app on a custom domain, its onPremisesPublishing (and with it
+                 # verifiedCustomDomainCertificatesMetadata) exactly as Microsoft's example
+                 # answer has it: fixtures/connectorgroup-list-applications.json (SOURCES.md).
+                 {"id": "a7", "appId": "app-id-7", "displayName": "custom-domain", "connectorGroupId": "g2",
+                  "onPremisesPublishing": DOCUMENTED_PUBLISHING}],
             "faults": {},
         }
         if HAVE_OPENSSL:
@@ -239,6 +247,23 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
             self.assertEqual(set(a), {"id", "onPremisesPublishing"})
         grp = self.get_json("/beta/applications/a1/connectorGroup", tok)
         self.assertEqual(grp["id"], "g1")
+
+    def test_custom_domain_certificate_metadata_is_served_as_microsofts_example_has_it(self):
+        # connectorgroup-list-applications (fixtures/SOURCES.md): the five properties of
+        # verifiedCustomDomainCertificatesMetadata, in the list and in a $select read alike.
+        tok = self.token()
+        expected = DOCUMENTED_PUBLISHING["verifiedCustomDomainCertificatesMetadata"]
+        self.assertEqual(set(expected), {"thumbprint", "subjectName", "issuerName", "issueDate", "expiryDate"})
+        apps, _ = self.collect(PROFILE + "/connectorGroups/g2/applications", tok)
+        listed = next(a for a in apps if a["id"] == "a7")
+        self.assertEqual(listed["onPremisesPublishing"], DOCUMENTED_PUBLISHING)
+        answer = self.batch(tok, [{"id": "1", "method": "GET",
+                                   "url": "/applications/a7?$select=displayName,onPremisesPublishing"}])
+        body = answer["responses"][0]["body"]
+        self.assertEqual(body["onPremisesPublishing"]["verifiedCustomDomainCertificatesMetadata"], expected)
+        # Apps on the default domain have none here; Graph documents `null` for them.
+        other = self.get_json("/beta/applications/a1?$select=onPremisesPublishing", tok)
+        self.assertNotIn("verifiedCustomDomainCertificatesMetadata", other["onPremisesPublishing"])
 
     def test_group_application_list_as_reported_lacks_publishing(self):
         self.control(applications_list="reported")

@@ -16,10 +16,10 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 pub use client::{GraphError, RetryPolicy};
-pub use model::OnPremisesPublishing;
+pub use model::{OnPremisesPublishing, VerifiedCustomDomainCertificatesMetadata};
 pub use transport::GraphMetrics;
 
-use super::{App, Connector, ConnectorGroup, Inventory, Publishing};
+use super::{App, Connector, ConnectorGroup, CustomDomainCertificate, Inventory, Publishing};
 use crate::config::values::{BackendTimeout, ConnectorStatus, redact_url};
 use crate::config::{GraphSettings, Settings};
 use auth::{AuthError, TokenProvider};
@@ -260,6 +260,10 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
             .single_sign_on_settings
             .as_ref()
             .and_then(model::SingleSignOnSettings::kerberos_spn),
+        custom_domain_certificate: CustomDomainCertificate::from_graph(
+            p.verified_custom_domain_certificates_metadata.as_ref(),
+        )
+        .map(std::sync::Arc::new),
     }
 }
 

@@ -83,6 +83,35 @@ pub struct OnPremisesPublishing {
     /// `passthru` | `aadPreAuthentication`.
     pub external_authentication_type: Option<String>,
     pub single_sign_on_settings: Option<SingleSignOnSettings>,
+    /// The custom domain's certificate; `null` on the default domain (msappproxy.net). A value
+    /// that is not the documented object is ignored rather than failing the app's whole read.
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub verified_custom_domain_certificates_metadata:
+        Option<VerifiedCustomDomainCertificatesMetadata>,
+}
+
+/// `onPremisesPublishing.verifiedCustomDomainCertificatesMetadata` (Graph beta,
+/// resources/verifiedcustomdomaincertificatesmetadata.md): five properties, the dates
+/// DateTimeOffset strings; read by `inventory::CustomDomainCertificate`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedCustomDomainCertificatesMetadata {
+    pub subject_name: Option<String>,
+    pub issuer_name: Option<String>,
+    pub thumbprint: Option<String>,
+    pub issue_date: Option<String>,
+    pub expiry_date: Option<String>,
+}
+
+/// `T` when the value reads as one, `None` otherwise (`null`, or a shape Graph does not
+/// document): a property only some apps have must not fail the read of the rest.
+fn object_or_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// `onPremisesPublishing.singleSignOnSettings`. Graph's resource page writes its keys in
@@ -229,6 +258,32 @@ mod tests {
         assert_eq!(app.on_premises_publishing.unwrap().internal_url, None);
     }
 
+    /// Apps on the default domain have `null` (onpremisespublishing.md); an app without the
+    /// property, or with a shape Graph does not document, loads all the same.
+    #[test]
+    fn custom_domain_certificate_metadata_null_absent_or_odd_never_fails_the_app() {
+        for metadata in ["null", "\"text\"", "[1,2]", "{\"thumbprint\":7}"] {
+            let p: OnPremisesPublishing = serde_json::from_str(&format!(
+                r#"{{"internalUrl":"https://a/","verifiedCustomDomainCertificatesMetadata":{metadata}}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{metadata}: {e}"));
+            assert!(
+                p.verified_custom_domain_certificates_metadata.is_none(),
+                "{metadata}"
+            );
+            assert_eq!(p.internal_url.as_deref(), Some("https://a/"));
+        }
+        let p: OnPremisesPublishing =
+            serde_json::from_str(r#"{"internalUrl":"https://a/"}"#).unwrap();
+        assert!(p.verified_custom_domain_certificates_metadata.is_none());
+        let p: OnPremisesPublishing = serde_json::from_str(
+            r#"{"verifiedCustomDomainCertificatesMetadata":{"thumbprint":"AB","expiryDate":"2027-01-01T00:00:00Z","newThing":1}}"#,
+        )
+        .unwrap();
+        let m = p.verified_custom_domain_certificates_metadata.unwrap();
+        assert_eq!(m.expiry_date.as_deref(), Some("2027-01-01T00:00:00Z"));
+    }
+
     #[test]
     fn other_group_types_are_skipped_and_unknown_regions_kept() {
         let group: ConnectorGroup = serde_json::from_str(
@@ -339,6 +394,21 @@ mod documented {
         let p = app.on_premises_publishing.as_ref().unwrap();
         assert_eq!(p.internal_url.as_deref(), Some("internalUrl-value"));
         assert_eq!(p.application_type.as_deref(), Some("applicationType-value"));
+        // The custom domain's certificate, every property a placeholder: kept, with no expiry.
+        let m = p
+            .verified_custom_domain_certificates_metadata
+            .as_ref()
+            .unwrap();
+        assert_eq!(m.thumbprint.as_deref(), Some("thumbprint-value"));
+        assert_eq!(m.subject_name.as_deref(), Some("subjectName-value"));
+        assert_eq!(m.issuer_name.as_deref(), Some("issuerName-value"));
+        assert_eq!(m.issue_date.as_deref(), Some("datetime-value"));
+        let certificate = crate::inventory::CustomDomainCertificate::from_graph(Some(m)).unwrap();
+        assert_eq!(
+            certificate.expires_at, None,
+            "\"datetime-value\" is no date"
+        );
+        assert_eq!(certificate.sha1_thumbprint(), None);
         assert_eq!(
             Publishing::of(Some(p)),
             Publishing::WebApp,
@@ -423,8 +493,46 @@ mod properties {
             let _ = serde_json::from_str::<BatchResponse>(&text);
             let _ = serde_json::from_str::<ErrorBody>(&text);
             let _ = serde_json::from_str::<TokenResponse>(&text);
+            // Whatever JSON stands where the custom domain's certificate goes, the app loads.
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                let app = serde_json::json!({"internalUrl": "https://a/", "verifiedCustomDomainCertificatesMetadata": value});
+                let read = serde_json::from_value::<OnPremisesPublishing>(app);
+                prop_assert!(read.is_ok_and(|p| p.internal_url.as_deref() == Some("https://a/")));
+            }
             let truncated = PAGE.get(..cut).unwrap_or(PAGE);
             prop_assert!(serde_json::from_str::<Page<Connector>>(truncated).is_err() || cut == PAGE.len());
+        }
+
+        /// Any value where the custom domain's certificate goes (the documented object with any
+        /// strings, wrong types, no object at all) loads the app; the object with a thumbprint
+        /// is a certificate, with an expiry exactly when its date is one.
+        #[test]
+        fn any_custom_domain_certificate_metadata_loads_the_app(
+            thumbprint in "\\PC{0,50}",
+            expiry in prop_oneof!["\\PC{0,30}", "20[0-9]{2}-(0[1-9]|1[0-2])-[0-2][0-9]T[01][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,7})?Z"],
+            number in any::<i64>(),
+            shape in 0u8..4,
+        ) {
+            let value = match shape {
+                0 => serde_json::json!({"thumbprint": thumbprint, "expiryDate": expiry}),
+                1 => serde_json::json!({"thumbprint": number, "expiryDate": expiry}),
+                2 => serde_json::json!(expiry),
+                _ => serde_json::json!([number, thumbprint]),
+            };
+            let app = serde_json::json!({"internalUrl": "https://a/", "verifiedCustomDomainCertificatesMetadata": value});
+            let read = serde_json::from_value::<OnPremisesPublishing>(app);
+            prop_assert!(read.is_ok(), "{read:?}");
+            let p = read.unwrap();
+            let certificate = crate::inventory::CustomDomainCertificate::from_graph(
+                p.verified_custom_domain_certificates_metadata.as_ref(),
+            );
+            if shape == 0 && !thumbprint.trim().is_empty() {
+                let c = certificate.unwrap();
+                let is_date = time::OffsetDateTime::parse(expiry.trim(), &time::format_description::well_known::Rfc3339).is_ok();
+                prop_assert_eq!(c.expires_at.is_some(), is_date);
+            } else if shape != 0 {
+                prop_assert!(certificate.is_none());
+            }
         }
     }
 }
