@@ -81,7 +81,7 @@ impl HostFamilies {
             ),
             kerberos_check: Family::new(
                 "appproxy_kerberos_check_ok",
-                "Kerberos delegation readiness of this host: domain_joined, dc_in_dns, kdc_tcp_88, ldap_tcp_389, directory_read, winhttp_http2_disabled; 1 ok, 0 not.",
+                "Kerberos delegation readiness of this host: domain_joined, dc_in_dns, kdc_tcp_88, ldap_tcp_389, directory_read, authorization_access_group, winhttp_http2_disabled; 1 ok, 0 not.",
                 &["check"],
             ),
             kerberos_delegation: Family::new(
