@@ -11,7 +11,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use appproxy_exporter::host::Verdict;
-use appproxy_exporter::host::kerberos::{Bind, Identity, KerberosApp, KerberosState, probe};
+use appproxy_exporter::host::kerberos::descriptor::sid_string;
+use appproxy_exporter::host::kerberos::{
+    Bind, Identity, KerberosApp, KerberosState, probe, read_directory,
+};
 use appproxy_exporter::secret::Secret;
 
 const INSIDE: &str = "APPPROXY_KERBEROS_LAB";
@@ -180,6 +183,26 @@ fn inside(lab: &str) {
         assert_eq!(check(&state, "authorization_access_group"), Some(true), "{state:?}");
         assert_eq!(state.apps[0].verdict, Verdict::Pass, "{:?}", state.apps[0]);
         assert_eq!(state.apps[3].verdict, Verdict::Pass, "{:?}", state.apps[3]);
+
+        // The groups as the DC computes them (tokenGroups), named from the directory: the
+        // group, the primary group and the BUILTIN one.
+        let directory = read_directory("127.0.0.10", 389, "CONN-01$", &apps(), timeout, &bind)
+            .await
+            .expect("the directory reads");
+        let groups: Vec<(String, Option<String>)> = directory
+            .groups
+            .iter()
+            .flatten()
+            .map(|g| (sid_string(&g.sid).unwrap_or_default(), g.name.clone()))
+            .collect();
+        for name in ["connector-hosts", "Domain Computers", "Windows Authorization Access Group"] {
+            assert!(
+                groups.iter().any(|(_, n)| n.as_deref() == Some(name)),
+                "{name} in {groups:?}"
+            );
+        }
+        assert!(groups.iter().any(|(sid, _)| sid == "S-1-5-32-560"), "{groups:?}");
+        assert_eq!(directory.in_authorization_access_group(), Some(true));
 
         // Out of connector-hosts, the group's grant no longer covers it: grouped fails.
         samba_tool(lab, &["group", "removemembers", "connector-hosts", "CONN-01$"]);
