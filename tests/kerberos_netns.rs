@@ -11,7 +11,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use appproxy_exporter::host::Verdict;
-use appproxy_exporter::host::kerberos::{Bind, Identity, KerberosApp, KerberosState, probe};
+use appproxy_exporter::host::kerberos::descriptor::sid_string;
+use appproxy_exporter::host::kerberos::{
+    Bind, Identity, KerberosApp, KerberosState, probe, read_directory,
+};
 use appproxy_exporter::secret::Secret;
 
 const INSIDE: &str = "APPPROXY_KERBEROS_LAB";
@@ -44,8 +47,8 @@ impl Drop for Lab {
 
 #[test]
 fn delegation_is_read_from_a_samba_domain_controller_as_the_connector_computer() {
-    if std::env::var_os(INSIDE).is_some() {
-        return inside();
+    if let Some(lab) = std::env::var_os(INSIDE) {
+        return inside(&lab.to_string_lossy());
     }
     let name = format!("appproxy-krb-{}", std::process::id());
     let _lab = Lab::up(&name);
@@ -54,7 +57,7 @@ fn delegation_is_read_from_a_samba_domain_controller_as_the_connector_computer()
         .args(["netns", "exec", &name])
         .arg(exe)
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
+        .env(INSIDE, &name)
         .output()
         .expect("ip netns exec runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -91,7 +94,24 @@ fn apps() -> Vec<KerberosApp> {
         app("intranet", "HTTP/intranet.lab.test"),
         app("payroll", "http/payroll.lab.test"),
         app("elsewhere", "http/elsewhere.other.test"),
+        app("grouped", "http/group.lab.test"),
+        app("duplicated", "http/dup.lab.test"),
     ]
+}
+
+/// samba-tool on the lab's directory, as an administrator would run it.
+fn samba_tool(lab: &str, args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/samba/dc");
+    let output = Command::new(script)
+        .args(["tool", lab])
+        .args(args)
+        .output()
+        .expect("tests/samba/dc tool runs");
+    assert!(
+        output.status.success(),
+        "samba-tool {args:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn check(state: &KerberosState, name: &str) -> Option<bool> {
@@ -110,7 +130,7 @@ fn iptables(args: &[&str]) {
     assert!(status.success(), "iptables {args:?}");
 }
 
-fn inside() {
+fn inside(lab: &str) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
         let timeout = Duration::from_secs(5);
@@ -118,23 +138,83 @@ fn inside() {
 
         // As delegated in the directory: the SPN in msDS-AllowedToDelegateTo with any protocol
         // passes; an SPN held by another account that does not allow this computer fails; an
-        // SPN nobody in the domain holds cannot be judged from here.
+        // SPN nobody in the domain holds cannot be judged from here; resource-based delegation
+        // granted to connector-hosts, a group CONN-01$ is in, passes; an SPN two accounts hold
+        // fails naming both. CONN-01$ is not in the Windows Authorization Access Group yet:
+        // what passes warns, saying so.
         let state = probe(&identity, apps(), timeout, &bind).await;
         for name in ["domain_joined", "dc_in_dns", "kdc_tcp_88", "ldap_tcp_389", "directory_read"] {
             assert_eq!(check(&state, name), Some(true), "{name}: {state:?}");
         }
-        assert_eq!(state.apps[0].verdict, Verdict::Pass, "{:?}", state.apps[0]);
+        assert_eq!(check(&state, "authorization_access_group"), Some(false), "{state:?}");
+        for passing in [0, 3] {
+            let Verdict::Warning { evidence } = &state.apps[passing].verdict else {
+                panic!("{:?}", state.apps[passing])
+            };
+            assert!(
+                evidence.contains("CONN-01$ is not a member of the Windows Authorization Access Group (S-1-5-32-560)")
+                    && evidence.contains("Add-ADGroupMember"),
+                "{evidence}"
+            );
+        }
         let Verdict::Fail { evidence, remedy } = &state.apps[1].verdict else {
             panic!("payroll: {:?}", state.apps[1])
         };
         assert!(evidence.contains("http/payroll.lab.test is not in CONN-01$'s msDS-AllowedToDelegateTo"), "{evidence}");
+        assert!(evidence.contains("websvc, the account holding it"), "{evidence}");
         assert!(remedy.contains("Use any authentication protocol"), "{remedy}");
         assert!(
             matches!(&state.apps[2].verdict, Verdict::NotEvaluated { reason } if reason.contains("another domain")),
             "{:?}",
             state.apps[2]
         );
+        let Verdict::Fail { evidence, remedy } = &state.apps[4].verdict else {
+            panic!("duplicated: {:?}", state.apps[4])
+        };
+        assert!(evidence.contains("duplicate SPN: http/dup.lab.test is held by 2 accounts"), "{evidence}");
+        assert!(evidence.contains("dup1") && evidence.contains("dup2"), "{evidence}");
+        assert!(remedy.contains("setspn"), "{remedy}");
         assert!(matches!(state.verdict, Verdict::Fail { .. }));
+
+        // The administrator adds the connector to the Windows Authorization Access Group:
+        // the delegated apps pass.
+        samba_tool(lab, &["group", "addmembers", "Windows Authorization Access Group", "CONN-01$"]);
+        let state = probe(&identity, apps(), timeout, &bind).await;
+        assert_eq!(check(&state, "authorization_access_group"), Some(true), "{state:?}");
+        assert_eq!(state.apps[0].verdict, Verdict::Pass, "{:?}", state.apps[0]);
+        assert_eq!(state.apps[3].verdict, Verdict::Pass, "{:?}", state.apps[3]);
+
+        // The groups as the DC computes them (tokenGroups), named from the directory: the
+        // group, the primary group and the BUILTIN one.
+        let directory = read_directory("127.0.0.10", 389, "CONN-01$", &apps(), timeout, &bind)
+            .await
+            .expect("the directory reads");
+        let groups: Vec<(String, Option<String>)> = directory
+            .groups
+            .iter()
+            .flatten()
+            .map(|g| (sid_string(&g.sid).unwrap_or_default(), g.name.clone()))
+            .collect();
+        for name in ["connector-hosts", "Domain Computers", "Windows Authorization Access Group"] {
+            assert!(
+                groups.iter().any(|(_, n)| n.as_deref() == Some(name)),
+                "{name} in {groups:?}"
+            );
+        }
+        assert!(groups.iter().any(|(sid, _)| sid == "S-1-5-32-560"), "{groups:?}");
+        assert_eq!(directory.in_authorization_access_group(), Some(true));
+
+        // Out of connector-hosts, the group's grant no longer covers it: grouped fails.
+        samba_tool(lab, &["group", "removemembers", "connector-hosts", "CONN-01$"]);
+        let state = probe(&identity, apps(), timeout, &bind).await;
+        let Verdict::Fail { evidence, .. } = &state.apps[3].verdict else {
+            panic!("grouped: {:?}", state.apps[3])
+        };
+        assert!(
+            evidence.contains("rbcdsvc, the account holding it, does not allow CONN-01$ or any of its groups"),
+            "{evidence}"
+        );
+        samba_tool(lab, &["group", "addmembers", "connector-hosts", "CONN-01$"]);
 
         // The KDC's port closed by a firewall: every Kerberos app fails, with the reason.
         iptables(&["-A", "OUTPUT", "-p", "tcp", "--dport", "88", "-j", "REJECT", "--reject-with", "tcp-reset"]);

@@ -61,8 +61,8 @@ local a = import '../lib/alerting.libsonnet';
             '',
             c.severities.ticket,
             '{{ $labels.step_name }}',
-            'The connector logged errors in its Admin event log.',
-            'The {{ $labels.channel }} Admin log on {{ $labels.instance }} recorded {{ $value | humanize }} error(s) with event id {{ $labels.event_id }} in 15 minutes, which explain step {{ $labels.step_name }} (ids: docs/eventlog.md).',
+            'The connector logged errors in its event logs.',
+            '{{ if eq $labels.channel "application" }}Windows Logs\\Application on {{ $labels.instance }} recorded {{ $value | humanize }} registration error(s) of the connector in 15 minutes, which explain step {{ $labels.step_name }} (messages: docs/eventlog.md; read them with Get-EventLog application -source "Microsoft Entra private network connector" -EntryType Error -Newest 5).{{ else }}The {{ $labels.channel }} Admin log on {{ $labels.instance }} recorded {{ $value | humanize }} error(s) with event id {{ $labels.event_id }} in 15 minutes, which explain step {{ $labels.step_name }} (ids: docs/eventlog.md).{{ end }}',
             '{{ $labels.step_name }}',
           ),
           rule(

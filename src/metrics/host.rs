@@ -46,7 +46,7 @@ impl HostFamilies {
             ),
             events: Family::counter(
                 "appproxy_connector_events_total",
-                "Events of the connector's and the updater's Admin logs read since the exporter started, by event id (the ids Microsoft documents, else other), level and the flowchart step the id explains.",
+                "Events of the connector's and the updater's Admin logs, and the connector's registration errors in the Application log (channel application), read since the exporter started, by event id (the ids Microsoft documents, else other), level and the flowchart step the event explains (by id; registration errors by their documented message).",
                 &["channel", "event_id", "level", "step_name"],
             ),
             event_last_error: Family::new(
@@ -81,7 +81,7 @@ impl HostFamilies {
             ),
             kerberos_check: Family::new(
                 "appproxy_kerberos_check_ok",
-                "Kerberos delegation readiness of this host: domain_joined, dc_in_dns, kdc_tcp_88, ldap_tcp_389, directory_read, winhttp_http2_disabled; 1 ok, 0 not.",
+                "Kerberos delegation readiness of this host: domain_joined, dc_in_dns, kdc_tcp_88, ldap_tcp_389, directory_read, authorization_access_group, winhttp_http2_disabled; 1 ok, 0 not.",
                 &["check"],
             ),
             kerberos_delegation: Family::new(
@@ -136,22 +136,18 @@ impl HostFamilies {
         }
         for (channel, counts) in host.event_log.iter().flat_map(|e| &e.channels) {
             let channel = channel.label();
-            for ((id, level), count) in &counts.counts {
-                let step = id.parse().map_or(
-                    crate::walk::Step::ConnectorInstalled,
-                    crate::host::eventlog::step_of,
-                );
+            for ((id, level, step), count) in &counts.counts {
                 self.events
                     .with_label_values(&[channel, id, level, step.name()])
                     .set(*count as f64);
             }
-            if let Some((id, time)) = counts.last_error {
+            if let Some(error) = &counts.last_error {
                 self.event_last_error
                     .with_label_values(&[channel])
-                    .set(time as f64);
+                    .set(error.time as f64);
                 self.event_last_error_id
                     .with_label_values(&[channel])
-                    .set(f64::from(id));
+                    .set(f64::from(error.id));
             }
             if let Some(time) = counts.last_event {
                 self.event_last
@@ -199,6 +195,7 @@ mod tests {
     use crate::host::certificate::{self, Certificate, Store};
     use crate::host::eventlog::{self, Channel, ChannelCounts};
     use crate::host::tls::TlsState;
+    use crate::walk::Step;
 
     fn render(host: &HostHealth) -> String {
         let families = HostFamilies::new();
@@ -232,9 +229,18 @@ mod tests {
             not_after: 1_704_067_200,
         };
         let mut counts = ChannelCounts::default();
-        counts.counts.insert(("13019".into(), "error"), 3);
-        counts.counts.insert(("other".into(), "information"), 7);
-        counts.last_error = Some((13019, 1_714_640_400));
+        counts
+            .counts
+            .insert(("13019".into(), "error", Step::InternalUrl), 3);
+        counts
+            .counts
+            .insert(("other".into(), "information", Step::ConnectorInstalled), 7);
+        counts.last_error = Some(eventlog::LastError {
+            id: 13019,
+            time: 1_714_640_400,
+            step: Step::InternalUrl,
+            meaning: None,
+        });
         let host = HostHealth {
             certificate: Some(certificate::judge(
                 cert,

@@ -78,9 +78,15 @@ static int event_exists(const wchar_t *channel, unsigned long long record) {
 EVT_HANDLE WINAPI EvtQuery(EVT_HANDLE session, LPCWSTR path, LPCWSTR query, DWORD flags) {
     wchar_t dir[MAX_PATH];
     DWORD attributes;
+    FILE *log;
     (void)session;
-    (void)query;
     (void)flags;
+    /* The query is not evaluated, only recorded (C:\wevtapi\queries.txt, "<channel>\t<query>"),
+     * so a test sees what the exporter asked for. */
+    if (query != NULL && (log = _wfopen(ROOT L"\\queries.txt", L"a")) != NULL) {
+        fwprintf(log, L"%ls\t%ls\n", path, query);
+        fclose(log);
+    }
     path_of(path, 0, dir, MAX_PATH);
     attributes = GetFileAttributesW(dir);
     if (attributes == INVALID_FILE_ATTRIBUTES || !(attributes & FILE_ATTRIBUTE_DIRECTORY)) {

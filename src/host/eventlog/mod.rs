@@ -1,10 +1,11 @@
-//! The connector's and the updater's Admin event logs, read incrementally through the Windows
-//! event log API ([`crate::platform::event_log`]) with a bookmark kept across restarts
-//! ([`BookmarkStore`]), and decoded here from the
-//! event XML every Windows event renders to (Microsoft's "Event Schema"). Counted by event id
-//! and level; the ids Microsoft documents are mapped to the flowchart step they explain
-//! ([`DOCUMENTED`], the table in docs/eventlog.md), and every other id is counted as `other`,
-//! never dropped.
+//! The connector's and the updater's Admin event logs, and the connector's registration errors
+//! in the Application log ([`registration`]), read incrementally through the Windows event log
+//! API ([`crate::platform::event_log`]) with a bookmark kept across restarts
+//! ([`BookmarkStore`]), and decoded ([`event`]) from the event XML every Windows event renders
+//! to (Microsoft's "Event Schema"). Counted by event id, level and the step each explains: the
+//! ids Microsoft documents for the Admin logs ([`DOCUMENTED`]) and the registration messages it
+//! documents ([`registration::DOCUMENTED`]) are mapped to their flowchart step (the tables in
+//! docs/eventlog.md), and every other id is counted as `other`, never dropped.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -16,38 +17,79 @@ use crate::platform::event_log::{self, EventLog};
 use crate::walk::Step;
 
 mod bookmarks;
+mod event;
+pub mod registration;
 
 pub use bookmarks::BookmarkStore;
+pub use event::{DecodeError, Event, decode};
 
 /// Which log (the `channel` label), with the channel names it has had: the App Proxy name, and
-/// the name after the 2024 rename to "Microsoft Entra private network connector".
+/// the name after the 2024 rename to "Microsoft Entra private network connector". The
+/// Application log is read for the connector's event sources only ([`Channel::providers`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Connector,
     Updater,
+    /// Windows Logs\Application: the connector's registration errors.
+    Application,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Connector, Channel::Updater];
+    pub const ALL: [Channel; 3] = [Channel::Connector, Channel::Updater, Channel::Application];
 
     pub fn label(self) -> &'static str {
         match self {
             Channel::Connector => "connector",
             Channel::Updater => "updater",
+            Channel::Application => "application",
         }
     }
 
-    pub fn names(self) -> [&'static str; 2] {
+    pub fn names(self) -> &'static [&'static str] {
         match self {
-            Channel::Connector => [
+            Channel::Connector => &[
                 "Microsoft-AadApplicationProxy-Connector/Admin",
                 "Microsoft-Microsoft Entra private network-Connector/Admin",
             ],
-            Channel::Updater => [
+            Channel::Updater => &[
                 "Microsoft-AadApplicationProxy-Updater/Admin",
                 "Microsoft-Microsoft Entra private network-Updater/Admin",
             ],
+            Channel::Application => &["Application"],
+        }
+    }
+
+    /// The event sources read from this log; empty: all of them (the Admin logs are the
+    /// connector's own).
+    pub fn providers(self) -> &'static [&'static str] {
+        match self {
+            Channel::Application => &registration::SOURCES,
+            Channel::Connector | Channel::Updater => &[],
+        }
+    }
+
+    /// The `event_id` label, the step and, when documented, the meaning of one of this log's
+    /// events. The Admin logs' events are known by id; registration errors by message, as
+    /// Microsoft documents them (their ids are undocumented, so always `other`).
+    pub fn attribute(self, event: &Event) -> (String, Step, Option<&'static str>) {
+        match self {
+            Channel::Application => {
+                let message = event.message.as_deref();
+                (
+                    "other".to_string(),
+                    registration::step_of(message),
+                    registration::documented(message).map(|d| d.meaning),
+                )
+            }
+            Channel::Connector | Channel::Updater => (
+                id_label(event.id),
+                step_of(event.id),
+                DOCUMENTED
+                    .iter()
+                    .find(|d| d.id == event.id)
+                    .map(|d| d.meaning),
+            ),
         }
     }
 }
@@ -118,171 +160,63 @@ pub fn id_label(id: u32) -> String {
     }
 }
 
-/// One decoded event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    pub id: u32,
-    /// The `Level` value: 1 critical, 2 error, 3 warning, 4 information, 5 verbose; 0 is
-    /// "log always" and counted as information.
-    pub level: u8,
-    /// Unix seconds of `TimeCreated/@SystemTime`.
-    pub time: i64,
-    pub provider: String,
-    pub channel: String,
-}
-
-impl Event {
-    pub fn level_label(&self) -> &'static str {
-        match self.level {
-            1 => "critical",
-            2 => "error",
-            3 => "warning",
-            5 => "verbose",
-            _ => "information",
-        }
-    }
-
-    pub fn is_error(&self) -> bool {
-        matches!(self.level, 1 | 2)
-    }
-}
-
-/// Why an event's XML did not decode.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("byte {position}: malformed event XML: {source}")]
-    Malformed {
-        position: u64,
-        source: quick_xml::Error,
-    },
-    #[error("byte {position}: {source}")]
-    Attribute {
-        position: u64,
-        source: quick_xml::Error,
-    },
-    #[error("no Event/System/EventID element")]
-    NoEventId,
-    #[error("EventID {0:?} is not a number")]
-    BadEventId(String),
-    #[error("Level {0:?} is not a number")]
-    BadLevel(String),
-    #[error("no Event/System/TimeCreated/@SystemTime")]
-    NoTime,
-    #[error("TimeCreated/@SystemTime {text:?} is not an RFC 3339 time: {source}")]
-    BadTime {
-        text: String,
-        source: time::error::Parse,
-    },
-}
-
-/// Decodes an event's XML (`<Event><System>...`); errors say what is missing or malformed.
-pub fn decode(xml: &str) -> Result<Event, DecodeError> {
-    use quick_xml::events::Event as Xml;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut path: Vec<String> = Vec::new();
-    let (mut id, mut level, mut time, mut provider, mut channel) = (None, None, None, None, None);
-    loop {
-        let position = reader.buffer_position();
-        let event = reader
-            .read_event()
-            .map_err(|source| DecodeError::Malformed { position, source })?;
-        let (start, empty) = match &event {
-            Xml::Start(e) => (Some(e.clone()), false),
-            Xml::Empty(e) => (Some(e.clone()), true),
-            _ => (None, false),
-        };
-        if let Some(e) = start {
-            let name = e.local_name().as_ref().to_string();
-            let in_system = path.len() == 2 && path[0] == "Event" && path[1] == "System";
-            if in_system && (name == "Provider" || name == "TimeCreated") {
-                for attribute in e.attributes().flatten() {
-                    let key = attribute.key.local_name();
-                    let value = attribute
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|source| DecodeError::Attribute { position, source })?
-                        .into_owned();
-                    match (name.as_str(), key.as_ref()) {
-                        ("Provider", "Name") => provider = Some(value),
-                        ("TimeCreated", "SystemTime") => time = Some(value),
-                        _ => {}
-                    }
-                }
-            }
-            if !empty {
-                path.push(name);
-            }
-            continue;
-        }
-        match event {
-            Xml::End(_) => {
-                path.pop();
-            }
-            Xml::Text(t) => {
-                let text = t
-                    .xml_content(quick_xml::XmlVersion::Implicit1_0)
-                    .trim()
-                    .to_string();
-                match path.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-                    ["Event", "System", "EventID"] => id = Some(text),
-                    ["Event", "System", "Level"] => level = Some(text),
-                    ["Event", "System", "Channel"] => channel = Some(text),
-                    _ => {}
-                }
-            }
-            Xml::Eof => break,
-            _ => {}
-        }
-    }
-    let id = id.ok_or(DecodeError::NoEventId)?;
-    let id: u32 = id.parse().map_err(|_| DecodeError::BadEventId(id))?;
-    let level = match level.as_deref() {
-        None | Some("") => 4,
-        Some(l) => l
-            .parse()
-            .map_err(|_| DecodeError::BadLevel(l.to_string()))?,
-    };
-    let time = time.ok_or(DecodeError::NoTime)?;
-    let time = time::OffsetDateTime::parse(&time, &time::format_description::well_known::Rfc3339)
-        .map_err(|source| DecodeError::BadTime {
-            text: time.clone(),
-            source,
-        })?
-        .unix_timestamp();
-    Ok(Event {
-        id,
-        level,
-        time,
-        provider: provider.unwrap_or_default(),
-        channel: channel.unwrap_or_default(),
-    })
-}
-
 /// What one channel's events added up to since the exporter started (or since its bookmark).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChannelCounts {
     /// The channel name found on this host.
     pub name: String,
-    /// By (`event_id` label, level label).
-    pub counts: BTreeMap<(String, &'static str), u64>,
-    /// The last error or critical event: (id, unix seconds).
-    pub last_error: Option<(u32, i64)>,
+    /// By (`event_id` label, level label, the step the event explains).
+    pub counts: BTreeMap<(String, &'static str, Step), u64>,
+    /// The last error or critical event.
+    pub last_error: Option<LastError>,
     /// The newest event of any level (the updater's last activity).
     pub last_event: Option<i64>,
     /// Events that did not decode (logged with the reason).
     pub undecodable: u64,
 }
 
+/// A channel's newest error or critical event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastError {
+    pub id: u32,
+    /// Unix seconds.
+    pub time: i64,
+    pub step: Step,
+    /// Microsoft's text for it, shortened, when documented.
+    pub meaning: Option<&'static str>,
+}
+
 impl ChannelCounts {
-    /// Counts one event's XML.
-    pub fn add(&mut self, xml: &str) {
+    /// Counts one event's XML read from `channel`; in the Application log, only the
+    /// connector's sources count (the query asks for them; this holds where it is not honoured).
+    pub fn add(&mut self, channel: Channel, xml: &str) {
         match decode(xml) {
             Ok(event) => {
+                let providers = channel.providers();
+                if !providers.is_empty()
+                    && !providers
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(&event.provider))
+                {
+                    return;
+                }
+                let (id, step, meaning) = channel.attribute(&event);
                 *self
                     .counts
-                    .entry((id_label(event.id), event.level_label()))
+                    .entry((id, event.level_label(), step))
                     .or_default() += 1;
-                if event.is_error() && self.last_error.is_none_or(|(_, t)| event.time >= t) {
-                    self.last_error = Some((event.id, event.time));
+                if event.is_error()
+                    && self
+                        .last_error
+                        .as_ref()
+                        .is_none_or(|e| event.time >= e.time)
+                {
+                    self.last_error = Some(LastError {
+                        id: event.id,
+                        time: event.time,
+                        step,
+                        meaning,
+                    });
                 }
                 if self.last_event.is_none_or(|t| event.time >= t) {
                     self.last_event = Some(event.time);
@@ -314,20 +248,27 @@ pub fn judge(channels: BTreeMap<Channel, ChannelCounts>, now: SystemTime) -> Eve
     let recent = channels.iter().find_map(|(channel, counts)| {
         counts
             .last_error
-            .filter(|(_, t)| now - t < RECENT_SECONDS)
-            .map(|(id, _)| (channel, id))
+            .as_ref()
+            .filter(|e| now - e.time < RECENT_SECONDS)
+            .map(|e| (channel, e))
     });
     let verdict = match recent {
-        Some((channel, id)) => {
-            let about = DOCUMENTED.iter().find(|d| d.id == id).map_or_else(
-                || "not in Microsoft's tables".to_string(),
-                |d| d.meaning.to_string(),
-            );
+        Some((channel, error)) => {
+            let about = error
+                .meaning
+                .unwrap_or("not in Microsoft's tables")
+                .to_string();
+            let what = match channel {
+                Channel::Application => format!(
+                    "the Application log recorded a registration error of the connector (event {})",
+                    error.id
+                ),
+                _ => format!("the {} log recorded error {}", channel.label(), error.id),
+            };
             Verdict::Warning {
                 evidence: format!(
-                    "the {} log recorded error {id} in the last hour ({about}; step {})",
-                    channel.label(),
-                    step_of(id).number()
+                    "{what} in the last hour ({about}; step {})",
+                    error.step.number()
                 ),
             }
         }
@@ -384,6 +325,7 @@ impl EventLogMonitor {
             for name in channel.names() {
                 match log.read_after(
                     name,
+                    channel.providers(),
                     self.bookmarks.get(&channel).map(String::as_str),
                     MAX_EVENTS_PER_ROUND,
                 ) {
@@ -392,7 +334,7 @@ impl EventLogMonitor {
                         let counts = self.channels.entry(channel).or_default();
                         counts.name = name.to_string();
                         for xml in &read.events {
-                            counts.add(xml);
+                            counts.add(channel, xml);
                         }
                         if let Some(bookmark) = read.bookmark {
                             if let Err(error) = store.save(channel, &bookmark) {

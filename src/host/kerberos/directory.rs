@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Bind, Directory, KerberosApp};
+use super::descriptor::ldap_filter_value;
+use super::{Bind, Directory, Group, KerberosApp, SpnAccount, SpnOwners};
 use crate::platform::sspi::{self, SspiError};
 
 /// Why the directory was not read.
@@ -175,24 +176,15 @@ pub async fn read_directory(
             account: account.to_string(),
             base: base.clone(),
         })?;
-    let values = |e: &SearchEntry, name: &str| -> Vec<Vec<u8>> {
-        let text = e
-            .attrs
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.iter().map(|s| s.as_bytes().to_vec()));
-        let binary = e
-            .bin_attrs
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.iter().cloned());
-        text.chain(binary).collect()
-    };
     let text = |e: &SearchEntry, name: &str| {
         values(e, name)
             .into_iter()
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .collect::<Vec<_>>()
+    };
+    let groups = match me.dn.is_empty() {
+        true => None,
+        false => token_groups(&mut ldap, &me.dn, timeout).await,
     };
     let mut directory = Directory {
         allowed_to_delegate_to: text(&me, "msDS-AllowedToDelegateTo"),
@@ -200,76 +192,127 @@ pub async fn read_directory(
             .first()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        sid: values(&me, "objectSid")
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
+        groups: None,
         spn_owners: Vec::new(),
     };
-    let sid = values(&me, "objectSid")
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    if let Some(groups) = groups {
+        directory.groups = Some(name_groups(&mut ldap, &base, groups, timeout).await);
+    }
     for app in apps {
         if directory
-            .allowed_to_delegate_to
+            .spn_owners
             .iter()
-            .any(|s| s.eq_ignore_ascii_case(&app.spn))
+            .any(|o| o.spn.eq_ignore_ascii_case(&app.spn))
         {
             continue;
         }
+        // Every account holding the SPN in this domain: more than one is a duplicate SPN.
         let filter = format!("(servicePrincipalName={})", ldap_escape(&app.spn));
         let owners = search(
             &mut ldap,
             base.clone(),
             Scope::Subtree,
             filter,
-            vec!["msDS-AllowedToActOnBehalfOfOtherIdentity"],
+            vec!["sAMAccountName", "msDS-AllowedToActOnBehalfOfOtherIdentity"],
         )
         .await?;
-        let owner = owners.first().map(|o| {
-            values(o, "msDS-AllowedToActOnBehalfOfOtherIdentity")
-                .iter()
-                .any(|sd| allows_sid(sd, &sid))
+        let accounts = owners
+            .iter()
+            .map(|o| SpnAccount {
+                name: text(o, "sAMAccountName")
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| o.dn.clone()),
+                descriptors: values(o, "msDS-AllowedToActOnBehalfOfOtherIdentity"),
+            })
+            .collect();
+        directory.spn_owners.push(SpnOwners {
+            spn: app.spn.clone(),
+            accounts,
         });
-        directory.spn_owners.push((app.spn.clone(), owner));
     }
     let _ = ldap.unbind().await;
     Ok(directory)
 }
 
-/// Whether a self-relative security descriptor (MS-DTYP 2.4.6) has an access-allowed ACE
-/// (type 0, 2.4.4.2) for `sid` in its DACL: how resource-based delegation lists the accounts
-/// allowed to delegate to this one.
-pub fn allows_sid(descriptor: &[u8], sid: &[u8]) -> bool {
-    let u16_at = |at: usize| {
-        descriptor
-            .get(at..at + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-    };
-    let u32_at = |at: usize| {
-        descriptor
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let Some(dacl) = u32_at(16).filter(|d| *d != 0) else {
-        return false;
-    };
-    let Some(count) = u16_at(dacl + 4) else {
-        return false;
-    };
-    let mut ace = dacl + 8;
-    for _ in 0..count {
-        let (Some(kind), Some(size)) = (descriptor.get(ace), u16_at(ace + 2)) else {
-            return false;
-        };
-        if *kind == 0
-            && size >= 8
-            && descriptor.get(ace + 8..ace + size) == Some(sid)
-            && !sid.is_empty()
-        {
-            return true;
-        }
-        if size == 0 {
-            return false;
-        }
-        ace += size;
-    }
-    false
+/// The computer's group SIDs from its `tokenGroups`, which the domain controller computes
+/// transitively (nested groups, the primary group, BUILTIN groups such as the Windows
+/// Authorization Access Group) and returns only to a base search of the object. `None` when
+/// it cannot be read (the bound account may not, or the directory does not compute it).
+async fn token_groups(ldap: &mut ldap3::Ldap, dn: &str, timeout: Duration) -> Option<Vec<Vec<u8>>> {
+    use ldap3::{Scope, SearchEntry};
+    let mut ldap = ldap.clone();
+    ldap.with_timeout(timeout);
+    let (entries, _) = ldap
+        .search(dn, Scope::Base, "(objectClass=*)", vec!["tokenGroups"])
+        .await
+        .and_then(|r| r.success())
+        .map_err(|error| tracing::info!(%error, "tokenGroups of the connector computer not read"))
+        .ok()?;
+    let entry = SearchEntry::construct(entries.into_iter().next()?);
+    let groups = values(&entry, "tokenGroups");
+    // Every computer is at least in its primary group (Domain Computers): none means unread.
+    (!groups.is_empty()).then_some(groups)
+}
+
+/// Each group SID with the group's `sAMAccountName` where the domain has it (BUILTIN groups
+/// live in `CN=Builtin` of the domain), for the evidence; a SID not found keeps no name.
+async fn name_groups(
+    ldap: &mut ldap3::Ldap,
+    base: &str,
+    groups: Vec<Vec<u8>>,
+    timeout: Duration,
+) -> Vec<Group> {
+    use ldap3::{Scope, SearchEntry};
+    let filter = format!(
+        "(|{})",
+        groups
+            .iter()
+            .map(|g| format!("(objectSid={})", ldap_filter_value(g)))
+            .collect::<String>()
+    );
+    let mut ldap = ldap.clone();
+    ldap.with_timeout(timeout);
+    let found: Vec<SearchEntry> = ldap
+        .search(
+            base,
+            Scope::Subtree,
+            &filter,
+            vec!["sAMAccountName", "objectSid"],
+        )
+        .await
+        .and_then(|r| r.success())
+        .map(|(entries, _)| entries.into_iter().map(SearchEntry::construct).collect())
+        .unwrap_or_default();
+    groups
+        .into_iter()
+        .map(|sid| {
+            let name = found
+                .iter()
+                .find(|e| values(e, "objectSid").contains(&sid))
+                .and_then(|e| values(e, "sAMAccountName").into_iter().next())
+                .map(|v| String::from_utf8_lossy(&v).into_owned());
+            Group { sid, name }
+        })
+        .collect()
+}
+
+/// An attribute's values as bytes, whichever way the LDAP client kept them: as text when they
+/// happen to be valid UTF-8 (a binary SID often is), else as bytes.
+fn values(e: &ldap3::SearchEntry, name: &str) -> Vec<Vec<u8>> {
+    let text = e
+        .attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.iter().map(|s| s.as_bytes().to_vec()));
+    let binary = e
+        .bin_attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.iter().cloned());
+    text.chain(binary).collect()
 }

@@ -7,8 +7,16 @@
 //!   `_ldap._tcp.dc._msdcs.<domain>`, TCP 88 and 389;
 //! - the app's SPN in its computer object's `msDS-AllowedToDelegateTo` with "Use any
 //!   authentication protocol" (`userAccountControl` `TRUSTED_TO_AUTH_FOR_DELEGATION`), or,
-//!   across domains, the SPN's account allowing this computer through resource-based
-//!   delegation (`msDS-AllowedToActOnBehalfOfOtherIdentity`);
+//!   across domains, the SPN's account allowing this computer, or a group it is in (its
+//!   `tokenGroups`, which the domain controller computes transitively), through resource-based
+//!   delegation (`msDS-AllowedToActOnBehalfOfOtherIdentity`, read in [`descriptor`]);
+//! - the app's SPN held by one account only ("Troubleshoot Kerberos constrained delegation":
+//!   "Verify that there's only one instance of the SPN"): a duplicate fails the app;
+//! - read access to users' `tokenGroupsGlobalAndUniversal` (a prerequisite on the Kerberos
+//!   page, "might have been impacted by security hardening"), which membership of the Windows
+//!   Authorization Access Group grants (Microsoft KB 947124: missing membership makes KCD
+//!   answer 403 Forbidden). Its absence warns rather than fails: another grant may give the
+//!   access, and the exporter cannot see every user's ACL;
 //! - on Windows Server 2019 and later (build 17763+), WinHTTP's HTTP/2 off:
 //!   `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\WinHttp`
 //!   `EnableDefaultHTTP2`=0.
@@ -24,10 +32,15 @@ use super::Verdict;
 use crate::platform::registry::{Hive, Registry, RegistryError};
 use crate::secret::Secret;
 
+pub mod descriptor;
 mod directory;
+mod judge;
 
-pub use directory::{DirectoryError, DnsError, allows_sid, read_directory};
+pub use descriptor::allows_sid;
+pub use directory::{DirectoryError, DnsError, read_directory};
 use directory::{first_open, srv};
+use judge::authorization_access_group_warning;
+pub use judge::{Directory, Group, SpnAccount, SpnOwners, judge_app};
 
 /// `userAccountControl` bit: "Use any authentication protocol" (protocol transition).
 pub const TRUSTED_TO_AUTH_FOR_DELEGATION: u32 = 0x0100_0000;
@@ -55,12 +68,13 @@ pub enum Bind {
 }
 
 /// The host-level checks (the `check` label), in order.
-pub const HOST_CHECKS: [&str; 6] = [
+pub const HOST_CHECKS: [&str; 7] = [
     "domain_joined",
     "dc_in_dns",
     "kdc_tcp_88",
     "ldap_tcp_389",
     "directory_read",
+    "authorization_access_group",
     "winhttp_http2_disabled",
 ];
 
@@ -187,7 +201,6 @@ pub fn judge_http2(build: Option<u32>, value: Result<Option<u32>, RegistryError>
 
 const REMEDY_DC: &str = "Let this connector host resolve and reach a domain controller of its domain (DNS SRV records, TCP 88 Kerberos and 389 LDAP); a firewall or IDS between them breaks delegation.";
 const REMEDY_HTTP2: &str = "Set HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\WinHttp EnableDefaultHTTP2 (DWORD) to 0 and restart the server: on Windows Server 2019 and later KCD needs HTTP/2 off in WinHTTP.";
-const REMEDY_SPN: &str = "In Active Directory Users and Computers, open this connector's computer account > Delegation: select \"Trust this computer for delegation to specified services only\" and \"Use any authentication protocol\", and add the app's SPN (or, across domains, allow the connector on the SPN's account: Set-ADComputer/Set-ADUser -PrincipalsAllowedToDelegateToAccount).";
 
 /// The checks for `identity`, with directory reads bound as `bind`: what [`check_kerberos`]
 /// runs on Windows, and the lab runs against a real directory elsewhere.
@@ -300,16 +313,40 @@ pub async fn probe(
                 return state;
             }
         };
+    let group_warning = match directory.in_authorization_access_group() {
+        Some(true) => {
+            checks.push(("authorization_access_group", true));
+            None
+        }
+        Some(false) => {
+            checks.push(("authorization_access_group", false));
+            Some(authorization_access_group_warning(&identity.account))
+        }
+        // Its groups could not be read: no verdict on membership (the check is absent).
+        None => None,
+    };
     let apps: Vec<AppDelegation> = apps
         .into_iter()
         .map(|app| {
-            let verdict = judge_app(&identity.account, &directory, &app);
+            let verdict = match (
+                judge_app(&identity.account, &directory, &app),
+                &group_warning,
+            ) {
+                (Verdict::Pass, Some(evidence)) => Verdict::Warning {
+                    evidence: evidence.clone(),
+                },
+                (verdict, _) => verdict,
+            };
             AppDelegation { app, verdict }
         })
         .collect();
     let verdict = apps
         .iter()
         .find(|a| matches!(a.verdict, Verdict::Fail { .. }))
+        .or_else(|| {
+            apps.iter()
+                .find(|a| matches!(a.verdict, Verdict::Warning { .. }))
+        })
         .or_else(|| apps.iter().find(|a| a.verdict == Verdict::Pass))
         .or_else(|| apps.first())
         .map_or(Verdict::Pass, |a| a.verdict.clone());
@@ -317,55 +354,6 @@ pub async fn probe(
         verdict,
         checks,
         apps,
-    }
-}
-
-/// What the directory says about this computer and the apps' SPNs.
-#[derive(Debug, Clone, Default)]
-pub struct Directory {
-    pub allowed_to_delegate_to: Vec<String>,
-    pub user_account_control: u32,
-    /// For each app SPN not in the list: whether its account was found, and whether that
-    /// account allows this computer by resource-based delegation.
-    pub spn_owners: Vec<(String, Option<bool>)>,
-}
-
-/// One app's verdict from the directory.
-pub fn judge_app(account: &str, d: &Directory, app: &KerberosApp) -> Verdict {
-    if d.allowed_to_delegate_to
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(&app.spn))
-    {
-        return if d.user_account_control & TRUSTED_TO_AUTH_FOR_DELEGATION != 0 {
-            Verdict::Pass
-        } else {
-            Verdict::fail(
-                format!(
-                    "{account} may delegate to {} but not with \"Use any authentication protocol\", which App Proxy needs (users sign in to Entra ID, not with Kerberos)",
-                    app.spn
-                ),
-                REMEDY_SPN,
-            )
-        };
-    }
-    match d
-        .spn_owners
-        .iter()
-        .find(|(s, _)| s.eq_ignore_ascii_case(&app.spn))
-        .and_then(|(_, o)| *o)
-    {
-        Some(true) => Verdict::Pass,
-        Some(false) => Verdict::fail(
-            format!(
-                "{} is not in {account}'s msDS-AllowedToDelegateTo, and the account holding it does not allow {account} by resource-based delegation: the connector cannot get a ticket for it (event 13019/13020)",
-                app.spn
-            ),
-            REMEDY_SPN,
-        ),
-        None => Verdict::not_evaluated(format!(
-            "{} is not in {account}'s msDS-AllowedToDelegateTo and no account of this domain holds it: if it belongs to another domain, resource-based delegation there cannot be read from here",
-            app.spn
-        )),
     }
 }
 

@@ -42,26 +42,57 @@ impl EventLog {
         Windows::here().map(|windows| EventLog { windows })
     }
 
-    /// The events of `channel` after `bookmark` (or from the last day), at most `max`.
+    /// The events of `channel` after `bookmark` (or from the last day), at most `max`; only
+    /// those of `providers` (event sources) when it is not empty.
     #[cfg(windows)]
     pub fn read_after(
         &self,
         channel: &str,
+        providers: &[&str],
         bookmark: Option<&str>,
         max: usize,
     ) -> Result<Read, ReadError> {
         let _ = self.windows;
-        wevtapi::read_after(channel, bookmark, max)
+        wevtapi::read_after(
+            channel,
+            &query(providers, bookmark.is_none()),
+            bookmark,
+            max,
+        )
     }
 
     #[cfg(not(windows))]
     pub fn read_after(
         &self,
         _channel: &str,
+        _providers: &[&str],
         _bookmark: Option<&str>,
         _max: usize,
     ) -> Result<Read, ReadError> {
         self.windows.unreachable()
+    }
+}
+
+/// The XPath query of a read (the subset "Consuming Events" documents for `EvtQuery`): the
+/// events of `providers`, or all, and on a first read (no bookmark) only those of the last 24
+/// hours. A provider's name is quoted with `'`, which event source names do not contain; one
+/// that does is left out rather than break the query.
+pub fn query(providers: &[&str], first: bool) -> String {
+    let mut conditions = Vec::new();
+    let names: Vec<String> = providers
+        .iter()
+        .filter(|p| !p.contains('\''))
+        .map(|p| format!("@Name='{p}'"))
+        .collect();
+    if !names.is_empty() {
+        conditions.push(format!("Provider[{}]", names.join(" or ")));
+    }
+    if first {
+        conditions.push("TimeCreated[timediff(@SystemTime) <= 86400000]".to_string());
+    }
+    match conditions.is_empty() {
+        true => "*".to_string(),
+        false => format!("*[System[{}]]", conditions.join(" and ")),
     }
 }
 

@@ -14,9 +14,6 @@ use windows_sys::Win32::System::EventLog::{
     EvtSeekRelativeToBookmark, EvtSeekStrict, EvtUpdateBookmark,
 };
 
-/// Without a bookmark (the first start), the events of the last 24 hours.
-const FIRST_QUERY: &str = "*[System[TimeCreated[timediff(@SystemTime) <= 86400000]]]";
-
 /// The largest event XML accepted (an event's XML is a few KiB).
 const MAX_XML_BYTES: u32 = 1024 * 1024;
 
@@ -43,15 +40,19 @@ fn last_error() -> u32 {
     unsafe { GetLastError() }
 }
 
-/// The events of `channel` after `bookmark` (or from the last day), at most `max`.
-pub fn read_after(channel: &str, bookmark: Option<&str>, max: usize) -> Result<Read, ReadError> {
+/// The events of `channel` matching `query` (XPath, [`super::query`]) after `bookmark`, at
+/// most `max`.
+pub fn read_after(
+    channel: &str,
+    query: &str,
+    bookmark: Option<&str>,
+    max: usize,
+) -> Result<Read, ReadError> {
     let failed =
         |what: &str| ReadError::Failed(format!("{what} failed with error {}", last_error()));
     let path = wide(channel);
-    let (query, seek) = match bookmark {
-        Some(_) => (wide("*"), true),
-        None => (wide(FIRST_QUERY), false),
-    };
+    let query = wide(query);
+    let seek = bookmark.is_some();
     // SAFETY: both strings are NUL-terminated UTF-16 that outlive the call.
     let results = Handle(unsafe {
         EvtQuery(
