@@ -3,8 +3,10 @@
 //! [`certificate::check_certificate`] (the trust certificate, step 2), [`eventlog`] (the
 //! connector's Admin event log, each documented event id mapped to its step),
 //! [`version::check_version`] (behind the group's newest connector, step 2),
-//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4) and
-//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7).
+//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4),
+//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7) and
+//! [`capacity::CapacityMonitor::check_capacity`] (CPU, memory and ephemeral ports against
+//! Microsoft's sizing advice, shown with step 2; it warns, never fails a step).
 //!
 //! Every check reads Windows through [`crate::platform`] (files under `%ProgramData%`, the
 //! registry, the certificate store, the event log API, the domain) and judges what it read
@@ -18,6 +20,7 @@ use serde::Serialize;
 use crate::platform::deadline::Pending;
 use crate::walk::{Outcome, Step};
 
+pub mod capacity;
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
@@ -33,15 +36,17 @@ pub enum CheckKind {
     Version,
     Tls,
     Kerberos,
+    Capacity,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 5] = [
+    pub const ALL: [CheckKind; 6] = [
         CheckKind::Certificate,
         CheckKind::EventLog,
         CheckKind::Version,
         CheckKind::Tls,
         CheckKind::Kerberos,
+        CheckKind::Capacity,
     ];
 
     pub fn label(self) -> &'static str {
@@ -51,15 +56,18 @@ impl CheckKind {
             CheckKind::Version => "version",
             CheckKind::Tls => "tls",
             CheckKind::Kerberos => "kerberos",
+            CheckKind::Capacity => "capacity",
         }
     }
 
-    /// The flowchart step the check explains.
+    /// The flowchart step the check explains. Capacity is the connector's own health, as
+    /// step 2 is (an overloaded connector is one the group cannot count on); it only warns.
     pub fn step(self) -> Step {
         match self {
-            CheckKind::Certificate | CheckKind::Version | CheckKind::EventLog => {
-                Step::ConnectorInstalled
-            }
+            CheckKind::Certificate
+            | CheckKind::Version
+            | CheckKind::EventLog
+            | CheckKind::Capacity => Step::ConnectorInstalled,
             CheckKind::Tls => Step::RequiredEndpoints,
             CheckKind::Kerberos => Step::InternalUrl,
         }
@@ -72,6 +80,7 @@ impl CheckKind {
             CheckKind::Version => "Connector version",
             CheckKind::Tls => "TLS 1.2 prerequisites",
             CheckKind::Kerberos => "Kerberos delegation (KCD) readiness",
+            CheckKind::Capacity => "Connector host capacity (CPU, memory, ephemeral ports)",
         }
     }
 
@@ -150,6 +159,7 @@ pub struct HostHealth {
     pub version: Option<version::VersionState>,
     pub tls: Option<tls::TlsState>,
     pub kerberos: Option<kerberos::KerberosState>,
+    pub capacity: Option<capacity::CapacityState>,
 }
 
 impl HostHealth {
@@ -166,6 +176,7 @@ impl HostHealth {
                     CheckKind::Version => self.version.as_ref().map(|s| s.verdict.clone()),
                     CheckKind::Tls => self.tls.as_ref().map(|s| s.verdict.clone()),
                     CheckKind::Kerberos => self.kerberos.as_ref().map(|s| s.verdict.clone()),
+                    CheckKind::Capacity => self.capacity.as_ref().map(|s| s.verdict.clone()),
                 }
                 .unwrap_or_else(not_run);
                 Check { check, verdict }
@@ -217,6 +228,7 @@ pub struct LocalChecks {
     pub event_log: eventlog::EventLogState,
     pub version: version::VersionState,
     pub tls: tls::TlsState,
+    pub capacity: capacity::CapacityState,
 }
 
 impl LocalChecks {
@@ -239,19 +251,27 @@ impl LocalChecks {
                 releases_behind: None,
             },
             tls: tls::TlsState {
-                verdict,
+                verdict: verdict.clone(),
                 met: Vec::new(),
             },
+            capacity: capacity::assemble(
+                capacity::Reading::not_evaluated(reason),
+                capacity::Reading::not_evaluated(reason),
+                capacity::Reading::not_evaluated(reason),
+                capacity::Reading::not_evaluated(reason),
+            )
+            .with_verdict(verdict),
         }
     }
 }
 
-/// Runs every check once: the blocking reads (files, registry, certificate store, event log)
-/// off the async workers and under the round's deadline (a read still running from an earlier
+/// Runs every check once: the blocking reads (files, registry, certificate store, event log,
+/// the capacity figures) off the async workers and under the round's deadline (a read still running from an earlier
 /// round of this `generation` is waited on, not started again), then Kerberos' network checks.
 pub async fn check_all(
     input: HostInput,
     event_log: Arc<Mutex<eventlog::EventLogMonitor>>,
+    capacity: Arc<Mutex<capacity::CapacityMonitor>>,
     pending: &mut Pending<Option<LocalChecks>>,
     generation: u64,
 ) -> HostHealth {
@@ -271,6 +291,10 @@ pub async fn check_all(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .check_event_log(),
+            capacity: capacity
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check_capacity(),
         })
     };
     let local = match pending.wait(generation, input.read_limit, read).await {
@@ -288,6 +312,7 @@ pub async fn check_all(
             version: Some(local.version),
             tls: Some(local.tls),
             kerberos: Some(kerberos),
+            capacity: Some(local.capacity),
         },
         // The read panicked (logged): every check waits for the next round.
         None => HostHealth {
@@ -372,7 +397,7 @@ mod tests {
             read_limit: std::time::Duration::from_millis(50),
             ..HostInput::default()
         };
-        let host = check_all(input, Arc::default(), &mut pending, 1).await;
+        let host = check_all(input, Arc::default(), Arc::default(), &mut pending, 1).await;
         for check in host.checks() {
             if check.check == CheckKind::Kerberos {
                 continue;
