@@ -365,6 +365,69 @@ pub fn assemble(
 }
 
 impl CapacityState {
+    /// Every figure in one line, each read or why not: what the page and diagnose show.
+    pub fn summary(&self) -> String {
+        let percent = |ratio: f64| format!("{:.0}%", ratio * 100.0);
+        let or_why = |reading: Option<String>, why: Option<&str>| match (reading, why) {
+            (Some(text), _) => text,
+            (None, why) => format!("not evaluated ({})", why.unwrap_or("not read")),
+        };
+        let cpu = match self.cpu.value() {
+            Some(HostCpu {
+                utilisation: Some(u),
+                ..
+            }) => format!("{} busy since the last round", percent(*u)),
+            Some(_) => "not evaluated yet (needs a second reading, a round later)".to_string(),
+            None => or_why(None, self.cpu.reason()),
+        };
+        let memory = or_why(
+            self.memory.value().and_then(|m| {
+                let used = memory_utilisation(m)?;
+                Some(format!(
+                    "{} in use ({:.1} of {:.1} GiB)",
+                    percent(used),
+                    (m.total_bytes - m.available_bytes) as f64 / f64::from(1u32 << 30),
+                    m.total_bytes as f64 / f64::from(1u32 << 30)
+                ))
+            }),
+            self.memory.reason(),
+        );
+        let ports = match self.tcp.value() {
+            Some(tcp) => or_why(
+                tcp.ports.value().map(|p| {
+                    format!(
+                        "{} of {} in use ({}-{}, {}; {} established, {} in TIME_WAIT)",
+                        p.in_use,
+                        p.range.ports,
+                        p.range.start,
+                        p.range.last(),
+                        p.range.source.label(),
+                        tcp.by_state.get("established").copied().unwrap_or(0),
+                        tcp.by_state.get("time_wait").copied().unwrap_or(0),
+                    )
+                }),
+                tcp.ports.reason(),
+            ),
+            None => or_why(None, self.tcp.reason()),
+        };
+        let connector = or_why(
+            self.connector.value().map(|c| {
+                format!(
+                    "process {}, {:.0} s of CPU, working set {:.0} MiB, private bytes {:.0} MiB",
+                    c.pid,
+                    c.cpu_seconds,
+                    c.working_set_bytes / f64::from(1u32 << 20),
+                    c.private_bytes / f64::from(1u32 << 20)
+                )
+            }),
+            self.connector.reason(),
+        );
+        format!(
+            "CPU: {cpu} · memory: {memory} · ephemeral ports: {ports} · connector service ({CONNECTOR_SERVICE}): {connector} · the connector's performance counters: {}",
+            or_why(None, self.performance_counters.reason())
+        )
+    }
+
     /// The same readings under another verdict (a round whose reads did not finish).
     pub fn with_verdict(self, verdict: Verdict) -> CapacityState {
         CapacityState { verdict, ..self }
