@@ -37,7 +37,8 @@ pub struct HostCheckView {
     pub step_name: &'static str,
     /// `pass`, `warning`, `fail` or `not_evaluated`.
     pub state: &'static str,
-    /// A failure's or warning's evidence, or why the check is not evaluated here.
+    /// A failure's or warning's evidence, why the check is not evaluated here, or what a pass
+    /// saw where the check says (the version check's releases and updater).
     pub evidence: Option<String>,
     pub remedy: Option<String>,
     pub runbook: String,
@@ -51,7 +52,7 @@ fn host_checks(snapshot: &Snapshot, runbooks: &str) -> Vec<HostCheckView> {
         .into_iter()
         .map(|c| {
             let (state, evidence, remedy) = match c.verdict {
-                Verdict::Pass => ("pass", None, None),
+                Verdict::Pass => ("pass", c.note, None),
                 Verdict::Warning { evidence } => ("warning", Some(evidence), None),
                 Verdict::Fail { evidence, remedy } => ("fail", Some(evidence), Some(remedy)),
                 Verdict::NotEvaluated { reason } => ("not_evaluated", Some(reason), None),
