@@ -83,7 +83,7 @@ impl HostFamilies {
             ),
             release_list_info: Family::new(
                 "appproxy_connector_release_list_info",
-                "The connector release list the version check uses: its newest published release, its newest release that updates automatically, and where it comes from (builtin: Microsoft's release history as the exporter was built; config: connector.releases).",
+                "The connector release list the version check judged this host's connector against: its newest published release, its newest release that updates automatically, and where it comes from (builtin: Microsoft's release history as the exporter was built; config: connector.releases). Absent where the version check is not evaluated.",
                 &["latest", "latest_auto_update", "source"],
             ),
             tls_prerequisite: Family::new(
@@ -186,7 +186,13 @@ impl HostFamilies {
             if let Some(behind) = version.behind_auto_update {
                 self.behind_auto_update.set(one(behind));
             }
-            if let Some(latest) = &version.latest_release {
+            // Only beside a judged version: a host without a connector has no release to
+            // compare, and the alert joins this series to the judged one.
+            if let Some(latest) = version
+                .latest_release
+                .as_ref()
+                .filter(|_| version.verdict.evaluated())
+            {
                 let auto = version.latest_auto_update.as_deref().unwrap_or("");
                 self.release_list_info
                     .with_label_values(&[latest.as_str(), auto, version.release_list.label()])
@@ -275,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn off_windows_the_version_is_not_evaluated_and_has_no_behind_series() {
+    fn off_windows_the_version_is_not_evaluated_and_has_no_version_series() {
         use crate::host::releases::ReleaseList;
         use crate::host::version::{UpdaterActivity, VersionState};
         let host = HostHealth {
@@ -300,7 +306,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("appproxy_connector_release_list_info{"),
+            !text.contains("appproxy_connector_release_list_info{"),
             "{text}"
         );
     }
