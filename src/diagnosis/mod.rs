@@ -476,6 +476,48 @@ mod tests {
         assert!(!text.contains('\x1b'), "no colours off a terminal");
     }
 
+    #[test]
+    fn a_passing_version_check_says_what_it_saw_and_a_warning_its_evidence() {
+        use crate::host::HostHealth;
+        use crate::host::releases::ReleaseList;
+        use crate::host::version::{self, UpdaterActivity};
+        use crate::platform::file_version::FileVersion;
+        let shown = |version: [u32; 4]| {
+            let snapshot = Snapshot {
+                complete: true,
+                host: std::sync::Arc::new(HostHealth {
+                    version: Some(version::judge(
+                        FileVersion(version),
+                        &ReleaseList::builtin(),
+                        &[],
+                        UpdaterActivity::default(),
+                    )),
+                    ..HostHealth::default()
+                }),
+                ..Snapshot::default()
+            };
+            let d = build(
+                &snapshot,
+                "CONN-01".into(),
+                "f.yml".into(),
+                None,
+                "/runbooks",
+            );
+            let check = d.host_checks.into_iter().find(|c| c.check == "version");
+            let check = check.unwrap();
+            (check.state, check.evidence.unwrap_or_default())
+        };
+        let (state, evidence) = shown([1, 5, 4522, 0]);
+        assert_eq!(state, "pass");
+        assert!(
+            evidence.contains("this connector is 1.5.4522.0"),
+            "{evidence}"
+        );
+        let (state, evidence) = shown([1, 5, 3925, 0]);
+        assert_eq!(state, "warning");
+        assert!(evidence.contains("older than 1.5.4522.0"), "{evidence}");
+    }
+
     /// App and group names come from the tenant, evidence from servers: none may drive the
     /// terminal (an escape sequence) or forge a line of the report (a newline).
     #[test]
