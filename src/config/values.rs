@@ -658,6 +658,43 @@ mod version_tests {
         }
     }
 
+    proptest::proptest! {
+        /// Written as the release history writes it, a version reads back as itself, and
+        /// versions order as their parts do (not as their text: 1.5.999.0 < 1.5.4522.0).
+        #[test]
+        fn a_version_reads_back_as_written_and_orders_by_its_parts(
+            a in proptest::array::uniform4(proptest::num::u16::ANY),
+            b in proptest::array::uniform4(proptest::num::u16::ANY),
+        ) {
+            let version = |parts: [u16; 4]| {
+                let text = parts.map(|p| p.to_string()).join(".");
+                ConnectorVersion::parse(&text).map(|v| (v, v.to_string() == text))
+            };
+            let (va, exact_a) = version(a).unwrap();
+            let (vb, exact_b) = version(b).unwrap();
+            proptest::prop_assert!(exact_a && exact_b);
+            proptest::prop_assert_eq!(va.cmp(&vb), a.cmp(&b));
+        }
+
+        /// Whatever is written as a release's version, the config loads exactly when it is a
+        /// version, and otherwise says which key is wrong; nothing panics.
+        #[test]
+        fn any_release_version_in_a_config_loads_or_names_its_key(text in "[0-9a-z.+ -]{0,24}") {
+            let file = format!("connector:\n  releases:\n    - version: \"{text}\"\n      auto_update: true\n");
+            match (crate::config::parse(&file, "f.yml"), ConnectorVersion::parse(&text)) {
+                (Ok(_), Ok(_)) => {}
+                (Err(error), Err(_)) => {
+                    let message = error.to_string();
+                    proptest::prop_assert!(
+                        message.contains(": connector.releases[0].version: ") && message.contains("is not a connector version"),
+                        "{}", message
+                    );
+                }
+                (loaded, parsed) => proptest::prop_assert!(false, "{:?} against {:?}", loaded.err(), parsed),
+            }
+        }
+    }
+
     #[test]
     fn release_versions_compare_part_by_part_not_as_text() {
         let v = |s| ConnectorVersion::parse(s).unwrap();
