@@ -407,6 +407,8 @@ fn host_input(
         connector_installed: services
             .map(|s| s.iter().any(|(_, state)| *state != ServiceState::Missing)),
         group_versions,
+        releases: host::releases::ReleaseList::from_settings(&settings.connector.releases),
+        services: services.map(<[_]>::to_vec),
         kerberos_apps,
         timeout: settings.probes.timeout,
         read_limit: HOST_READ_LIMIT,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::duration;
 use super::values::{
     AutoOr, BackendTimeout, Catalog, Cloud, ConnectorStatus, EndpointPurpose, GraphAuth,
-    GroupSelection, HostName, HttpUrl, ProxySetting,
+    GroupSelection, HostName, HttpUrl, ProxySetting, Releases,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +114,11 @@ pub struct ConnectorSettings {
     /// Windows and means false elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub use_default_proxy_for_backend_requests: Option<bool>,
+    /// The connector releases the version check judges this host's connector against: the
+    /// built-in list, or the config file's (oldest first, each version once, at least one of
+    /// them an auto-update release).
+    #[serde(skip_serializing_if = "Releases::is_builtin")]
+    pub releases: Releases,
 }
 
 #[derive(Debug, Clone, Serialize)]
