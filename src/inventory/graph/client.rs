@@ -339,10 +339,7 @@ impl GraphClient {
             again.sort_unstable();
             pending = again;
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or(Ok(None)))
-            .collect())
+        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(None))).collect())
     }
 
     /// One `POST /$batch` of the requests at `chunk` (indexes into `paths`), checked against

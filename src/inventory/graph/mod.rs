@@ -188,8 +188,7 @@ impl GraphSource {
 
 /// A Private Access app's segments, under `applications/{id}/` (Graph beta,
 /// api/onpremisespublishingprofile-list-applicationsegments.md).
-const SEGMENTS_PATH: &str =
-    "onPremisesPublishing/segmentsConfiguration/microsoft.graph.ipSegmentConfiguration/applicationSegments";
+const SEGMENTS_PATH: &str = "onPremisesPublishing/segmentsConfiguration/microsoft.graph.ipSegmentConfiguration/applicationSegments";
 
 /// The `graph_endpoint` label of the segment reads.
 const SEGMENTS_ENDPOINT: &str = "applications/applicationSegments";

@@ -563,6 +563,23 @@ mod properties {
             }
         }
     }
+}
+
+/// Microsoft's example answers of a Private Access app's segments, through the parser
+/// (`tests/graph_server/fixtures/SOURCES.md` names the pages).
+#[cfg(test)]
+mod documented_segments {
+    use super::*;
+    use crate::inventory::Publishing;
+
+    fn parse<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!(
+            "{}/tests/graph_server/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
 
     #[test]
     fn segment_examples_parse_with_their_ports_as_ranges_and_a_placeholder_port() {
@@ -571,9 +588,15 @@ mod properties {
         let page: Page<IpApplicationSegment> = parse("ipapplicationsegment-list.json");
         assert_eq!(page.value.len(), 1);
         assert_eq!(page.value[0].destination_host.as_deref(), Some("String"));
-        assert_eq!(page.value[0].ports.as_deref(), Some(&["String".to_string()][..]));
+        assert_eq!(
+            page.value[0].ports.as_deref(),
+            Some(&["String".to_string()][..])
+        );
         let one: IpApplicationSegment = parse("ipapplicationsegment-get.json");
-        assert_eq!(one.destination_host.as_deref(), Some("test-check-ch.contoso.com"));
+        assert_eq!(
+            one.destination_host.as_deref(),
+            Some("test-check-ch.contoso.com")
+        );
         assert_eq!(one.destination_type.as_deref(), Some("fqdn"));
         assert_eq!(one.ports.as_deref(), Some(&["20-20".to_string()][..]));
         assert_eq!(one.protocol.as_deref(), Some("tcp"));
@@ -592,7 +615,10 @@ mod properties {
         let answer: serde_json::Value = parse("ipapplicationsegment-get-expand-application.json");
         let app: Application = serde_json::from_value(answer["application"].clone()).unwrap();
         let p = app.on_premises_publishing.unwrap();
-        assert!(matches!(Publishing::of(Some(&p)), Publishing::NotWebApp { .. }));
+        assert!(matches!(
+            Publishing::of(Some(&p)),
+            Publishing::NotWebApp { .. }
+        ));
         assert!(crate::inventory::is_private_access(&p));
     }
 
