@@ -79,6 +79,42 @@ pub async fn probe(plan: Plan, timeout: Duration, concurrency: usize) -> Segment
     }
 }
 
+/// Probes the plans of many apps together, at most `concurrency` probes at once in all, so
+/// that one app's dropped segments hold up no other app's beyond the bound.
+pub async fn probe_apps(
+    plans: Vec<(crate::walk::AppKey, Plan, Option<String>)>,
+    timeout: Duration,
+    concurrency: usize,
+) -> Reports {
+    let mut reports: Vec<SegmentReport> = Vec::with_capacity(plans.len());
+    let mut work = Vec::new();
+    let mut keys = Vec::with_capacity(plans.len());
+    for (index, (key, plan, unreadable)) in plans.into_iter().enumerate() {
+        keys.push(key);
+        reports.push(SegmentReport {
+            probes: Vec::new(),
+            not_probed: plan.not_probed,
+            unreadable,
+        });
+        work.extend(plan.targets.into_iter().map(|t| (index, t)));
+    }
+    let done: Vec<(usize, Probed)> = stream::iter(work)
+        .map(|(index, target)| async move {
+            let result = connect(&target, timeout).await;
+            (index, Probed { target, result })
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for (index, probed) in done {
+        reports[index].probes.push(probed);
+    }
+    keys.into_iter()
+        .zip(reports)
+        .map(|(key, report)| (key, Arc::new(report)))
+        .collect()
+}
+
 /// Resolve (a name) and connect, within `timeout` for the whole: a drop is a timeout.
 async fn connect(target: &ProbeTarget, timeout: Duration) -> Result<(), Failure> {
     let dial = async {
@@ -94,15 +130,12 @@ async fn connect(target: &ProbeTarget, timeout: Duration) -> Result<(), Failure>
     }
 }
 
-/// The report of an app whose segments could not be planned: unreadable in Graph.
-pub fn unreadable(segments: &PrivateAccessSegments) -> Option<SegmentReport> {
+/// Why an app's segments could not be planned: unreadable in Graph.
+pub fn unreadable(segments: &PrivateAccessSegments) -> Option<String> {
     match segments {
-        PrivateAccessSegments::Unreadable(why) => Some(SegmentReport {
-            unreadable: Some(format!(
-                "Graph's segments of this app could not be read: {why}"
-            )),
-            ..SegmentReport::default()
-        }),
+        PrivateAccessSegments::Unreadable(why) => Some(format!(
+            "Graph's segments of this app could not be read: {why}"
+        )),
         PrivateAccessSegments::Read(_) => None,
     }
 }
