@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 
-use crate::backend::{self, BackendStore, Scheduler, Target, wildcard};
+use crate::backend::{self, BackendStore, Scheduler, Target, segments, wildcard};
 use crate::background::Background;
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
@@ -64,6 +64,8 @@ struct HostRound {
     unprobed: HashMap<AppKey, Outcome>,
     /// The connector host's own health (steps 2, 4, 7).
     host_health: Arc<HostHealth>,
+    /// Private Access apps' segments as this host reached them (step 8).
+    segments: Arc<segments::Reports>,
 }
 
 impl Prober {
@@ -162,6 +164,11 @@ impl Prober {
         )
         .await;
         round_seconds.insert("host", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let segments = probe_segments(&inventory, settings, &host).await;
+        if !segments.is_empty() {
+            round_seconds.insert("segments", started.elapsed().as_secs_f64());
+        }
         let previous = self.last.as_ref().map(|l| l.targets.as_slice());
         let (targets, unprobed) = backend_targets(
             &inventory,
@@ -184,6 +191,7 @@ impl Prober {
             host,
             targets,
             unprobed,
+            segments: Arc::new(segments),
             host_health: Arc::new(host_health),
         }));
     }
@@ -268,6 +276,8 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
         host_checks: &last.host_health,
         backends: &answers,
         unprobed: &last.unprobed,
+        segments: last.segments.as_ref(),
+        segments_enabled: config.settings.probes.segments.enabled,
         timeouts: &timeouts,
         risk_ratio: config.settings.probes.backend.timeout_risk_ratio,
     });
@@ -287,6 +297,34 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                 .chain(backends.last_answer().map(|at| ("backend", at))),
         ),
     }
+}
+
+/// Step 8 of the Private Access apps this host walks: their segments, planned with
+/// `probes.segments` and probed within `probes.timeout`, `probes.concurrency` at once.
+async fn probe_segments(
+    inventory: &InventoryState,
+    settings: &Settings,
+    host: &ThisHost,
+) -> segments::Reports {
+    let config = &settings.probes.segments;
+    if !config.enabled {
+        return segments::Reports::new();
+    }
+    let plans = inventory
+        .inventory
+        .apps_to_walk(&host.groups, &host.machine)
+        .into_iter()
+        .filter_map(|app| {
+            let read = app.segments.as_deref()?;
+            Some((
+                app.key(),
+                segments::plan_of(read, config),
+                segments::unreadable(read),
+            ))
+        })
+        .collect();
+    let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
+    segments::probe_apps(plans, settings.probes.timeout, concurrency).await
 }
 
 /// Steps 3-6: what the connector's files say about the proxy, every required endpoint by every

@@ -151,7 +151,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_nested_key.yml",
-        ":2:3: probes.intervall: unknown field `intervall`, expected one of interval, timeout, concurrency, endpoints, external, backend",
+        ":2:3: probes.intervall: unknown field `intervall`, expected one of interval, timeout, concurrency, endpoints, external, backend, segments",
     ),
     (
         "unknown_top_level_key.yml",
@@ -172,6 +172,10 @@ const CASES: &[(&str, &str)] = &[
     (
         "zero_concurrency.yml",
         ":2:16: probes.concurrency: 0 is out of range: expected a number of probes from 1 to 65535",
+    ),
+    (
+        "segment_sample_out_of_range.yml",
+        ":3:20: probes.segments.max_addresses: 0 is out of range: expected a number of addresses per range from 1 to 256",
     ),
     (
         "zero_interval.yml",

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 pub use settings::{
     BackendSettings, BackendTimeouts, ConnectorSettings, Endpoint, EndpointSettings,
-    ExternalSettings, GraphSettings, InventorySettings, ProbeSettings, Settings, StaticApp,
-    StaticConnector, StaticGroup, StaticInventory, WildcardHost,
+    ExternalSettings, GraphSettings, InventorySettings, ProbeSettings, SegmentSettings, Settings,
+    StaticApp, StaticConnector, StaticGroup, StaticInventory, WildcardHost,
 };
 
 /// One thing wrong in a config file, at a position.

@@ -9,9 +9,9 @@ use serde_saphyr::Spanned;
 
 use super::duration::PromDuration;
 use super::values::{
-    AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus, ConnectorVersion,
-    EndpointHost, EndpointPurpose, GraphAuth, GroupSelection, HostName, HttpUrl, Port,
-    ProxySetting,
+    AddressSample, AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus,
+    ConnectorVersion, EndpointHost, EndpointPurpose, GraphAuth, GroupSelection, HostName, HttpUrl,
+    Port, PortSample, ProxySetting,
 };
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +123,15 @@ pub struct RawProbes {
     pub endpoints: Option<RawEndpoints>,
     pub external: Option<RawExternal>,
     pub backend: Option<RawBackend>,
+    pub segments: Option<RawSegments>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSegments {
+    pub enabled: Option<bool>,
+    pub max_addresses: Option<AddressSample>,
+    pub max_ports: Option<PortSample>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,8 +11,8 @@ use super::duration::PromDuration;
 use super::raw::{RawBackend, RawConfig, RawEndpoint, RawGraph, RawProbes, RawRelease, RawStatic};
 use super::settings::{
     BackendSettings, BackendTimeouts, Endpoint, EndpointSettings, ExternalSettings, GraphSettings,
-    InventorySettings, ProbeSettings, Settings, StaticApp, StaticConnector, StaticGroup,
-    StaticInventory, WildcardHost,
+    InventorySettings, ProbeSettings, SegmentSettings, Settings, StaticApp, StaticConnector,
+    StaticGroup, StaticInventory, WildcardHost,
 };
 use super::values::{ConnectorRelease, GraphAuth, HttpUrl, Releases};
 
@@ -340,6 +340,16 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
         None => defaults.backend,
         Some(b) => backend_settings(check, b, defaults.backend),
     };
+    let segments = match raw.segments {
+        None => defaults.segments,
+        Some(s) => SegmentSettings {
+            enabled: s.enabled.unwrap_or(defaults.segments.enabled),
+            max_addresses: s
+                .max_addresses
+                .map_or(defaults.segments.max_addresses, |n| n.0),
+            max_ports: s.max_ports.map_or(defaults.segments.max_ports, |n| n.0),
+        },
+    };
     ProbeSettings {
         interval,
         timeout,
@@ -347,6 +357,7 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
         endpoints,
         external,
         backend,
+        segments,
     }
 }
 

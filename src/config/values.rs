@@ -211,6 +211,30 @@ impl<'de> Deserialize<'de> for Concurrency {
     }
 }
 
+/// `probes.segments.max_addresses`: how many addresses of one IP range or CIDR block of a
+/// Private Access segment are probed, 1 to 256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AddressSample(pub u32);
+
+impl<'de> Deserialize<'de> for AddressSample {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = whole_number(deserializer, "a number of addresses per range", 1, 256)?;
+        Ok(Self(u32::try_from(n).unwrap_or(256)))
+    }
+}
+
+/// `probes.segments.max_ports`: how many ports of one port range of a Private Access segment
+/// are probed, 1 to 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortSample(pub u32);
+
+impl<'de> Deserialize<'de> for PortSample {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = whole_number(deserializer, "a number of ports per port range", 1, 64)?;
+        Ok(Self(u32::try_from(n).unwrap_or(64)))
+    }
+}
+
 /// An `http://` or `https://` URL with a host. A password inside it is never printed, not even
 /// by `Debug`.
 #[derive(Clone, PartialEq, Eq)]

@@ -193,6 +193,10 @@ pub fn app_view(snapshot: &Snapshot, walk: &AppWalk, runbooks: &str) -> AppDiagn
         failing_step: walk.failure.as_ref().map(|f| f.step.number()),
         failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
         steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
+            // A Private Access app's step 8: each segment address:port, as it answered.
+            if let (Step::InternalNetwork, Some(report)) = (step, &walk.segments) {
+                return Some(report.detail().join("; "));
+            }
             notes::pass_note(
                 step,
                 snapshot,
@@ -429,6 +433,7 @@ mod tests {
             steps,
             backend: None,
             backend_timeout: None,
+            segments: None,
         }
     }
 
