@@ -48,6 +48,12 @@ fn tenant(faulty: bool) -> Value {
     let mut applications = vec![
         json!({"id": "a9", "displayName": "graph-app", "connectorGroupId": "g9",
         "onPremisesPublishing": {"internalUrl": "http://ok.backend.test/", "applicationServerTimeout": "Default"}}),
+        // A Private Access app whose one segment (the shape of Microsoft's example answer,
+        // tests/graph_server/fixtures/ipapplicationsegment-get.json) answers: step 8 passes.
+        json!({"id": "a12", "displayName": "files", "connectorGroupId": "g9",
+            "onPremisesPublishing": {"applicationType": "nonwebapp", "isOnPremPublishingEnabled": true, "internalUrl": "api://a12/"},
+            "ipApplicationSegments": [{"destinationHost": "ok.backend.test", "destinationType": "fqdn", "port": 0,
+                "ports": ["80-80"], "protocol": "tcp", "id": "seg-ok"}]}),
     ];
     if faulty {
         for (id, name, days) in [("a10", "renew-soon", 20), ("a11", "renew-now", 3)] {
@@ -623,6 +629,7 @@ fn run_scenario(lab: &Lab, faulty: bool) -> Scenario {
             ("Default", "healthy"),
             ("Default", "error"),
             ("Graph", "renew-now"),
+            ("Graph", "files"),
             (".*", ".*"),
         ]
         .iter()
