@@ -52,6 +52,7 @@ pub fn render_snapshot(snapshot: &Snapshot, settings: &Settings) -> OpenMember {
             settings.probes.backend.timeout_risk_ratio,
             per_app_detail,
         );
+        write_segments(&mut out, &snapshot.walks.apps);
         let host = host::HostFamilies::new();
         host.fill(&snapshot.host);
         for family in host.all() {
@@ -483,6 +484,34 @@ fn write_services(out: &mut Compressor, snapshot: &Snapshot) {
             .iter()
             .flatten()
             .map(|(service, state)| ([*service], bool_value(*state == ServiceState::Running))),
+    );
+}
+
+/// Step 8 of Private Access apps, two series per app whatever its segments (the per-segment
+/// detail is on the page and in `diagnose`): how many TCP address:port pairs were probed, and
+/// how many of them did not connect. Only for apps with at least one probe.
+fn write_segments(out: &mut Compressor, walks: &[AppWalk]) {
+    let probed = || {
+        walks.iter().filter_map(|w| {
+            let report = w.segments.as_ref().filter(|r| !r.probes.is_empty())?;
+            Some(([&*w.connector_group, &*w.app], report))
+        })
+    };
+    write_family(
+        out,
+        "appproxy_segment_targets",
+        "Private Access apps (step 8): how many TCP address:port pairs of the app's segments this host probed (ranges and port ranges sampled per probes.segments).",
+        GAUGE,
+        &APP_LABELS,
+        probed().map(|(labels, r)| (labels, r.probes.len() as f64)),
+    );
+    write_family(
+        out,
+        "appproxy_segment_failed_targets",
+        "Private Access apps (step 8): how many of the probed TCP address:port pairs of the app's segments did not connect (did not resolve, refused, unreachable or timed out).",
+        GAUGE,
+        &APP_LABELS,
+        probed().map(|(labels, r)| (labels, r.failed().count() as f64)),
     );
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 
-use crate::backend::{self, BackendStore, Scheduler, Target, wildcard};
+use crate::backend::{self, BackendStore, Scheduler, Target, segments, wildcard};
 use crate::background::Background;
 use crate::config::Settings;
 use crate::config::values::EndpointPurpose;
@@ -66,6 +66,8 @@ struct HostRound {
     unprobed: HashMap<AppKey, Outcome>,
     /// The connector host's own health (steps 2, 4, 7).
     host_health: Arc<HostHealth>,
+    /// Private Access apps' segments as this host reached them (step 8).
+    segments: Arc<segments::Reports>,
 }
 
 impl Prober {
@@ -166,6 +168,11 @@ impl Prober {
         )
         .await;
         round_seconds.insert("host", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let segments = probe_segments(&inventory, settings, &host).await;
+        if !segments.is_empty() {
+            round_seconds.insert("segments", started.elapsed().as_secs_f64());
+        }
         let previous = self.last.as_ref().map(|l| l.targets.as_slice());
         let (targets, unprobed) = backend_targets(
             &inventory,
@@ -188,6 +195,7 @@ impl Prober {
             host,
             targets,
             unprobed,
+            segments: Arc::new(segments),
             host_health: Arc::new(host_health),
         }));
     }
@@ -272,6 +280,8 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
         host_checks: &last.host_health,
         backends: &answers,
         unprobed: &last.unprobed,
+        segments: last.segments.as_ref(),
+        segments_enabled: config.settings.probes.segments.enabled,
         timeouts: &timeouts,
         risk_ratio: config.settings.probes.backend.timeout_risk_ratio,
     });
@@ -291,6 +301,34 @@ fn compose(last: &HostRound, exporter: &Exporter, backends: &BackendStore) -> Sn
                 .chain(backends.last_answer().map(|at| ("backend", at))),
         ),
     }
+}
+
+/// Step 8 of the Private Access apps this host walks: their segments, planned with
+/// `probes.segments` and probed within `probes.timeout`, `probes.concurrency` at once.
+async fn probe_segments(
+    inventory: &InventoryState,
+    settings: &Settings,
+    host: &ThisHost,
+) -> segments::Reports {
+    let config = &settings.probes.segments;
+    if !config.enabled {
+        return segments::Reports::new();
+    }
+    let plans = inventory
+        .inventory
+        .apps_to_walk(&host.groups, &host.machine)
+        .into_iter()
+        .filter_map(|app| {
+            let read = app.segments.as_deref()?;
+            Some((
+                app.key(),
+                segments::plan_of(read, config),
+                segments::unreadable(read),
+            ))
+        })
+        .collect();
+    let concurrency = usize::try_from(settings.probes.concurrency).unwrap_or(usize::MAX);
+    segments::probe_apps(plans, settings.probes.timeout, concurrency).await
 }
 
 /// Steps 3-6: what the connector's files say about the proxy, every required endpoint by every
@@ -411,6 +449,8 @@ fn host_input(
         connector_installed: services
             .map(|s| s.iter().any(|(_, state)| *state != ServiceState::Missing)),
         group_versions,
+        releases: host::releases::ReleaseList::from_settings(&settings.connector.releases),
+        services: services.map(<[_]>::to_vec),
         kerberos_apps,
         timeout: settings.probes.timeout,
         read_limit: HOST_READ_LIMIT,

@@ -90,6 +90,30 @@ const CASES: &[(&str, &str)] = &[
         ":2:10: connector.proxy: expected auto, direct or a proxy URL: invalid URL \"socks5://proxy.corp.example:1080\": the scheme must be http or https, not \"socks5\"",
     ),
     (
+        "release_listed_twice.yml",
+        ":6:7: connector.releases[2].version: 1.5.4522.0 is listed twice (first on line 3): each release once",
+    ),
+    (
+        "release_unknown_key.yml",
+        ":4:7: connector.releases[0].auto_updates: unknown field `auto_updates`, expected one of version, auto_update",
+    ),
+    (
+        "release_version_a_number.yml",
+        ":3:16: connector.releases[0].version: \"1.5\" is not a connector version: use four whole numbers from 0 to 65535 separated by dots, as Microsoft's release history writes them, such as 1.5.4522.0",
+    ),
+    (
+        "release_version_malformed.yml",
+        ":5:16: connector.releases[1].version: \"1.5.4522\" is not a connector version: use four whole numbers from 0 to 65535 separated by dots, as Microsoft's release history writes them, such as 1.5.4522.0",
+    ),
+    (
+        "releases_empty.yml",
+        ":2:13: connector.releases: an empty list: list the connector releases (at least one with auto_update: true), or leave the key out for the built-in list",
+    ),
+    (
+        "releases_without_auto_update.yml",
+        ":3:5: connector.releases: no release has auto_update: true: a connector is judged against the newest release its updater installs by itself, so mark the releases the release history says may auto-upgrade",
+    ),
+    (
         "risk_ratio_out_of_range.yml",
         ":3:25: probes.backend.timeout_risk_ratio: 1.5 is out of range: use a fraction above 0 and at most 1, such as 0.8",
     ),
@@ -127,7 +151,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_nested_key.yml",
-        ":2:3: probes.intervall: unknown field `intervall`, expected one of interval, timeout, concurrency, endpoints, external, backend",
+        ":2:3: probes.intervall: unknown field `intervall`, expected one of interval, timeout, concurrency, endpoints, external, backend, segments",
     ),
     (
         "unknown_top_level_key.yml",
@@ -148,6 +172,10 @@ const CASES: &[(&str, &str)] = &[
     (
         "zero_concurrency.yml",
         ":2:16: probes.concurrency: 0 is out of range: expected a number of probes from 1 to 65535",
+    ),
+    (
+        "segment_sample_out_of_range.yml",
+        ":3:20: probes.segments.max_addresses: 0 is out of range: expected a number of addresses per range from 1 to 256",
     ),
     (
         "zero_interval.yml",

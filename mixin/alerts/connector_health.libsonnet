@@ -65,14 +65,20 @@ local a = import '../lib/alerting.libsonnet';
             '{{ if eq $labels.channel "application" }}Windows Logs\\Application on {{ $labels.instance }} recorded {{ $value | humanize }} registration error(s) of the connector in 15 minutes, which explain step {{ $labels.step_name }} (messages: docs/eventlog.md; read them with Get-EventLog application -source "Microsoft Entra private network connector" -EntryType Error -Newest 5).{{ else }}The {{ $labels.channel }} Admin log on {{ $labels.instance }} recorded {{ $value | humanize }} error(s) with event id {{ $labels.event_id }} in 15 minutes, which explain step {{ $labels.step_name }} (ids: docs/eventlog.md).{{ end }}',
             '{{ $labels.step_name }}',
           ),
+          // Behind the newest release that updates automatically (Microsoft's release history,
+          // src/host/releases.rs), not behind the group: a connector upgraded by hand warns no
+          // other, and a group that stopped updating together warns on every host. Releases
+          // offered only on the download page never fire it. The release it should have reached
+          // comes along as a label from appproxy_connector_release_list_info. `for` rides out an exporter
+          // upgraded the day Microsoft ships a release, while its updaters roll it out.
           rule(
             'AppProxyConnectorOutdated',
-            '%s > 1\n' % sel('appproxy_connector_releases_behind'),
+            '(%s == 1)\n* ignoring (latest, latest_auto_update, source) group_left (latest_auto_update)\n  %s\n' % [sel('appproxy_connector_behind_auto_update_release'), sel('appproxy_connector_release_list_info')],
             '6h',
             c.severities.ticket,
             'connector_installed',
-            'A connector is more than one release behind its group; it stopped updating.',
-            'The connector on {{ $labels.instance }} is {{ $value }} releases behind the newest connector of its group: its updater (WAPCUpdaterSvc) does not update it.',
+            'A connector is older than the newest release that updates automatically; it stopped updating.',
+            'The connector on {{ $labels.instance }} is older than the newest connector release that updates by itself ({{ $labels.latest_auto_update }}), so its updater (WAPCUpdaterSvc) has not installed it. The page and diagnose say whether the updater runs and when its log last recorded activity.',
             'connector_installed#host-check-version',
           ),
           rule(

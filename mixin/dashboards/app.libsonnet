@@ -84,6 +84,10 @@ local common = import 'common.libsonnet';
         g.stat('Custom-domain certificate expires in', "Time left before the certificate App Proxy presents on the app's custom domain expires (Graph's verifiedCustomDomainCertificatesMetadata; empty for an app on msappproxy.net): a ticket under 30 days, a page under 7. Whether the external URL presents it is step 10's.", 's', [
           g.target('min(%s) - time()' % sel('appproxy_custom_domain_certificate_expiry_timestamp_seconds', GA), 'expires in'),
         ], 6, 6, { fieldConfig+: { defaults+: { thresholds: common.certificateThresholds } } }),
+        g.timeseries('Private Access segments (step 8)', "For a Private Access app (nonwebapp, quickaccessapp): the TCP address:port pairs of its Graph segments each connector host probed (ranges and port ranges sampled per probes.segments), and how many did not connect. Which ones, and why, are on the exporter's page.", 'short', [
+          g.target(sel('appproxy_segment_targets', GA), 'probed ({{instance}})'),
+          g.target(sel('appproxy_segment_failed_targets', GA), 'not connecting ({{instance}})'),
+        ], 12, 6),
       ],
       [
         {

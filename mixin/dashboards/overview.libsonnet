@@ -77,6 +77,17 @@ local common = import 'common.libsonnet';
           g.target('max by (connector_group, machine_name) (%s)' % sel('appproxy_connector_active', G), instant=true, table=true),
         ], 16, 6, extra={ fieldConfig+: { defaults+: { mappings: g.okMappings('active', 'inactive') } } }),
 
+        g.table('Connector version and updates (step 2)', "Each connector host's connector version against the release list (Microsoft's release history built into the exporter, or connector.releases): the value is how many published releases are newer; latest_auto_update is the newest release its updater installs by itself, and a host older than that is not updating (AppProxyConnectorOutdated). Windows connector hosts only.", 'none', [
+          g.target(|||
+            %s
+            * ignoring (version, group_highest) group_left (version) %s
+            * ignoring (version, latest, latest_auto_update, source) group_left (latest, latest_auto_update) %s
+          ||| % [sel('appproxy_connector_releases_behind'), sel('appproxy_connector_file_version_info'), sel('appproxy_connector_release_list_info')], instant=true, table=true),
+        ], 12, 6, sortBy='Value', hide=['job']),
+        g.timeseries('Since the updater last acted', "How long ago the updater's Admin log (WAPCUpdaterSvc) last recorded anything, per connector host (read since the exporter started, or since its saved bookmark); whether its service runs is appproxy_connector_service_running{connector_service=\"updater\"}.", 's', [
+          g.target('time() - %s' % sel('appproxy_connector_event_last_timestamp_seconds', 'channel="updater"'), 'last activity ({{instance}})'),
+        ], 12, 6),
+
         g.row('Steps 1-2: inventory'),
         g.stat('Inventory refresh', 'Whether the last inventory refresh (Microsoft Graph and the static inventory) succeeded, per exporter.', 'none', [
           g.target(sel('appproxy_inventory_up'), '{{instance}}'),

@@ -9,6 +9,7 @@ pub mod custom_domain;
 pub mod external;
 pub mod http;
 mod schedule;
+pub mod segments;
 pub mod wildcard;
 
 pub use schedule::Scheduler;

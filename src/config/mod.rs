@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 pub use settings::{
     BackendSettings, BackendTimeouts, ConnectorSettings, Endpoint, EndpointSettings,
-    ExternalSettings, GraphSettings, InventorySettings, ProbeSettings, Settings, StaticApp,
-    StaticConnector, StaticGroup, StaticInventory, WildcardHost,
+    ExternalSettings, GraphSettings, InventorySettings, ProbeSettings, SegmentSettings, Settings,
+    StaticApp, StaticConnector, StaticGroup, StaticInventory, WildcardHost,
 };
 
 /// One thing wrong in a config file, at a position.
@@ -150,6 +150,11 @@ fn deserialize(text: &str) -> Result<raw::RawConfig, Problem> {
 fn clean_path(path: &str) -> Option<String> {
     let cleaned: Vec<&str> = path
         .split('.')
+        // A `Spanned` list's items are under `value[N]`: the `[N]` is the user's.
+        .map(|segment| match segment.strip_prefix("value") {
+            Some(index) if index.starts_with('[') => index,
+            _ => segment,
+        })
         .filter(|segment| !segment.is_empty() && *segment != "value" && *segment != "?")
         .collect();
     (!cleaned.is_empty()).then(|| cleaned.join(".").replace(".[", "["))
@@ -302,10 +307,40 @@ mod tests {
     }
 
     #[test]
+    fn a_release_list_replaces_the_built_in_one_sorted_oldest_first_and_shows_on_the_config_page() {
+        use values::{ConnectorRelease, ConnectorVersion, Releases};
+        let (defaults, _) = parse("cloud: public\n", "f.yml").unwrap();
+        assert_eq!(defaults.connector.releases, Releases::Builtin);
+        let text = "connector:\n  releases:\n    - version: 1.5.4892.0\n    - {version: 1.5.4522.0, auto_update: true}\n";
+        let (settings, _) = parse(text, "f.yml").unwrap();
+        let v = |s| ConnectorVersion::parse(s).unwrap();
+        assert_eq!(
+            settings.connector.releases,
+            Releases::Listed(vec![
+                ConnectorRelease {
+                    version: v("1.5.4522.0"),
+                    auto_update: true
+                },
+                ConnectorRelease {
+                    version: v("1.5.4892.0"),
+                    auto_update: false
+                },
+            ])
+        );
+        let yaml = to_yaml(&settings);
+        assert!(yaml.contains("1.5.4522.0"), "{yaml}");
+        assert!(!to_yaml(&defaults).contains("releases"));
+    }
+
+    #[test]
     fn paths_read_like_the_file() {
         assert_eq!(
             clean_path("inventory.value.static.apps[2].value.name").as_deref(),
             Some("inventory.static.apps[2].name")
+        );
+        assert_eq!(
+            clean_path("connector.releases.value[1].value.version").as_deref(),
+            Some("connector.releases[1].version")
         );
         assert_eq!(clean_path("."), None);
         assert_eq!(clean_path("?"), None);

@@ -9,8 +9,9 @@ use serde_saphyr::Spanned;
 
 use super::duration::PromDuration;
 use super::values::{
-    AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus, EndpointHost,
-    EndpointPurpose, GraphAuth, GroupSelection, HostName, HttpUrl, Port, ProxySetting,
+    AddressSample, AutoOr, BackendTimeout, Catalog, Cloud, Concurrency, ConnectorStatus,
+    ConnectorVersion, EndpointHost, EndpointPurpose, GraphAuth, GroupSelection, HostName, HttpUrl,
+    Port, PortSample, ProxySetting,
 };
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +102,16 @@ pub struct RawConnector {
     pub wininet_proxy: Option<ProxySetting>,
     pub winhttp_proxy: Option<ProxySetting>,
     pub use_default_proxy_for_backend_requests: Option<bool>,
+    /// Omitted: the built-in list. Kept with its position, as is each release, so an empty
+    /// list or a version named twice is reported where it is written.
+    pub releases: Option<Spanned<Vec<Spanned<RawRelease>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelease {
+    pub version: ConnectorVersion,
+    pub auto_update: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +123,15 @@ pub struct RawProbes {
     pub endpoints: Option<RawEndpoints>,
     pub external: Option<RawExternal>,
     pub backend: Option<RawBackend>,
+    pub segments: Option<RawSegments>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSegments {
+    pub enabled: Option<bool>,
+    pub max_addresses: Option<AddressSample>,
+    pub max_ports: Option<PortSample>,
 }
 
 #[derive(Debug, Deserialize)]

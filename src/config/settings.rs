@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::duration;
 use super::values::{
     AutoOr, BackendTimeout, Catalog, Cloud, ConnectorStatus, EndpointPurpose, GraphAuth,
-    GroupSelection, HostName, HttpUrl, ProxySetting,
+    GroupSelection, HostName, HttpUrl, ProxySetting, Releases,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +114,11 @@ pub struct ConnectorSettings {
     /// Windows and means false elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub use_default_proxy_for_backend_requests: Option<bool>,
+    /// The connector releases the version check judges this host's connector against: the
+    /// built-in list, or the config file's (oldest first, each version once, at least one of
+    /// them an auto-update release).
+    #[serde(skip_serializing_if = "Releases::is_builtin")]
+    pub releases: Releases,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +131,19 @@ pub struct ProbeSettings {
     pub endpoints: EndpointSettings,
     pub external: ExternalSettings,
     pub backend: BackendSettings,
+    /// Step 8 for Private Access apps: their segments, sampled.
+    pub segments: SegmentSettings,
+}
+
+/// How Private Access apps' segments are probed (step 8; docs/backend.md, "Private Access
+/// apps"). A range or CIDR block is sampled to `max_addresses` addresses and a port range to
+/// `max_ports` ports: the first, the last, and the rest evenly spaced between them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SegmentSettings {
+    /// Off, step 8 of Private Access apps is not evaluated (and says so).
+    pub enabled: bool,
+    pub max_addresses: u32,
+    pub max_ports: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,6 +244,11 @@ impl Default for Settings {
                     },
                     timeout_risk_ratio: 0.8,
                     wildcard_hosts: Vec::new(),
+                },
+                segments: SegmentSettings {
+                    enabled: true,
+                    max_addresses: 4,
+                    max_ports: 4,
                 },
             },
         }

@@ -8,13 +8,13 @@ use serde_saphyr::{Location, Spanned};
 
 use super::Problem;
 use super::duration::PromDuration;
-use super::raw::{RawBackend, RawConfig, RawEndpoint, RawGraph, RawProbes, RawStatic};
+use super::raw::{RawBackend, RawConfig, RawEndpoint, RawGraph, RawProbes, RawRelease, RawStatic};
 use super::settings::{
     BackendSettings, BackendTimeouts, Endpoint, EndpointSettings, ExternalSettings, GraphSettings,
-    InventorySettings, ProbeSettings, Settings, StaticApp, StaticConnector, StaticGroup,
-    StaticInventory, WildcardHost,
+    InventorySettings, ProbeSettings, SegmentSettings, Settings, StaticApp, StaticConnector,
+    StaticGroup, StaticInventory, WildcardHost,
 };
-use super::values::{GraphAuth, HttpUrl};
+use super::values::{ConnectorRelease, GraphAuth, HttpUrl, Releases};
 
 /// Collects the problems of one file; the settings are only used when it stays empty.
 #[derive(Default)]
@@ -84,6 +84,9 @@ pub fn validate(raw: RawConfig) -> Result<(Settings, Vec<String>), Vec<Problem>>
             wininet_proxy: c.wininet_proxy.unwrap_or_default(),
             winhttp_proxy: c.winhttp_proxy.unwrap_or_default(),
             use_default_proxy_for_backend_requests: c.use_default_proxy_for_backend_requests,
+            releases: c
+                .releases
+                .map_or(Releases::Builtin, |r| releases(&mut check, r)),
         },
     };
     let probes = match raw.probes {
@@ -173,6 +176,50 @@ fn graph_settings(
         private_key_file: g.private_key_file,
         token_cache_file: g.token_cache_file,
     }
+}
+
+/// `connector.releases`: sorted oldest first. An empty list, a version written twice or a list
+/// without an auto-update release is a problem: the check could judge nothing with it, or would
+/// judge by a release the author did not mean.
+fn releases(check: &mut Checker, raw: Spanned<Vec<Spanned<RawRelease>>>) -> Releases {
+    const KEY: &str = "connector.releases";
+    if raw.value.is_empty() {
+        check.problem(
+            raw.referenced,
+            KEY,
+            "an empty list: list the connector releases (at least one with auto_update: true), or leave the key out for the built-in list",
+        );
+        return Releases::Builtin;
+    }
+    let mut seen: HashMap<_, Location> = HashMap::new();
+    let mut list = Vec::with_capacity(raw.value.len());
+    for (index, release) in raw.value.into_iter().enumerate() {
+        let version = release.value.version;
+        if let Some(first) = seen.insert(version, release.referenced) {
+            check.problem(
+                release.referenced,
+                format!("{KEY}[{index}].version"),
+                format!(
+                    "{version} is listed twice (first on line {}): each release once",
+                    first.line()
+                ),
+            );
+            continue;
+        }
+        list.push(ConnectorRelease {
+            version,
+            auto_update: release.value.auto_update.unwrap_or(false),
+        });
+    }
+    if !list.iter().any(|r| r.auto_update) {
+        check.problem(
+            raw.referenced,
+            KEY,
+            "no release has auto_update: true: a connector is judged against the newest release its updater installs by itself, so mark the releases the release history says may auto-upgrade",
+        );
+    }
+    list.sort_by_key(|r| r.version);
+    Releases::Listed(list)
 }
 
 fn static_inventory(check: &mut Checker, raw: RawStatic) -> StaticInventory {
@@ -293,6 +340,16 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
         None => defaults.backend,
         Some(b) => backend_settings(check, b, defaults.backend),
     };
+    let segments = match raw.segments {
+        None => defaults.segments,
+        Some(s) => SegmentSettings {
+            enabled: s.enabled.unwrap_or(defaults.segments.enabled),
+            max_addresses: s
+                .max_addresses
+                .map_or(defaults.segments.max_addresses, |n| n.0),
+            max_ports: s.max_ports.map_or(defaults.segments.max_ports, |n| n.0),
+        },
+    };
     ProbeSettings {
         interval,
         timeout,
@@ -300,6 +357,7 @@ fn probe_settings(check: &mut Checker, raw: RawProbes, defaults: ProbeSettings) 
         endpoints,
         external,
         backend,
+        segments,
     }
 }
 

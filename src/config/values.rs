@@ -7,6 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
+use crate::platform::file_version::FileVersion;
+
 /// A value the config file (or a flag) cannot hold; the message quotes it, never a password in
 /// it (it goes to the log and into the answer of POST /-/reload).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +34,10 @@ pub enum ValueError {
         "invalid duration {text:?}: use a number and a unit (ms, s, m, h, d, w, y), such as 30s or 5m"
     )]
     Duration { text: String },
+    #[error(
+        "{shown:?} is not a connector version: use four whole numbers from 0 to 65535 separated by dots, as Microsoft's release history writes them, such as 1.5.4522.0"
+    )]
+    ConnectorVersion { shown: String },
 }
 
 /// Which Microsoft cloud the tenant lives in: picks Graph/login hosts and the endpoint catalog.
@@ -202,6 +208,30 @@ impl<'de> Deserialize<'de> for Concurrency {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let n = whole_number(deserializer, "a number of probes", 1, 65_535)?;
         Ok(Self(u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}
+
+/// `probes.segments.max_addresses`: how many addresses of one IP range or CIDR block of a
+/// Private Access segment are probed, 1 to 256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AddressSample(pub u32);
+
+impl<'de> Deserialize<'de> for AddressSample {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = whole_number(deserializer, "a number of addresses per range", 1, 256)?;
+        Ok(Self(u32::try_from(n).unwrap_or(256)))
+    }
+}
+
+/// `probes.segments.max_ports`: how many ports of one port range of a Private Access segment
+/// are probed, 1 to 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortSample(pub u32);
+
+impl<'de> Deserialize<'de> for PortSample {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = whole_number(deserializer, "a number of ports per port range", 1, 64)?;
+        Ok(Self(u32::try_from(n).unwrap_or(64)))
     }
 }
 
@@ -519,5 +549,182 @@ mod tests {
             url.redacted(),
             "http://user:REDACTED@proxy.corp.example:3128/"
         );
+    }
+}
+
+/// A connector release's version as Microsoft's release history writes it: four whole numbers
+/// from 0 to 65535 separated by dots (`1.5.4522.0`), the parts of a Windows file version.
+/// Stricter than reading Graph's `version`: a release list is typed by a person, and `1.5.4522`
+/// is more likely a typo than a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectorVersion(pub FileVersion);
+
+impl ConnectorVersion {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        let invalid = || ValueError::ConnectorVersion {
+            shown: text.to_string(),
+        };
+        let mut parts = [0u32; 4];
+        let mut count = 0;
+        for part in text.split('.') {
+            let slot = parts.get_mut(count).ok_or_else(invalid)?;
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            *slot = part.parse::<u16>().map(u32::from).map_err(|_| invalid())?;
+            count += 1;
+        }
+        if count == 4 {
+            Ok(Self(FileVersion(parts)))
+        } else {
+            Err(invalid())
+        }
+    }
+}
+
+impl fmt::Display for ConnectorVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for ConnectorVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectorVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ConnectorVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a connector version such as 1.5.4522.0")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                ConnectorVersion::parse(text).map_err(E::custom)
+            }
+            // YAML reads `1.5` as a number and `1` as an integer: still not a version.
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// One connector release: its version, and whether Microsoft pushes it to connectors through
+/// their updater service ("This version may perform auto-upgrade of your connector" in the
+/// release history) or offers it only on the download page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectorRelease {
+    pub version: ConnectorVersion,
+    pub auto_update: bool,
+}
+
+/// The connector releases the version check judges against: the list built into the exporter
+/// (Microsoft's release history on the day it was written, src/host/releases.rs), or the one
+/// in `connector.releases`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Releases {
+    #[default]
+    Builtin,
+    Listed(Vec<ConnectorRelease>),
+}
+
+impl Releases {
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, Releases::Builtin)
+    }
+}
+
+impl Serialize for Releases {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Releases::Builtin => serializer.serialize_str("builtin"),
+            Releases::Listed(list) => list.serialize(serializer),
+        }
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn a_release_version_is_four_numbers_of_sixteen_bits() {
+        assert_eq!(
+            ConnectorVersion::parse("1.5.4522.0"),
+            Ok(ConnectorVersion(FileVersion([1, 5, 4522, 0])))
+        );
+        assert!(ConnectorVersion::parse("65535.0.0.1").is_ok());
+        for bad in [
+            "",
+            "1.5.4522",
+            "1.5.4522.0.1",
+            "1.5.x.0",
+            "1.5..0",
+            "1.5.4522.0 ",
+            " 1.5.1.0",
+            "1.5.65536.0",
+            "-1.5.1.0",
+            "+1.5.1.0",
+            "v1.5.4522.0",
+        ] {
+            assert!(ConnectorVersion::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest::proptest! {
+        /// Written as the release history writes it, a version reads back as itself, and
+        /// versions order as their parts do (not as their text: 1.5.999.0 < 1.5.4522.0).
+        #[test]
+        fn a_version_reads_back_as_written_and_orders_by_its_parts(
+            a in proptest::array::uniform4(proptest::num::u16::ANY),
+            b in proptest::array::uniform4(proptest::num::u16::ANY),
+        ) {
+            let version = |parts: [u16; 4]| {
+                let text = parts.map(|p| p.to_string()).join(".");
+                ConnectorVersion::parse(&text).map(|v| (v, v.to_string() == text))
+            };
+            let (va, exact_a) = version(a).unwrap();
+            let (vb, exact_b) = version(b).unwrap();
+            proptest::prop_assert!(exact_a && exact_b);
+            proptest::prop_assert_eq!(va.cmp(&vb), a.cmp(&b));
+        }
+
+        /// Whatever is written as a release's version, the config loads exactly when it is a
+        /// version, and otherwise says which key is wrong; nothing panics.
+        #[test]
+        fn any_release_version_in_a_config_loads_or_names_its_key(text in "[0-9a-z.+ -]{0,24}") {
+            let file = format!("connector:\n  releases:\n    - version: \"{text}\"\n      auto_update: true\n");
+            match (crate::config::parse(&file, "f.yml"), ConnectorVersion::parse(&text)) {
+                (Ok(_), Ok(_)) => {}
+                (Err(error), Err(_)) => {
+                    let message = error.to_string();
+                    proptest::prop_assert!(
+                        message.contains(": connector.releases[0].version: ") && message.contains("is not a connector version"),
+                        "{}", message
+                    );
+                }
+                (loaded, parsed) => proptest::prop_assert!(false, "{:?} against {:?}", loaded.err(), parsed),
+            }
+        }
+    }
+
+    #[test]
+    fn release_versions_compare_part_by_part_not_as_text() {
+        let v = |s| ConnectorVersion::parse(s).unwrap();
+        assert!(v("1.5.4522.0") > v("1.5.999.0"));
+        assert!(v("1.5.36.0") < v("1.5.132.0"));
+        assert!(v("1.5.3925.1") > v("1.5.3925.0"));
+        assert!(v("2.0.0.0") > v("1.5.65535.65535"));
     }
 }

@@ -37,7 +37,8 @@ pub struct HostCheckView {
     pub step_name: &'static str,
     /// `pass`, `warning`, `fail` or `not_evaluated`.
     pub state: &'static str,
-    /// A failure's or warning's evidence, or why the check is not evaluated here.
+    /// A failure's or warning's evidence, why the check is not evaluated here, or what a pass
+    /// saw where the check says (the version check's releases and updater).
     pub evidence: Option<String>,
     pub remedy: Option<String>,
     pub runbook: String,
@@ -54,7 +55,7 @@ fn host_checks(snapshot: &Snapshot, runbooks: &str) -> Vec<HostCheckView> {
         .into_iter()
         .map(|c| {
             let (state, evidence, remedy) = match c.verdict {
-                Verdict::Pass => ("pass", None, None),
+                Verdict::Pass => ("pass", c.note, None),
                 Verdict::Warning { evidence } => ("warning", Some(evidence), None),
                 Verdict::Fail { evidence, remedy } => ("fail", Some(evidence), Some(remedy)),
                 Verdict::NotEvaluated { reason } => ("not_evaluated", Some(reason), None),
@@ -201,6 +202,10 @@ pub fn app_view(snapshot: &Snapshot, walk: &AppWalk, runbooks: &str) -> AppDiagn
         failing_step: walk.failure.as_ref().map(|f| f.step.number()),
         failing_step_name: walk.failure.as_ref().map(|f| f.step.name()),
         steps: views(&walk.steps, &Step::ALL, runbooks, |step| {
+            // A Private Access app's step 8: each segment address:port, as it answered.
+            if let (Step::InternalNetwork, Some(report)) = (step, &walk.segments) {
+                return Some(report.detail().join("; "));
+            }
             notes::pass_note(
                 step,
                 snapshot,
@@ -440,6 +445,7 @@ mod tests {
             steps,
             backend: None,
             backend_timeout: None,
+            segments: None,
         }
     }
 
@@ -485,6 +491,48 @@ mod tests {
         );
         assert!(text.contains("evidence: port 443 is closed"), "{text}");
         assert!(!text.contains('\x1b'), "no colours off a terminal");
+    }
+
+    #[test]
+    fn a_passing_version_check_says_what_it_saw_and_a_warning_its_evidence() {
+        use crate::host::HostHealth;
+        use crate::host::releases::ReleaseList;
+        use crate::host::version::{self, UpdaterActivity};
+        use crate::platform::file_version::FileVersion;
+        let shown = |version: [u32; 4]| {
+            let snapshot = Snapshot {
+                complete: true,
+                host: std::sync::Arc::new(HostHealth {
+                    version: Some(version::judge(
+                        FileVersion(version),
+                        &ReleaseList::builtin(),
+                        &[],
+                        UpdaterActivity::default(),
+                    )),
+                    ..HostHealth::default()
+                }),
+                ..Snapshot::default()
+            };
+            let d = build(
+                &snapshot,
+                "CONN-01".into(),
+                "f.yml".into(),
+                None,
+                "/runbooks",
+            );
+            let check = d.host_checks.into_iter().find(|c| c.check == "version");
+            let check = check.unwrap();
+            (check.state, check.evidence.unwrap_or_default())
+        };
+        let (state, evidence) = shown([1, 5, 4522, 0]);
+        assert_eq!(state, "pass");
+        assert!(
+            evidence.contains("this connector is 1.5.4522.0"),
+            "{evidence}"
+        );
+        let (state, evidence) = shown([1, 5, 3925, 0]);
+        assert_eq!(state, "warning");
+        assert!(evidence.contains("older than 1.5.4522.0"), "{evidence}");
     }
 
     /// App and group names come from the tenant, evidence from servers: none may drive the

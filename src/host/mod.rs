@@ -2,7 +2,8 @@
 //! the host itself. One file per check, each with one function named after it:
 //! [`certificate::check_certificate`] (the trust certificate, step 2), [`eventlog`] (the
 //! connector's Admin event log, each documented event id mapped to its step),
-//! [`version::check_version`] (behind the group's newest connector, step 2),
+//! [`version::check_version`] (behind the newest release that updates automatically, with
+//! what its updater did; the releases in [`releases`], step 2),
 //! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4),
 //! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7) and
 //! [`capacity::CapacityMonitor::check_capacity`] (CPU, memory and ephemeral ports against
@@ -24,6 +25,7 @@ pub mod capacity;
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
+pub mod releases;
 pub mod tls;
 pub mod version;
 
@@ -149,6 +151,9 @@ impl Verdict {
 pub struct Check {
     pub check: CheckKind,
     pub verdict: Verdict,
+    /// What a passing check saw, where it has something to say (the version check's releases
+    /// and updater).
+    pub note: Option<String>,
 }
 
 /// Everything the host checks found in one round.
@@ -179,7 +184,17 @@ impl HostHealth {
                     CheckKind::Capacity => self.capacity.as_ref().map(|s| s.verdict.clone()),
                 }
                 .unwrap_or_else(not_run);
-                Check { check, verdict }
+                let note = match (check, &verdict) {
+                    (CheckKind::Version, Verdict::Pass) => {
+                        self.version.as_ref().and_then(|s| s.note.clone())
+                    }
+                    _ => None,
+                };
+                Check {
+                    check,
+                    verdict,
+                    note,
+                }
             })
             .collect()
     }
@@ -214,6 +229,11 @@ pub struct HostInput {
     pub connector_installed: Option<bool>,
     /// Graph's versions of the connectors in this host's groups.
     pub group_versions: Vec<String>,
+    /// The connector releases to judge this host's connector against.
+    pub releases: releases::ReleaseList,
+    /// This round's states of the connector's services (`connector`, `updater`); `None` where
+    /// the Service Control Manager was not asked.
+    pub services: Option<Vec<(&'static str, crate::platform::services::ServiceState)>>,
     /// The walked apps that sign in with Kerberos.
     pub kerberos_apps: Vec<kerberos::KerberosApp>,
     pub timeout: std::time::Duration,
@@ -244,12 +264,11 @@ impl LocalChecks {
                 verdict: verdict.clone(),
                 channels: Default::default(),
             },
-            version: version::VersionState {
-                verdict: verdict.clone(),
-                file_version: None,
-                group_highest: None,
-                releases_behind: None,
-            },
+            version: version::VersionState::not_evaluated(
+                reason,
+                &releases::ReleaseList::builtin(),
+                version::UpdaterActivity::default(),
+            ),
             tls: tls::TlsState {
                 verdict: verdict.clone(),
                 met: Vec::new(),
@@ -266,8 +285,9 @@ impl LocalChecks {
 }
 
 /// Runs every check once: the blocking reads (files, registry, certificate store, event log,
-/// the capacity figures) off the async workers and under the round's deadline (a read still running from an earlier
-/// round of this `generation` is waited on, not started again), then Kerberos' network checks.
+/// the capacity figures) off the async workers and under the round's deadline (a read still
+/// running from an earlier round of this `generation` is waited on, not started again), then
+/// Kerberos' network checks.
 pub async fn check_all(
     input: HostInput,
     event_log: Arc<Mutex<eventlog::EventLogMonitor>>,
@@ -277,6 +297,12 @@ pub async fn check_all(
 ) -> HostHealth {
     let blocking = input.clone();
     let read = move || {
+        // The event log first: the version check tells what the updater's log recorded.
+        let event_log = event_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_event_log();
+        let updater = version::updater::updater_activity(blocking.services.as_deref(), &event_log);
         Some(LocalChecks {
             certificate: certificate::check_certificate(
                 blocking.connector_installed,
@@ -284,13 +310,12 @@ pub async fn check_all(
             ),
             version: version::check_version(
                 &version::executable_paths(&blocking.service_config),
+                &blocking.releases,
                 &blocking.group_versions,
+                updater,
             ),
             tls: tls::check_tls(),
-            event_log: event_log
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .check_event_log(),
+            event_log,
             capacity: capacity
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -366,9 +391,12 @@ mod tests {
                 verdict: Verdict::Warning {
                     evidence: "2 releases behind".into(),
                 },
-                file_version: None,
-                group_highest: None,
                 releases_behind: Some(2),
+                ..version::VersionState::not_evaluated(
+                    "",
+                    &releases::ReleaseList::builtin(),
+                    version::UpdaterActivity::default(),
+                )
             }),
             ..HostHealth::default()
         };

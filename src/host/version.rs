@@ -1,44 +1,65 @@
 //! The connector's version (step 2): the file version of this host's connector service
-//! executable against the newest version among its group's connectors (Graph's `version`), and
-//! how many releases lie between. Connectors update themselves through the updater service;
-//! one more than a release behind has stopped updating. Only ever a warning: an old connector
-//! still serves.
+//! executable against Microsoft's published releases ([`super::releases`]), and what its
+//! updater did ([`updater`]). A connector warns when it is older than the newest release that
+//! updates automatically: its updater should have installed that one by itself, so it is not
+//! updating. Releases offered only on the download page never warn, nor does a connector newer
+//! than every release listed (upgraded by hand, or a list older than the connector), nor how
+//! the other connectors of its group compare. Only ever a warning: an old connector still
+//! serves.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::Verdict;
+use super::releases::{ListSource, ReleaseList};
 use crate::config::values::AutoOr;
 use crate::platform::file_version::{FileVersion, FileVersions};
 
-/// Releases listed in Microsoft's "application proxy: Version release history" page, and
-/// 1.5.3829.0 (the rename to "Microsoft Entra private network connector"). Versions seen in
-/// the group are counted too, so releases after these still count once a connector has them.
-pub const KNOWN_RELEASES: [&str; 10] = [
-    "1.5.36.0",
-    "1.5.132.0",
-    "1.5.402.0",
-    "1.5.612.0",
-    "1.5.1526.0",
-    "1.5.1626.0",
-    "1.5.1975.0",
-    "1.5.2846.0",
-    "1.5.3437.0",
-    "1.5.3829.0",
-];
+pub mod updater;
 
-/// More releases behind than this warns.
-pub const MAX_RELEASES_BEHIND: usize = 1;
+pub use updater::UpdaterActivity;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionState {
     pub verdict: Verdict,
+    /// What a passing check saw, said on the page and by `diagnose`.
+    pub note: Option<String>,
     /// This host's connector, when its executable was read.
     pub file_version: Option<String>,
-    /// The newest version Graph reports in this host's groups.
+    /// The newest version Graph reports in this host's groups (shown, not judged).
     pub group_highest: Option<String>,
+    /// Published releases newer than this host's connector.
     pub releases_behind: Option<usize>,
+    /// Older than the newest auto-update release: what warns.
+    pub behind_auto_update: Option<bool>,
+    /// The newest release in the list in use, and the newest that updates automatically.
+    pub latest_release: Option<String>,
+    pub latest_auto_update: Option<String>,
+    pub release_list: ListSource,
+    pub updater: UpdaterActivity,
+}
+
+impl VersionState {
+    /// Not judged, for `reason`; what is known of the releases and the updater is kept.
+    pub fn not_evaluated(
+        reason: impl Into<String>,
+        releases: &ReleaseList,
+        updater: UpdaterActivity,
+    ) -> Self {
+        VersionState {
+            verdict: Verdict::not_evaluated(reason),
+            note: None,
+            file_version: None,
+            group_highest: None,
+            releases_behind: None,
+            behind_auto_update: None,
+            latest_release: releases.latest().map(|v| v.to_string()),
+            latest_auto_update: releases.latest_auto_update().map(|v| v.to_string()),
+            release_list: releases.source,
+            updater,
+        }
+    }
 }
 
 /// The connector service's executable: beside `connector.service_config` when that is a path,
@@ -62,134 +83,95 @@ pub fn executable_paths(service_config: &AutoOr<PathBuf>) -> Vec<PathBuf> {
     ]
 }
 
-/// Step 2's version check: this host's executable against `group_versions` (Graph's versions
-/// of the connectors in this host's groups, as given).
-pub fn check_version(executables: &[PathBuf], group_versions: &[String]) -> VersionState {
-    let state = |verdict, file_version: Option<FileVersion>| VersionState {
-        verdict,
-        file_version: file_version.map(|v| v.to_string()),
-        group_highest: None,
-        releases_behind: None,
-    };
+/// Step 2's version check: this host's executable against `releases`; `group_versions`
+/// (Graph's versions of the connectors in this host's groups) are shown beside it.
+pub fn check_version(
+    executables: &[PathBuf],
+    releases: &ReleaseList,
+    group_versions: &[String],
+    updater: UpdaterActivity,
+) -> VersionState {
     let versions = match FileVersions::here() {
         Ok(versions) => versions,
-        Err(why) => return state(Verdict::not_evaluated(why.to_string()), None),
+        Err(why) => return VersionState::not_evaluated(why.to_string(), releases, updater),
     };
     let Some(exe) = executables.iter().find(|p| p.is_file()) else {
-        return state(
-            Verdict::not_evaluated(
-                "no connector on this host: no connector service executable at its install path",
-            ),
-            None,
+        return VersionState::not_evaluated(
+            "no connector on this host: no connector service executable at its install path",
+            releases,
+            updater,
         );
     };
     match versions.of(exe) {
-        Ok(version) => judge(version, group_versions),
-        Err(error) => state(
-            Verdict::not_evaluated(format!(
-                "the connector's file version is unreadable: {error}"
-            )),
-            None,
+        Ok(version) => judge(version, releases, group_versions, updater),
+        Err(error) => VersionState::not_evaluated(
+            format!("the connector's file version is unreadable: {error}"),
+            releases,
+            updater,
         ),
     }
 }
 
 /// The verdict on a known file version.
-pub fn judge(mine: FileVersion, group_versions: &[String]) -> VersionState {
-    let group: Vec<FileVersion> = group_versions
+pub fn judge(
+    mine: FileVersion,
+    releases: &ReleaseList,
+    group_versions: &[String],
+    updater: UpdaterActivity,
+) -> VersionState {
+    let group_highest = group_versions
         .iter()
         .filter_map(|v| FileVersion::parse(v))
-        .collect();
-    let Some(highest) = group.iter().max().copied() else {
-        return VersionState {
-            verdict: Verdict::not_evaluated(
-                "Graph reports no version for the connectors of this host's groups, so there is nothing to compare with",
-            ),
-            file_version: Some(mine.to_string()),
-            group_highest: None,
-            releases_behind: None,
-        };
+        .max();
+    let mut state = VersionState::not_evaluated("", releases, updater);
+    state.file_version = Some(mine.to_string());
+    state.group_highest = group_highest.map(|v| v.to_string());
+    let (Some(latest), Some(auto)) = (releases.latest(), releases.latest_auto_update()) else {
+        state.verdict = Verdict::not_evaluated(format!(
+            "{} names no release that updates automatically, so there is nothing to be behind",
+            releases.source.described()
+        ));
+        return state;
     };
-    let mut releases: Vec<FileVersion> = KNOWN_RELEASES
-        .iter()
-        .filter_map(|v| FileVersion::parse(v))
-        .chain(group.iter().copied())
-        .filter(|v| *v > mine && *v <= highest)
-        .collect();
-    releases.sort();
-    releases.dedup();
-    let behind = releases.len();
-    let verdict = if behind > MAX_RELEASES_BEHIND {
-        Verdict::Warning {
+    let behind = releases.newer_than(mine);
+    state.releases_behind = Some(behind);
+    state.behind_auto_update = Some(mine < auto);
+    let list = releases.source.described();
+    if mine < auto {
+        state.verdict = Verdict::Warning {
             evidence: format!(
-                "this connector is {mine}, {behind} releases behind {highest}, the newest in its group: it has stopped updating (is WAPCUpdaterSvc running, and can it reach the internet?)"
+                "this connector is {mine}, older than {auto}, the newest release that updates automatically ({behind} published release(s) are newer, per {list}): it is not updating. {}",
+                state.updater.sentence()
             ),
-        }
-    } else {
-        Verdict::Pass
-    };
-    VersionState {
-        verdict,
-        file_version: Some(mine.to_string()),
-        group_highest: Some(highest.to_string()),
-        releases_behind: Some(behind),
+        };
+        return state;
     }
+    state.verdict = Verdict::Pass;
+    let mut note = if mine > latest {
+        format!(
+            "this connector is {mine}, newer than every release in {list} (newest {latest}): not behind; the list may be old (update the exporter, or list the release in connector.releases)"
+        )
+    } else if behind == 0 {
+        format!("this connector is {mine}, the newest release in {list}")
+    } else {
+        format!(
+            "this connector is {mine}, at or past {auto}, the newest release that updates automatically; {behind} newer release(s) up to {latest} are offered on the download page only (per {list})"
+        )
+    };
+    if !releases.contains(mine) && mine <= latest {
+        note.push_str(&format!(
+            "; {mine} itself is not in the list (a build between releases)"
+        ));
+    }
+    if let Some(highest) = group_highest.filter(|h| *h > latest) {
+        note.push_str(&format!(
+            "; a connector of its group runs {highest}, newer than the list: the list may be old"
+        ));
+    }
+    note.push_str(&format!(". {}", state.updater.sentence()));
+    state.note = Some(note);
+    state
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn versions(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn the_newest_connector_in_its_group_passes() {
-        let state = judge(
-            FileVersion([1, 5, 3437, 0]),
-            &versions(&["1.5.3437.0", "1.5.2846.0"]),
-        );
-        assert_eq!(state.verdict, Verdict::Pass);
-        assert_eq!(state.releases_behind, Some(0));
-        assert_eq!(state.group_highest.as_deref(), Some("1.5.3437.0"));
-    }
-
-    #[test]
-    fn one_release_behind_passes_and_two_warn() {
-        let mine = FileVersion([1, 5, 2846, 0]);
-        let state = judge(mine, &versions(&["1.5.3437.0"]));
-        assert_eq!(
-            (state.verdict, state.releases_behind),
-            (Verdict::Pass, Some(1))
-        );
-        let state = judge(mine, &versions(&["1.5.3829.0"]));
-        assert_eq!(state.releases_behind, Some(2));
-        assert!(
-            matches!(state.verdict, Verdict::Warning { ref evidence } if evidence.contains("2 releases behind 1.5.3829.0"))
-        );
-    }
-
-    #[test]
-    fn releases_newer_than_the_built_in_list_count_once_a_group_member_has_them() {
-        let state = judge(
-            FileVersion([1, 5, 3829, 0]),
-            &versions(&["1.5.4000.0", "1.5.4100.0"]),
-        );
-        assert_eq!(state.releases_behind, Some(2));
-    }
-
-    #[test]
-    fn without_versions_from_graph_the_check_is_not_evaluated() {
-        let state = judge(FileVersion([1, 5, 3437, 0]), &versions(&["", "n/a"]));
-        assert!(matches!(state.verdict, Verdict::NotEvaluated { .. }));
-        assert_eq!(state.file_version.as_deref(), Some("1.5.3437.0"));
-    }
-
-    #[test]
-    fn a_configured_service_config_points_at_the_executable_beside_it() {
-        let paths = executable_paths(&AutoOr::Value(PathBuf::from("/opt/c/Svc.exe.config")));
-        assert_eq!(paths, [PathBuf::from("/opt/c/Svc.exe")]);
-        assert_eq!(executable_paths(&AutoOr::Auto).len(), 2);
-    }
-}
+mod tests;

@@ -65,7 +65,9 @@ impl Authenticator {
         Authenticator::default()
     }
 
-    /// Whether a request with this `Authorization` header may pass `config`, bcrypt included.
+    /// Whether a request with this `Authorization` header may pass `config`, bcrypt included:
+    /// [`Self::judge`], then [`Self::verify`] when it cannot say at once, as the gate does.
+    #[cfg(test)]
     pub async fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> bool {
         match self.judge(config, authorization) {
             Verdict::Allowed => true,

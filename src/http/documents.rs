@@ -235,6 +235,7 @@ mod tests {
             steps,
             backend: None,
             backend_timeout: None,
+            segments: None,
         }
     }
 

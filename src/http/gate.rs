@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::auth::Verdict;
+use super::auth::{Authenticator, Verdict};
 use super::webconfig::WebConfigFile;
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -29,6 +29,8 @@ pub struct Gate {
     slots: Option<Arc<Semaphore>>,
     max: usize,
     web: Option<Arc<WebConfigFile>>,
+    /// Basic auth's checks and the credentials that passed, for as long as the gate serves.
+    auth: Authenticator,
 }
 
 impl Gate {
@@ -38,6 +40,7 @@ impl Gate {
             slots: (max > 0).then(|| Arc::new(Semaphore::new(max))),
             max,
             web,
+            auth: Authenticator::new(),
         }
     }
 
@@ -101,14 +104,14 @@ async fn pass(
             Err(busy) => return *busy,
         };
     }
-    let (Some(web), Some(config)) = (&gate.web, config) else {
+    let Some(config) = config else {
         return hold(next.run(request).await, slot);
     };
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let allowed = match web.auth.judge(&config, authorization) {
+    let allowed = match gate.auth.judge(&config, authorization) {
         Verdict::Allowed => true,
         Verdict::Refused => false,
         Verdict::Unverified(credentials) => {
@@ -119,7 +122,7 @@ async fn pass(
                     Err(busy) => return *busy,
                 };
             }
-            web.auth.verify(credentials).await
+            gate.auth.verify(credentials).await
         }
     };
     let mut response = if allowed {

@@ -76,6 +76,7 @@ pub fn app(name: &str) -> App {
         publishing: Publishing::WebApp,
         kerberos_spn: None,
         custom_domain_certificate: None,
+        segments: None,
     }
 }
 

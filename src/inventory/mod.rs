@@ -7,6 +7,7 @@ mod custom_domain;
 pub mod graph;
 pub mod local;
 mod refresh;
+mod segments;
 mod static_source;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 pub use custom_domain::CustomDomainCertificate;
 pub use refresh::Refresher;
+pub use segments::{PrivateAccessSegments, Segment};
 pub use static_source::from_static;
 
 use crate::config::values::{BackendTimeout, ConnectorStatus, GroupSelection};
@@ -81,6 +83,9 @@ pub struct App {
     /// `verifiedCustomDomainCertificatesMetadata`); `None` on the default domain and for
     /// static apps.
     pub custom_domain_certificate: Option<Arc<CustomDomainCertificate>>,
+    /// A Private Access app's segments (Graph's `ipApplicationSegment`s), or why they could
+    /// not be read; `None` for every other app, static apps included.
+    pub segments: Option<Arc<PrivateAccessSegments>>,
 }
 
 impl App {
@@ -110,6 +115,17 @@ pub enum Publishing {
 /// onPremisesPublishing resource: "The possible values are `quickaccessapp` and `nonwebapp`").
 const NOT_WEB_APPLICATION_TYPES: [&str; 2] = ["nonwebapp", "quickaccessapp"];
 
+/// Whether Graph's `applicationType` names a Private Access app (`nonwebapp`,
+/// `quickaccessapp`, in any letter case: ipapplicationsegment-get's example answers
+/// `"NonWebApp"`). Their segments are read and probed for step 8.
+pub fn is_private_access(p: &graph::OnPremisesPublishing) -> bool {
+    p.application_type.as_deref().is_some_and(|t| {
+        NOT_WEB_APPLICATION_TYPES
+            .iter()
+            .any(|n| t.eq_ignore_ascii_case(n))
+    })
+}
+
 impl Publishing {
     /// From an app's `onPremisesPublishing` as Graph gives it (`None`: Graph gave none). An
     /// `applicationType` Graph has not documented is ignored, as every unknown value is.
@@ -124,7 +140,7 @@ impl Publishing {
                 .any(|n| t.eq_ignore_ascii_case(n))
         }) {
             return not_web(format!(
-                "a Private Access app (applicationType {kind}), not a web app published through App Proxy: it counts for its connector group (steps 1-2) and has no internal page to load"
+                "a Private Access app (applicationType {kind}), not a web app published through App Proxy: it has no internal page to load"
             ));
         }
         if p.is_on_prem_publishing_enabled == Some(false) {

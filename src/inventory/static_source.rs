@@ -53,6 +53,7 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
             publishing: Publishing::WebApp,
             kerberos_spn: a.kerberos_service_principal_name.clone(),
             custom_domain_certificate: None,
+            segments: None,
         })
         .collect();
     Inventory { groups, apps }

@@ -16,6 +16,8 @@ pub struct HostFamilies {
     event_last: Family,
     file_version_info: Family,
     releases_behind: Family,
+    behind_auto_update: Family,
+    release_list_info: Family,
     tls_prerequisite: Family,
     kerberos_check: Family,
     kerberos_delegation: Family,
@@ -71,8 +73,18 @@ impl HostFamilies {
             ),
             releases_behind: Family::new(
                 "appproxy_connector_releases_behind",
-                "Connector releases between this host's connector and the newest in its groups; more than 1 means it stopped updating.",
+                "Published connector releases newer than this host's connector (from the release list: built in, or connector.releases); 0 for a connector newer than the list. Releases offered only on the download page count too: only appproxy_connector_behind_auto_update_release says it stopped updating.",
                 &[],
+            ),
+            behind_auto_update: Family::new(
+                "appproxy_connector_behind_auto_update_release",
+                "1 when this host's connector is older than the newest release that updates automatically (its updater should have installed it), 0 when not; absent where not evaluated.",
+                &[],
+            ),
+            release_list_info: Family::new(
+                "appproxy_connector_release_list_info",
+                "The connector release list the version check judged this host's connector against: its newest published release, its newest release that updates automatically, and where it comes from (builtin: Microsoft's release history as the exporter was built; config: connector.releases). Absent where the version check is not evaluated.",
+                &["latest", "latest_auto_update", "source"],
             ),
             tls_prerequisite: Family::new(
                 "appproxy_host_tls_prerequisite_met",
@@ -92,7 +104,7 @@ impl HostFamilies {
         }
     }
 
-    pub fn all(&self) -> [&Family; 13] {
+    pub fn all(&self) -> [&Family; 15] {
         [
             &self.check_ok,
             &self.check_evaluated,
@@ -104,6 +116,8 @@ impl HostFamilies {
             &self.event_last,
             &self.file_version_info,
             &self.releases_behind,
+            &self.behind_auto_update,
+            &self.release_list_info,
             &self.tls_prerequisite,
             &self.kerberos_check,
             &self.kerberos_delegation,
@@ -165,6 +179,21 @@ impl HostFamilies {
             if let Some(behind) = version.releases_behind {
                 self.releases_behind.set(behind as f64);
             }
+            if let Some(behind) = version.behind_auto_update {
+                self.behind_auto_update.set(one(behind));
+            }
+            // Only beside a judged version: a host without a connector has no release to
+            // compare, and the alert joins this series to the judged one.
+            if let Some(latest) = version
+                .latest_release
+                .as_ref()
+                .filter(|_| version.verdict.evaluated())
+            {
+                let auto = version.latest_auto_update.as_deref().unwrap_or("");
+                self.release_list_info
+                    .with_label_values(&[latest.as_str(), auto, version.release_list.label()])
+                    .set(1.0);
+            }
         }
         for (name, met) in host.tls.iter().flat_map(|t| &t.met) {
             self.tls_prerequisite
@@ -219,6 +248,64 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("appproxy_host_check_ok"), "{text}");
+    }
+
+    #[test]
+    fn a_connector_behind_the_auto_update_release_is_exported_per_host_with_the_list() {
+        use crate::host::releases::ReleaseList;
+        use crate::host::version::{self, UpdaterActivity};
+        use crate::platform::file_version::FileVersion;
+        let state = version::judge(
+            FileVersion([1, 5, 3925, 0]),
+            &ReleaseList::builtin(),
+            &["1.5.3925.0".to_string()],
+            UpdaterActivity::default(),
+        );
+        let host = HostHealth {
+            version: Some(state),
+            ..HostHealth::default()
+        };
+        let text = render(&host);
+        for line in [
+            "appproxy_host_check_ok{check=\"version\",step_name=\"connector_installed\"} 1",
+            "appproxy_connector_file_version_info{group_highest=\"1.5.3925.0\",version=\"1.5.3925.0\"} 1",
+            "appproxy_connector_releases_behind 5",
+            "appproxy_connector_behind_auto_update_release 1",
+            "appproxy_connector_release_list_info{latest=\"1.5.4892.0\",latest_auto_update=\"1.5.4522.0\",source=\"builtin\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn off_windows_the_version_is_not_evaluated_and_has_no_version_series() {
+        use crate::host::releases::ReleaseList;
+        use crate::host::version::{UpdaterActivity, VersionState};
+        let host = HostHealth {
+            version: Some(VersionState::not_evaluated(
+                crate::platform::NOT_WINDOWS,
+                &ReleaseList::builtin(),
+                UpdaterActivity::default(),
+            )),
+            ..HostHealth::default()
+        };
+        let text = render(&host);
+        assert!(
+            text.contains("appproxy_host_check_evaluated{check=\"version\"} 0"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("appproxy_connector_behind_auto_update_release "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("appproxy_connector_releases_behind "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("appproxy_connector_release_list_info{"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -224,6 +224,8 @@ fn snapshot(round: &Round) -> Snapshot {
         host_checks: &host_checks,
         backends: &backends,
         unprobed: &unprobed,
+        segments: &crate::backend::segments::Reports::new(),
+        segments_enabled: true,
         timeouts: &timeouts,
         risk_ratio: 0.8,
     });

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backend::segments::{SegmentReport, Segments};
 use crate::backend::{Answers, AppBackend};
 use crate::endpoints::EndpointsState;
 use crate::host::HostHealth;
@@ -59,6 +60,10 @@ pub struct Evidence<'a> {
     pub backends: &'a HashMap<AppKey, Arc<AppBackend>>,
     /// The apps whose backend is not requested, with why (steps 7-10 not evaluated).
     pub unprobed: &'a HashMap<AppKey, Outcome>,
+    /// Each walked Private Access app's segments as this host reached them (step 8).
+    pub segments: &'a crate::backend::segments::Reports,
+    /// `probes.segments.enabled`: off, Private Access apps' step 8 is not evaluated.
+    pub segments_enabled: bool,
     /// The backend timeout of each app whose internal URL is requested.
     pub timeouts: &'a HashMap<AppKey, Duration>,
     /// `probes.backend.timeout_risk_ratio`.
@@ -91,6 +96,9 @@ pub struct AppWalk {
     /// is served from the start, at zero.
     #[serde(skip)]
     pub backend_timeout: Option<Duration>,
+    /// A Private Access app's segments as this host reached them (step 8), once probed.
+    #[serde(skip)]
+    pub segments: Option<Arc<SegmentReport>>,
 }
 
 /// Decides every walk of the round.
@@ -150,18 +158,34 @@ pub fn decide(evidence: &Evidence<'_>) -> Walks {
                     inventory::no_connector_answered(evidence),
                 );
             }
+            let segments = evidence.segments.get(&key).cloned();
+            let private_access = app.segments.is_some();
             let unjudged = match (&app.publishing, evidence.unprobed.get(&key)) {
+                // Steps 3-6 are this host's, as for a web app; 7-10 are the segments'.
+                (Publishing::NotWebApp { .. }, _) if private_access => None,
                 (Publishing::NotWebApp { reason }, _) => {
                     Some((&Step::ALL[2..], Outcome::not_evaluated(reason.clone())))
                 }
                 (Publishing::WebApp, reason) => reason.map(|r| (&Step::ALL[6..], r.clone())),
+            };
+            let answers = if private_access {
+                judged(&Segments {
+                    report: segments.as_deref(),
+                    why_unprobed: if evidence.segments_enabled {
+                        "the app's segments have not been probed yet"
+                    } else {
+                        "probes.segments.enabled is false: the app's segments are not probed"
+                    },
+                })
+            } else {
+                judged(&answers)
             };
             let steps = app_steps(AppEvidence {
                 inventory,
                 group,
                 host: &host,
                 earlier,
-                answers: judged(&answers),
+                answers,
                 kerberos: evidence
                     .host_checks
                     .kerberos_failure(&key.connector_group, &key.app),
@@ -174,6 +198,7 @@ pub fn decide(evidence: &Evidence<'_>) -> Walks {
                 connector_group: key.connector_group,
                 app: key.app,
                 backend,
+                segments,
             }
         })
         .collect();

@@ -72,7 +72,8 @@ fn diagnosed_step(diagnosis: &serde_json::Value, app: &str, step: u64) -> serde_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn private_access_and_unpublished_apps_count_for_their_group_and_never_fail_later_steps() {
+async fn private_access_and_unpublished_apps_count_for_their_group_and_never_fail_without_evidence()
+{
     let server = GraphServer::start(&publishing_tenant(), 100);
     let every_step = format!("{WITH_BACKENDS}metrics:\n  per_step_series: true\n");
     let mut harness = Harness::new(|dir| graph_config(dir, &server, &every_step));
@@ -108,15 +109,19 @@ async fn private_access_and_unpublished_apps_count_for_their_group_and_never_fai
 
     let diagnosis: serde_json::Value =
         serde_json::from_str(&harness.get("/api/v1/diagnosis").await).unwrap();
+    // A Private Access app is judged at step 8 on its segments (issue 29); it has no internal
+    // page for step 7, and this tenant's app has no segments, so step 8 says so too.
     let seven = diagnosed_step(&diagnosis, "private-files", 7);
     assert_eq!(seven["state"], "not_evaluated");
     assert!(
         seven["evidence"]
             .as_str()
             .unwrap()
-            .contains("Private Access app (applicationType nonwebapp)"),
+            .contains("a Private Access app has no internal page to load"),
         "{seven}"
     );
+    let eight = diagnosed_step(&diagnosis, "private-files", 8);
+    assert_eq!(eight["state"], "not_evaluated", "{eight}");
     let retired = diagnosed_step(&diagnosis, "retired", 9);
     assert!(
         retired["evidence"]

@@ -47,7 +47,7 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 
 # Keys that only the server uses; never served.
-BOOKKEEPING_KEYS = ("memberOf", "connectorGroupId")
+BOOKKEEPING_KEYS = ("memberOf", "connectorGroupId", "ipApplicationSegments")
 
 STAT_ROUTES = ("connectorGroups", "connectorGroups/members", "connectorGroups/applications",
                "connectors", "connectors/memberOf", "applications", "applications/connectorGroup",
@@ -157,6 +157,7 @@ class Tenant:
         self.apps_by_id: dict[str, dict] = {}
         self.apps_list: list[dict] = []
         self.app_group: dict[str, str | None] = {}
+        self.app_segments: dict[str, list[dict]] = {}
         self.group_apps: dict[str, list[dict]] = {gid: [] for gid in self.groups_by_id}
         for a in apps:
             if "id" not in a:
@@ -173,6 +174,8 @@ class Tenant:
                     raise TenantError(f"application {aid!r} assigned to unknown group {gid!r}")
                 self.group_apps[gid].append(full)
             self.app_group[aid] = gid
+            if "ipApplicationSegments" in a:
+                self.app_segments[aid] = list(a["ipApplicationSegments"] or [])
 
         # case-insensitive id lookups (Graph ids are GUIDs, compared case-insensitively)
         self._ci = {
@@ -822,6 +825,20 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     obj, ctx = app, f"{meta}applications/$entity"
                 return self._single(obj, ctx, None)
+            if (n == 6 and segs[2] == "onpremisespublishing" and segs[3] == "segmentsconfiguration"
+                    and segs[4] == "microsoft.graph.ipsegmentconfiguration" and segs[5] == "applicationsegments"):
+                # A Private Access app's segments (onpremisespublishingprofile-list-applicationsegments):
+                # served as the tenant file writes them, Microsoft's example answers being
+                # fixtures/ipapplicationsegment-*.json (SOURCES.md). The path's letter case does
+                # not matter (Microsoft's own example request writes IpSegmentConfiguration/
+                # ApplicationSegments). An app without the bookkeeping key `ipApplicationSegments`
+                # has no ipSegmentConfiguration: 404, as for any missing object.
+                segments = st.tenant.app_segments.get(aid)
+                if segments is None:
+                    self._not_found(raw_segs[1] + "/onPremisesPublishing/segmentsConfiguration")
+                return self._list(path, raw_query, query, segments,
+                                  f"{meta}applications('{aid}')/onPremisesPublishing/segmentsConfiguration/"
+                                  "microsoft.graph.ipSegmentConfiguration/applicationSegments", None)
             if n == 3 and segs[2] == "connectorgroup":
                 gid = t.app_group.get(aid)
                 if gid is None:

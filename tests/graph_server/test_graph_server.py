@@ -123,6 +123,16 @@ class ServerMixin:
                           "client_secret": secret, "scope": scope})
 
 
+def _fixture(name: str):
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", name), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+DOCUMENTED_SEGMENTS = [_fixture("ipapplicationsegment-get.json"),
+                       {k: v for k, v in _fixture("ipapplicationsegment-create-response.json").items()
+                        if k != "@odata.context"}]
+
+
 class TenantFileTest(ServerMixin, unittest.TestCase):
     TENANT = "11111111-2222-3333-4444-555555555555"
     CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -172,7 +182,12 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
                  # verifiedCustomDomainCertificatesMetadata) exactly as Microsoft's example
                  # answer has it: fixtures/connectorgroup-list-applications.json (SOURCES.md).
                  {"id": "a7", "appId": "app-id-7", "displayName": "custom-domain", "connectorGroupId": "g2",
-                  "onPremisesPublishing": DOCUMENTED_PUBLISHING}],
+                  "onPremisesPublishing": DOCUMENTED_PUBLISHING},
+                 # A Private Access app whose segments are Microsoft's example answers
+                 # (fixtures/ipapplicationsegment-get.json, -create-response.json; SOURCES.md).
+                 {"id": "a8", "appId": "app-id-8", "displayName": "private", "connectorGroupId": "g2",
+                  "onPremisesPublishing": {"applicationType": "NonWebApp", "isOnPremPublishingEnabled": True},
+                  "ipApplicationSegments": DOCUMENTED_SEGMENTS}],
             "faults": {},
         }
         if HAVE_OPENSSL:
@@ -236,6 +251,22 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
         self.assertEqual(pages[0]["value"], [])
         for p in empties:
             self.assertIn("@odata.nextLink", p)
+
+    def test_segments_are_served_as_microsofts_examples_have_them(self):
+        tok = self.token()
+        path = "/beta/applications/a8/onPremisesPublishing/segmentsConfiguration/microsoft.graph.ipSegmentConfiguration/applicationSegments"
+        items, pages = self.collect(path, tok)
+        self.assertEqual(items, DOCUMENTED_SEGMENTS)
+        self.assertTrue(pages[0]["@odata.context"].endswith(
+            "applications('a8')/onPremisesPublishing/segmentsConfiguration/microsoft.graph.ipSegmentConfiguration/applicationSegments"))
+        # Microsoft's example request writes the cast and the collection in PascalCase.
+        items, _ = self.collect(path.replace("ipSegmentConfiguration/applicationSegments",
+                                             "IpSegmentConfiguration/ApplicationSegments"), tok)
+        self.assertEqual(len(items), 2)
+        app = self.get_json("/beta/applications/a8", tok)
+        self.assertNotIn("ipApplicationSegments", app)
+        status, _, _ = self.get(path.replace("/a8/", "/a1/"), tok)
+        self.assertEqual(status, 404)
 
     def test_group_application_list_is_in_the_documented_shape(self):
         # connectorgroup-list-applications: each item has `id` and `onPremisesPublishing` only.

@@ -268,8 +268,6 @@ pub struct WebConfigFile {
     in_force: Mutex<Arc<WebConfig>>,
     /// The files as last read, and a look still running past its deadline.
     look: tokio::sync::Mutex<(Watched, Option<tokio::task::JoinHandle<Look>>)>,
-    /// Basic auth's checks and the credentials that passed, for as long as the file serves.
-    pub auth: super::auth::Authenticator,
 }
 
 impl std::fmt::Debug for WebConfigFile {
@@ -289,7 +287,6 @@ impl WebConfigFile {
             path: path.to_path_buf(),
             in_force: Mutex::new(Arc::new(config)),
             look: tokio::sync::Mutex::new((watched, None)),
-            auth: super::auth::Authenticator::new(),
         })
     }
 

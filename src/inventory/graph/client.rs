@@ -147,7 +147,36 @@ impl GraphClient {
         endpoint: &'static str,
         path: &str,
     ) -> Result<Vec<T>, GraphError> {
-        let mut url = self.url(endpoint, path)?;
+        let url = self.url(endpoint, path)?;
+        self.pages(endpoint, url).await
+    }
+
+    /// The rest of a list whose first page came elsewhere (inside a batch answer), from its
+    /// `@odata.nextLink`; held to the Graph host as every page is.
+    pub async fn list_from_link<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        next_link: &str,
+    ) -> Result<Vec<T>, GraphError> {
+        let url = Url::parse(next_link).map_err(|_| GraphError::BadNextLink {
+            endpoint,
+            problem: "is not a URL",
+        })?;
+        if url.origin() != self.base.origin() {
+            return Err(GraphError::BadNextLink {
+                endpoint,
+                problem: "points to another host",
+            });
+        }
+        self.pages(endpoint, url).await
+    }
+
+    /// Every page from `url` on, following `@odata.nextLink` until it is absent.
+    async fn pages<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        mut url: Url,
+    ) -> Result<Vec<T>, GraphError> {
         let mut seen = HashSet::new();
         let mut items = Vec::new();
         let mut read = 0;
@@ -233,8 +262,32 @@ impl GraphClient {
         endpoint: &'static str,
         paths: &[String],
     ) -> Result<Vec<Option<T>>, GraphError> {
+        let read = self.batch_with(endpoint, paths, false).await?;
+        // Strict: every refusal failed the read above, so each answer is `Ok`.
+        Ok(read.into_iter().map(Result::unwrap_or_default).collect())
+    }
+
+    /// As [`GraphClient::batch`], but an answer Graph refuses (a 4xx other than 404 and 429,
+    /// or a body that does not read as `T`) is that request's error, not the whole read's:
+    /// for reads where one object's answer must not cost the rest of the inventory.
+    /// Throttling, 5xx and a batch that does not match its requests still fail the read.
+    pub async fn batch_each<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        paths: &[String],
+    ) -> Result<Vec<Result<Option<T>, String>>, GraphError> {
+        self.batch_with(endpoint, paths, true).await
+    }
+
+    async fn batch_with<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        paths: &[String],
+        lenient: bool,
+    ) -> Result<Vec<Result<Option<T>, String>>, GraphError> {
         let url = self.url("$batch", "$batch")?;
-        let mut results: Vec<Option<Option<T>>> = paths.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<Option<T>, String>>> =
+            paths.iter().map(|_| None).collect();
         let mut pending: Vec<usize> = (0..paths.len()).collect();
         let mut attempt = 0;
         while !pending.is_empty() {
@@ -245,7 +298,7 @@ impl GraphClient {
             // Owned chunks: borrowed ones make this future too hard to prove `Send` for `spawn`.
             let answers: Vec<Vec<(usize, Inner<T>)>> = stream::iter(chunks)
                 .map(|chunk: Vec<usize>| async move {
-                    self.one_batch(endpoint, url, paths, &chunk).await
+                    self.one_batch(endpoint, url, paths, &chunk, lenient).await
                 })
                 .buffer_unordered(BATCHES_IN_FLIGHT)
                 .collect::<Vec<_>>()
@@ -286,7 +339,7 @@ impl GraphClient {
             again.sort_unstable();
             pending = again;
         }
-        Ok(results.into_iter().map(Option::flatten).collect())
+        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(None))).collect())
     }
 
     /// One `POST /$batch` of the requests at `chunk` (indexes into `paths`), checked against
@@ -297,6 +350,7 @@ impl GraphClient {
         url: &Url,
         paths: &[String],
         chunk: &[usize],
+        lenient: bool,
     ) -> Result<Vec<(usize, Inner<T>)>, GraphError> {
         let requests: Vec<serde_json::Value> = chunk
             .iter()
@@ -335,7 +389,10 @@ impl GraphClient {
                 return Err(bad(format!("two answers have the id {id:?}")));
             }
             let index = chunk[slot];
-            out.push((index, self.judge_inner(endpoint, &paths[index], item)?));
+            out.push((
+                index,
+                self.judge_inner(endpoint, &paths[index], item, lenient)?,
+            ));
         }
         if let Some(slot) = answered.iter().position(|a| !a) {
             return Err(bad(format!("request {slot} has no answer")));
@@ -349,6 +406,7 @@ impl GraphClient {
         endpoint: &'static str,
         path: &str,
         item: BatchItem,
+        lenient: bool,
     ) -> Result<Inner<T>, GraphError> {
         let Some(status) = item.status.and_then(|s| StatusCode::from_u16(s).ok()) else {
             return Err(GraphError::BadBatch {
@@ -359,17 +417,26 @@ impl GraphClient {
         self.metrics.count(endpoint, status.as_str());
         if status.is_success() {
             if !item.body.is_object() {
+                if lenient {
+                    return Ok(Inner::Done(Err(format!(
+                        "Graph's answer ({status}) is not a JSON object"
+                    ))));
+                }
                 return Err(GraphError::BadBatch {
                     endpoint,
                     problem: format!("the answer to {path} is not a JSON object"),
                 });
             }
-            return serde_json::from_value(item.body)
-                .map(|value| Inner::Done(Some(value)))
-                .map_err(|e| GraphError::Malformed {
+            return match serde_json::from_value(item.body) {
+                Ok(value) => Ok(Inner::Done(Ok(Some(value)))),
+                Err(e) if lenient => Ok(Inner::Done(Err(format!(
+                    "Graph's answer does not read as documented: {e}"
+                )))),
+                Err(e) => Err(GraphError::Malformed {
                     endpoint,
                     detail: e.to_string(),
-                });
+                }),
+            };
         }
         let (code, message) = match serde_json::from_value::<ErrorBody>(item.body) {
             Ok(ErrorBody { error }) => (error.code, error.message),
@@ -387,7 +454,7 @@ impl GraphClient {
                     code = %error.code,
                     "Graph no longer knows an object it listed (404); leaving it out of the inventory"
                 );
-                Ok(Inner::Done(None))
+                Ok(Inner::Done(Ok(None)))
             }
             StatusCode::TOO_MANY_REQUESTS => Ok(Inner::Retry {
                 status,
@@ -399,6 +466,10 @@ impl GraphClient {
                 retry_after: header_retry_after(&item.headers),
                 error,
             }),
+            _ if lenient => Ok(Inner::Done(Err(format!(
+                "Graph answered {status} ({}: {})",
+                error.code, error.message
+            )))),
             _ => Err(error.into_error(endpoint, status, 1)),
         }
     }
@@ -529,8 +600,8 @@ impl GraphClient {
 
 /// What became of one request inside a batch.
 enum Inner<T> {
-    /// Read (`Some`), or gone (`None`: 404).
-    Done(Option<T>),
+    /// Read (`Some`), or gone (`None`: 404); refused, in a lenient batch.
+    Done(Result<Option<T>, String>),
     /// Throttled or failed on the server's side: ask again.
     Retry {
         status: StatusCode,

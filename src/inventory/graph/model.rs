@@ -114,6 +114,30 @@ where
     Ok(serde_json::from_value(value).ok())
 }
 
+/// One of a Private Access app's segments (Graph beta, resources/ipapplicationsegment.md),
+/// read from `GET /applications/{id}/onPremisesPublishing/segmentsConfiguration/
+/// microsoft.graph.ipSegmentConfiguration/applicationSegments`. `destinationHost` is "the IP
+/// address, IP range, or FQDN of the applicationSegment, with or without wildcards";
+/// `destinationType` one of `ipAddress`, `ipRange`, `ipRangeCidr`, `fqdn`, `dnsSuffix`,
+/// `unknownFutureValue`; `ports` a string collection, each `"445-445"` in Microsoft's examples;
+/// `protocol` `tcp`, `udp` or `unknownFutureValue`. The deprecated `port` ("DO NOT USE"; the
+/// list example has the placeholder string `"Integer"` there) is not read. A property of
+/// another shape than documented reads as missing, so one odd segment never fails a refresh.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpApplicationSegment {
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub destination_host: Option<String>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub destination_type: Option<String>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub ports: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub protocol: Option<String>,
+}
+
 /// `onPremisesPublishing.singleSignOnSettings`. Graph's resource page writes its keys in
 /// camelCase, Microsoft's example answer (connectorGroup: list applications) in PascalCase:
 /// both are read.
@@ -315,7 +339,11 @@ mod documented {
     }
 
     /// Every example has a test below: a new fixture without one fails here.
-    const READ: [&str; 17] = [
+    const READ: [&str; 21] = [
+        "ipapplicationsegment-list.json",
+        "ipapplicationsegment-get.json",
+        "ipapplicationsegment-get-expand-application.json",
+        "ipapplicationsegment-create-response.json",
         "connectorgroup-list.json",
         "connectorgroup-get.json",
         "connectorgroup-create-tutorial.json",
@@ -534,5 +562,74 @@ mod properties {
                 prop_assert!(certificate.is_none());
             }
         }
+    }
+}
+
+/// Microsoft's example answers of a Private Access app's segments, through the parser
+/// (`tests/graph_server/fixtures/SOURCES.md` names the pages).
+#[cfg(test)]
+mod documented_segments {
+    use super::*;
+    use crate::inventory::Publishing;
+
+    fn parse<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!(
+            "{}/tests/graph_server/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn segment_examples_parse_with_their_ports_as_ranges_and_a_placeholder_port() {
+        // The list example is all placeholders, the deprecated `port` the string "Integer":
+        // it is not read, so the segment still loads.
+        let page: Page<IpApplicationSegment> = parse("ipapplicationsegment-list.json");
+        assert_eq!(page.value.len(), 1);
+        assert_eq!(page.value[0].destination_host.as_deref(), Some("String"));
+        assert_eq!(
+            page.value[0].ports.as_deref(),
+            Some(&["String".to_string()][..])
+        );
+        let one: IpApplicationSegment = parse("ipapplicationsegment-get.json");
+        assert_eq!(
+            one.destination_host.as_deref(),
+            Some("test-check-ch.contoso.com")
+        );
+        assert_eq!(one.destination_type.as_deref(), Some("fqdn"));
+        assert_eq!(one.ports.as_deref(), Some(&["20-20".to_string()][..]));
+        assert_eq!(one.protocol.as_deref(), Some("tcp"));
+        let udp: IpApplicationSegment = parse("ipapplicationsegment-get-expand-application.json");
+        assert_eq!(udp.protocol.as_deref(), Some("udp"));
+        let created: IpApplicationSegment = parse("ipapplicationsegment-create-response.json");
+        assert_eq!(
+            created.ports.as_deref(),
+            Some(&["445-445".to_string(), "3389-3389".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn the_expanded_segments_application_is_a_private_access_app_in_pascal_case() {
+        // Example 2 of ipapplicationsegment-get: "applicationType": "NonWebApp".
+        let answer: serde_json::Value = parse("ipapplicationsegment-get-expand-application.json");
+        let app: Application = serde_json::from_value(answer["application"].clone()).unwrap();
+        let p = app.on_premises_publishing.unwrap();
+        assert!(matches!(
+            Publishing::of(Some(&p)),
+            Publishing::NotWebApp { .. }
+        ));
+        assert!(crate::inventory::is_private_access(&p));
+    }
+
+    #[test]
+    fn a_segment_of_another_shape_than_documented_loads_with_what_it_has() {
+        let odd: IpApplicationSegment = serde_json::from_str(
+            r#"{"destinationHost": "db.corp.example", "ports": [22, "80"], "protocol": 6, "extra": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.destination_host.as_deref(), Some("db.corp.example"));
+        assert_eq!(odd.ports, None);
+        assert_eq!(odd.protocol, None);
     }
 }
