@@ -2,4 +2,5 @@
 + (import 'alerts/tenant.libsonnet')
 + (import 'alerts/apps.libsonnet')
 + (import 'alerts/connector_health.libsonnet')
++ (import 'alerts/capacity.libsonnet')
 + (import 'alerts/exporter.libsonnet')

@@ -53,6 +53,17 @@
     // limit: three refresh intervals). Above the longest default interval and Long timeout (180 s).
     probesStaleSeconds: 600,
 
+    // The connector host's capacity (concept-connectors.md: peak CPU and memory under 70%): a
+    // ticket when CPU (averaged over cpuWindow) or memory stays above `utilisation` for `for`;
+    // a page when the ephemeral ports in use stay above `ports` of the dynamic range for portsFor.
+    capacity: {
+      utilisation: 0.7,
+      cpuWindow: '5m',
+      'for': '30m',
+      ports: 0.9,
+      portsFor: '5m',
+    },
+
     severities: {
       page: 'critical',
       ticket: 'warning',

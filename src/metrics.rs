@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::exposition::gzip::{Compressor, OpenMember};
 use crate::exposition::{Family, HistogramSeries, write_family, write_histogram};
 
+mod capacity;
 mod host;
 mod process;
 
@@ -55,6 +56,11 @@ pub fn render_snapshot(snapshot: &Snapshot, settings: &Settings) -> OpenMember {
         let host = host::HostFamilies::new();
         host.fill(&snapshot.host);
         for family in host.all() {
+            family.write(&mut out);
+        }
+        let capacity = capacity::CapacityFamilies::new();
+        capacity.fill(snapshot.host.capacity.as_ref());
+        for family in capacity.all() {
             family.write(&mut out);
         }
     }

@@ -44,6 +44,8 @@ pub struct Prober {
     host_checks: Pending<Option<host::LocalChecks>>,
     /// The connector's event logs, read on from where the last round stopped.
     event_log: Arc<std::sync::Mutex<EventLogMonitor>>,
+    /// The capacity check's previous CPU reading.
+    capacity: Arc<std::sync::Mutex<host::capacity::CapacityMonitor>>,
     /// Where the walks are composed and rendered, below the workers' priority.
     publisher: Background,
 }
@@ -88,6 +90,7 @@ impl Prober {
             host_read: Pending::default(),
             host_checks: Pending::default(),
             event_log: Arc::default(),
+            capacity: Arc::default(),
             publisher: Background::start("publish"),
         }
     }
@@ -159,6 +162,7 @@ impl Prober {
         let host_health = host::check_all(
             input,
             Arc::clone(&self.event_log),
+            Arc::clone(&self.capacity),
             &mut self.host_checks,
             generation,
         )

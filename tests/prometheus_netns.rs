@@ -304,23 +304,31 @@ fn alert_rules() -> Vec<Rule> {
 /// and ten minutes.
 const NOT_INDUCIBLE: [&str; 1] = ["AppProxyProbesStale"];
 
-/// The rules on the connector host's own health (group `appproxy.connector-health`): their
-/// series come only from a Windows connector host, so on this Linux exporter they never fire
-/// (every host check is not evaluated here). Their firing is tested by promtool
-/// (alerts/tests/connector-health.rules.test.yml) and their series by scripts/wine-smoke.
+/// The rules on the connector host's own health and capacity (groups
+/// `appproxy.connector-health`, `appproxy.connector-capacity`): their series come only from a
+/// Windows connector host, so on this Linux exporter they never fire (every host check is not
+/// evaluated here). Their firing is tested by promtool (alerts/tests/connector-health.rules.test.yml,
+/// alerts/tests/capacity.rules.test.yml) and their series by scripts/wine-smoke.
 fn is_windows_only(rule: &Rule) -> bool {
-    rule.group == "appproxy.connector-health"
+    rule.group == "appproxy.connector-health" || rule.group == "appproxy.connector-capacity"
 }
 
-/// Series only a Windows connector host exports: a dashboard query that reads one has no data
-/// on this Linux lab. scripts/wine-smoke checks the version series on a scrape of the Windows
-/// build; the event log's last timestamp comes from the connector's own logs, which Wine has
-/// not (its rendering is tested in src/metrics/host.rs).
-const WINDOWS_ONLY_SERIES: [&str; 4] = [
+/// Series only a Windows connector host exports (names, or the start of names): a dashboard
+/// query that reads one has no data on this Linux lab. scripts/wine-smoke checks the version
+/// and capacity series on a scrape of the Windows build; the event log's last timestamp comes
+/// from the connector's own logs, which Wine has not (its rendering is tested in
+/// src/metrics/host.rs).
+const WINDOWS_ONLY_SERIES: [&str; 10] = [
     "appproxy_connector_releases_behind",
     "appproxy_connector_file_version_info",
     "appproxy_connector_release_list_info",
     "appproxy_connector_event_last_timestamp_seconds",
+    "appproxy_connector_process_",
+    "appproxy_host_cpu_",
+    "appproxy_host_memory_",
+    "appproxy_host_tcp_connections",
+    "appproxy_host_ephemeral_ports",
+    "appproxy_host_dynamic_port_range",
 ];
 
 /// Every query of every dashboard: (dashboard, where, expression). Panel targets, the

@@ -140,6 +140,27 @@ local common = import 'common.libsonnet';
           g.target(sel('appproxy_forward_proxy_consistent'), 'consistent ({{instance}})'),
         ], 12, 6, g.okMappings('OK', 'failing')),
 
+        g.row('Connector host capacity'),
+        g.timeseries('CPU busy', 'Share of CPU time busy on each connector host (GetSystemTimes), against the %s peak Microsoft advises (concept-connectors.md); above it for %s is a ticket.' % ['%g%%' % (100 * c.capacity.utilisation), c.capacity['for']], 'percentunit', [
+          g.target('1 - sum by (instance) (rate(%s[$__rate_interval])) / sum by (instance) (rate(%s[$__rate_interval]))' % [sel('appproxy_host_cpu_seconds_total', 'mode="idle"'), sel('appproxy_host_cpu_seconds_total')], '{{instance}}'),
+        ], 8, 8, { fieldConfig+: { defaults+: { min: 0, max: 1, thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: c.capacity.utilisation }] } } } }),
+        g.timeseries('Memory in use', 'Share of physical memory in use on each connector host (GlobalMemoryStatusEx), against the %s peak Microsoft advises; above it for %s is a ticket.' % ['%g%%' % (100 * c.capacity.utilisation), c.capacity['for']], 'percentunit', [
+          g.target('1 - %s / %s' % [sel('appproxy_host_memory_available_bytes'), sel('appproxy_host_memory_total_bytes')], '{{instance}}'),
+        ], 8, 8, { fieldConfig+: { defaults+: { min: 0, max: 1, thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: c.capacity.utilisation }] } } } }),
+        g.timeseries('Ephemeral ports in use', 'Ports of the dynamic (ephemeral) port range in use on each connector host, as a share of the range; above %s pages. Widen the range with netsh int ipv4 set dynamicport tcp, or add a connector.' % '%g%%' % (100 * c.capacity.ports), 'percentunit', [
+          g.target('%s / %s' % [sel('appproxy_host_ephemeral_ports_in_use'), sel('appproxy_host_dynamic_port_range_ports')], '{{instance}}'),
+        ], 8, 8, { fieldConfig+: { defaults+: { min: 0, max: 1, thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: c.capacity.ports }] } } } }),
+        g.timeseries('Connector service CPU', "CPU used by the connector service's process (WAPCSvc), in cores, per connector host.", 'short', [
+          g.target('rate(%s[$__rate_interval])' % sel('appproxy_connector_process_cpu_seconds_total'), '{{instance}}'),
+        ], 8, 8),
+        g.timeseries('Connector service memory', "The connector service's working set and private bytes, per connector host.", 'bytes', [
+          g.target(sel('appproxy_connector_process_working_set_bytes'), 'working set ({{instance}})'),
+          g.target(sel('appproxy_connector_process_private_bytes'), 'private ({{instance}})'),
+        ], 8, 8),
+        g.timeseries('TCP connections by state', 'TCP connections of each connector host by state (every process; TIME_WAIT still holds its port).', 'short', [
+          g.target('sum by (instance, state) (%s) > 0' % sel('appproxy_host_tcp_connections'), '{{state}} ({{instance}})'),
+        ], 8, 8),
+
         g.row('Exporter'),
         g.stat('Scraped', 'Whether Prometheus scrapes each exporter (up).', 'none', [
           g.target(sel('up'), '{{instance}}'),

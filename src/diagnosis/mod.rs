@@ -42,6 +42,9 @@ pub struct HostCheckView {
     pub evidence: Option<String>,
     pub remedy: Option<String>,
     pub runbook: String,
+    /// What the check measured, each figure or why it was not read (capacity only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readings: Option<String>,
 }
 
 fn host_checks(snapshot: &Snapshot, runbooks: &str) -> Vec<HostCheckView> {
@@ -66,6 +69,12 @@ fn host_checks(snapshot: &Snapshot, runbooks: &str) -> Vec<HostCheckView> {
                 evidence,
                 remedy,
                 runbook: c.check.runbook(runbooks),
+                readings: match c.check {
+                    crate::host::CheckKind::Capacity => {
+                        snapshot.host.capacity.as_ref().map(|c| c.summary())
+                    }
+                    _ => None,
+                },
             }
         })
         .collect()
@@ -334,6 +343,9 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
         };
         if let Some(evidence) = &c.evidence {
             let _ = writeln!(out, "         {label} {evidence}");
+        }
+        if let Some(readings) = &c.readings {
+            let _ = writeln!(out, "         readings: {readings}");
         }
         if let Some(remedy) = &c.remedy {
             let _ = writeln!(out, "         remedy:   {remedy}");

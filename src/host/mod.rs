@@ -4,8 +4,10 @@
 //! connector's Admin event log, each documented event id mapped to its step),
 //! [`version::check_version`] (behind the newest release that updates automatically, with
 //! what its updater did; the releases in [`releases`], step 2),
-//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4) and
-//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7).
+//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4),
+//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7) and
+//! [`capacity::CapacityMonitor::check_capacity`] (CPU, memory and ephemeral ports against
+//! Microsoft's sizing advice, shown with step 2; it warns, never fails a step).
 //!
 //! Every check reads Windows through [`crate::platform`] (files under `%ProgramData%`, the
 //! registry, the certificate store, the event log API, the domain) and judges what it read
@@ -19,6 +21,7 @@ use serde::Serialize;
 use crate::platform::deadline::Pending;
 use crate::walk::{Outcome, Step};
 
+pub mod capacity;
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
@@ -35,15 +38,17 @@ pub enum CheckKind {
     Version,
     Tls,
     Kerberos,
+    Capacity,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 5] = [
+    pub const ALL: [CheckKind; 6] = [
         CheckKind::Certificate,
         CheckKind::EventLog,
         CheckKind::Version,
         CheckKind::Tls,
         CheckKind::Kerberos,
+        CheckKind::Capacity,
     ];
 
     pub fn label(self) -> &'static str {
@@ -53,15 +58,18 @@ impl CheckKind {
             CheckKind::Version => "version",
             CheckKind::Tls => "tls",
             CheckKind::Kerberos => "kerberos",
+            CheckKind::Capacity => "capacity",
         }
     }
 
-    /// The flowchart step the check explains.
+    /// The flowchart step the check explains. Capacity is the connector's own health, as
+    /// step 2 is (an overloaded connector is one the group cannot count on); it only warns.
     pub fn step(self) -> Step {
         match self {
-            CheckKind::Certificate | CheckKind::Version | CheckKind::EventLog => {
-                Step::ConnectorInstalled
-            }
+            CheckKind::Certificate
+            | CheckKind::Version
+            | CheckKind::EventLog
+            | CheckKind::Capacity => Step::ConnectorInstalled,
             CheckKind::Tls => Step::RequiredEndpoints,
             CheckKind::Kerberos => Step::InternalUrl,
         }
@@ -74,6 +82,7 @@ impl CheckKind {
             CheckKind::Version => "Connector version",
             CheckKind::Tls => "TLS 1.2 prerequisites",
             CheckKind::Kerberos => "Kerberos delegation (KCD) readiness",
+            CheckKind::Capacity => "Connector host capacity (CPU, memory, ephemeral ports)",
         }
     }
 
@@ -155,6 +164,7 @@ pub struct HostHealth {
     pub version: Option<version::VersionState>,
     pub tls: Option<tls::TlsState>,
     pub kerberos: Option<kerberos::KerberosState>,
+    pub capacity: Option<capacity::CapacityState>,
 }
 
 impl HostHealth {
@@ -171,6 +181,7 @@ impl HostHealth {
                     CheckKind::Version => self.version.as_ref().map(|s| s.verdict.clone()),
                     CheckKind::Tls => self.tls.as_ref().map(|s| s.verdict.clone()),
                     CheckKind::Kerberos => self.kerberos.as_ref().map(|s| s.verdict.clone()),
+                    CheckKind::Capacity => self.capacity.as_ref().map(|s| s.verdict.clone()),
                 }
                 .unwrap_or_else(not_run);
                 let note = match (check, &verdict) {
@@ -237,6 +248,7 @@ pub struct LocalChecks {
     pub event_log: eventlog::EventLogState,
     pub version: version::VersionState,
     pub tls: tls::TlsState,
+    pub capacity: capacity::CapacityState,
 }
 
 impl LocalChecks {
@@ -258,19 +270,28 @@ impl LocalChecks {
                 version::UpdaterActivity::default(),
             ),
             tls: tls::TlsState {
-                verdict,
+                verdict: verdict.clone(),
                 met: Vec::new(),
             },
+            capacity: capacity::assemble(
+                capacity::Reading::not_evaluated(reason),
+                capacity::Reading::not_evaluated(reason),
+                capacity::Reading::not_evaluated(reason),
+                capacity::Reading::not_evaluated(reason),
+            )
+            .with_verdict(verdict),
         }
     }
 }
 
-/// Runs every check once: the blocking reads (files, registry, certificate store, event log)
-/// off the async workers and under the round's deadline (a read still running from an earlier
-/// round of this `generation` is waited on, not started again), then Kerberos' network checks.
+/// Runs every check once: the blocking reads (files, registry, certificate store, event log,
+/// the capacity figures) off the async workers and under the round's deadline (a read still
+/// running from an earlier round of this `generation` is waited on, not started again), then
+/// Kerberos' network checks.
 pub async fn check_all(
     input: HostInput,
     event_log: Arc<Mutex<eventlog::EventLogMonitor>>,
+    capacity: Arc<Mutex<capacity::CapacityMonitor>>,
     pending: &mut Pending<Option<LocalChecks>>,
     generation: u64,
 ) -> HostHealth {
@@ -295,6 +316,10 @@ pub async fn check_all(
             ),
             tls: tls::check_tls(),
             event_log,
+            capacity: capacity
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check_capacity(),
         })
     };
     let local = match pending.wait(generation, input.read_limit, read).await {
@@ -312,6 +337,7 @@ pub async fn check_all(
             version: Some(local.version),
             tls: Some(local.tls),
             kerberos: Some(kerberos),
+            capacity: Some(local.capacity),
         },
         // The read panicked (logged): every check waits for the next round.
         None => HostHealth {
@@ -399,7 +425,7 @@ mod tests {
             read_limit: std::time::Duration::from_millis(50),
             ..HostInput::default()
         };
-        let host = check_all(input, Arc::default(), &mut pending, 1).await;
+        let host = check_all(input, Arc::default(), Arc::default(), &mut pending, 1).await;
         for check in host.checks() {
             if check.check == CheckKind::Kerberos {
                 continue;

@@ -212,6 +212,9 @@ fn render_host_checks(html: &mut String, checks: &[HostCheckView]) {
         if let Some(evidence) = &c.evidence {
             let _ = write!(html, "<br>{}", escape(evidence));
         }
+        if let Some(readings) = &c.readings {
+            let _ = write!(html, r#"<br><small>{}</small>"#, escape(readings));
+        }
         if let Some(remedy) = &c.remedy {
             let _ = write!(
                 html,

@@ -3,9 +3,10 @@
 //! bounded read with a deadline), the registry ([`registry`], the one registry reader), the
 //! services through the Service Control Manager ([`services`]), the certificate store
 //! ([`certificates`]), the event log ([`event_log`]), the machine account's LDAP bind through
-//! SSPI ([`sspi`]), executables' file versions ([`file_version`]), this process's own figures
-//! ([`process`]), the backend certificate verifier ([`trust`]), and the deadline every batch
-//! of these reads runs under ([`deadline`]).
+//! SSPI ([`sspi`]), executables' file versions ([`file_version`]), a process's own figures
+//! (this one's and the connector service's: [`process`]), the host's CPU and memory
+//! ([`system`]), its TCP connections ([`tcp`]), the backend certificate verifier ([`trust`]),
+//! and the deadline every batch of these reads runs under ([`deadline`]).
 //!
 //! Every `cfg(windows)` of the library is in this folder. Each Windows read has a stand-in
 //! elsewhere that reads nothing and says why ([`Unavailable`]), so a check built on it is "not
@@ -21,6 +22,8 @@ pub mod process;
 pub mod registry;
 pub mod services;
 pub mod sspi;
+pub mod system;
+pub mod tcp;
 pub mod trust;
 
 /// Why a Windows-only check is not evaluated on this platform.
@@ -81,6 +84,14 @@ mod tests {
         assert_eq!(event_log::EventLog::open().err(), Some(not_windows));
         assert_eq!(file_version::FileVersions::here().err(), Some(not_windows));
         assert_eq!(process::ProcessFigures::here().err(), Some(not_windows));
+        assert_eq!(system::SystemFigures::here().err(), Some(not_windows));
+        assert_eq!(tcp::TcpTable::here().err(), Some(not_windows));
+        assert!(matches!(
+            services::running_process_id(&["WAPCSvc"]),
+            Err(services::ServicesError::Unavailable(
+                Unavailable::NotWindows
+            ))
+        ));
         assert!(matches!(
             services::query(&["WAPCSvc"]),
             Err(services::ServicesError::Unavailable(

@@ -1,4 +1,4 @@
-//! This process's own figures on Windows, read as Prometheus' client_golang reads them for the
+//! A process's own figures on Windows (this exporter's, and the connector service's by its id), read as Prometheus' client_golang reads them for the
 //! same series (prometheus/process_collector_windows.go): CPU and start time from
 //! `GetProcessTimes`, the working set and private bytes from `GetProcessMemoryInfo`
 //! (`PROCESS_MEMORY_COUNTERS_EX`), and the open handles from `GetProcessHandleCount`, whose
@@ -50,62 +50,97 @@ impl ProcessFigures {
 
     /// This process's figures; `None` when Windows refuses one of the calls (never partly
     /// filled in).
-    /// With wevtapi, the library's only unsafe code: three foreign calls on this process's
-    /// pseudo handle, each writing into a local sized as the API documents.
     #[cfg(windows)]
     #[allow(unsafe_code)]
     pub fn read(&self) -> Option<Figures> {
-        use windows_sys::Win32::Foundation::FILETIME;
-        use windows_sys::Win32::System::ProcessStatus::{
-            GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS, PROCESS_MEMORY_COUNTERS_EX,
-        };
-        use windows_sys::Win32::System::Threading::{
-            GetCurrentProcess, GetProcessHandleCount, GetProcessTimes,
-        };
-        let zero = FILETIME {
-            dwLowDateTime: 0,
-            dwHighDateTime: 0,
-        };
-        let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
-        // SAFETY: GetCurrentProcess returns a pseudo handle that needs no closing; each call
-        // writes only into the locals it is given, sized as the API documents.
-        let (times, memory, handles) = unsafe {
-            let process = GetCurrentProcess();
-            let times = GetProcessTimes(process, &mut created, &mut exited, &mut kernel, &mut user);
-            let mut memory: PROCESS_MEMORY_COUNTERS_EX = std::mem::zeroed();
-            let size = std::mem::size_of::<PROCESS_MEMORY_COUNTERS_EX>() as u32;
-            memory.cb = size;
-            let memory_ok = GetProcessMemoryInfo(
-                process,
-                (&mut memory as *mut PROCESS_MEMORY_COUNTERS_EX).cast::<PROCESS_MEMORY_COUNTERS>(),
-                size,
-            );
-            let mut handles = 0u32;
-            let handles_ok = GetProcessHandleCount(process, &mut handles);
-            (
-                times != 0,
-                (memory_ok != 0).then_some(memory),
-                (handles_ok != 0).then_some(handles),
-            )
-        };
-        let (memory, handles) = (memory?, handles?);
-        if !times {
-            return None;
-        }
-        Some(Figures {
-            cpu_seconds: filetime_seconds(kernel.dwHighDateTime, kernel.dwLowDateTime)
-                + filetime_seconds(user.dwHighDateTime, user.dwLowDateTime),
-            start_time_seconds: filetime_unix(created.dwHighDateTime, created.dwLowDateTime),
-            resident_bytes: memory.WorkingSetSize as f64,
-            virtual_bytes: memory.PrivateUsage as f64,
-            handles: f64::from(handles),
-        })
+        use windows_sys::Win32::System::Threading::GetCurrentProcess;
+        // SAFETY: GetCurrentProcess returns a pseudo handle that needs no closing.
+        read_handle(unsafe { GetCurrentProcess() })
     }
 
     #[cfg(not(windows))]
     pub fn read(&self) -> Option<Figures> {
         self._windows.unreachable()
     }
+
+    /// Another process's figures, by its id (the connector service's, found through the
+    /// Service Control Manager), opened with `PROCESS_QUERY_LIMITED_INFORMATION`, the least
+    /// access that GetProcessTimes, GetProcessMemoryInfo and GetProcessHandleCount accept
+    /// (Microsoft's "Process Security and Access Rights"). `Err` is Windows' refusal
+    /// (access denied, the process has exited), with its error code.
+    #[cfg(windows)]
+    #[allow(unsafe_code)]
+    pub fn read_pid(&self, pid: u32) -> Result<Figures, std::io::Error> {
+        use windows_sys::Win32::Foundation::CloseHandle;
+        use windows_sys::Win32::System::Threading::{
+            OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+        };
+        // SAFETY: OpenProcess returns a handle we own or null; it is closed once, below.
+        let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+        if process.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        let figures = read_handle(process).ok_or_else(std::io::Error::last_os_error);
+        // SAFETY: `process` is the open handle from OpenProcess, not used after this.
+        unsafe { CloseHandle(process) };
+        figures
+    }
+
+    #[cfg(not(windows))]
+    pub fn read_pid(&self, _pid: u32) -> Result<Figures, std::io::Error> {
+        self._windows.unreachable()
+    }
+}
+
+/// One process's figures through a handle with query access; `None` when Windows refuses one
+/// of the calls (never partly filled in).
+/// With wevtapi, the library's only unsafe code: three foreign calls on a process handle, each
+/// writing into a local sized as the API documents.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn read_handle(process: windows_sys::Win32::Foundation::HANDLE) -> Option<Figures> {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::ProcessStatus::{
+        GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS, PROCESS_MEMORY_COUNTERS_EX,
+    };
+    use windows_sys::Win32::System::Threading::{GetProcessHandleCount, GetProcessTimes};
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: the caller's handle is valid for the duration; each call writes only into the
+    // locals it is given, sized as the API documents.
+    let (times, memory, handles) = unsafe {
+        let times = GetProcessTimes(process, &mut created, &mut exited, &mut kernel, &mut user);
+        let mut memory: PROCESS_MEMORY_COUNTERS_EX = std::mem::zeroed();
+        let size = std::mem::size_of::<PROCESS_MEMORY_COUNTERS_EX>() as u32;
+        memory.cb = size;
+        let memory_ok = GetProcessMemoryInfo(
+            process,
+            (&mut memory as *mut PROCESS_MEMORY_COUNTERS_EX).cast::<PROCESS_MEMORY_COUNTERS>(),
+            size,
+        );
+        let mut handles = 0u32;
+        let handles_ok = GetProcessHandleCount(process, &mut handles);
+        (
+            times != 0,
+            (memory_ok != 0).then_some(memory),
+            (handles_ok != 0).then_some(handles),
+        )
+    };
+    let (memory, handles) = (memory?, handles?);
+    if !times {
+        return None;
+    }
+    Some(Figures {
+        cpu_seconds: filetime_seconds(kernel.dwHighDateTime, kernel.dwLowDateTime)
+            + filetime_seconds(user.dwHighDateTime, user.dwLowDateTime),
+        start_time_seconds: filetime_unix(created.dwHighDateTime, created.dwLowDateTime),
+        resident_bytes: memory.WorkingSetSize as f64,
+        virtual_bytes: memory.PrivateUsage as f64,
+        handles: f64::from(handles),
+    })
 }
 
 #[cfg(test)]

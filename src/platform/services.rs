@@ -51,3 +51,31 @@ pub fn query(names: &[&str]) -> Result<Vec<ServiceState>, ServicesError> {
 pub fn query(_names: &[&str]) -> Result<Vec<ServiceState>, ServicesError> {
     Err(Unavailable::NotWindows.into())
 }
+
+/// The process id of the first of `names` that is running (the connector's service name is
+/// the same in both of its releases, but its executable is not), from
+/// `QueryServiceStatusEx`'s `SERVICE_STATUS_PROCESS`; `None` when none of them runs.
+#[cfg(windows)]
+pub fn running_process_id(names: &[&str]) -> Result<Option<u32>, ServicesError> {
+    use windows_service::service::{ServiceAccess, ServiceState as Win};
+    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        .map_err(ServicesError::Connect)?;
+    Ok(names.iter().find_map(|name| {
+        let status = manager
+            .open_service(name, ServiceAccess::QUERY_STATUS)
+            .ok()?
+            .query_status()
+            .ok()?;
+        // A service that is not running has no process (its id is 0).
+        (status.current_state == Win::Running)
+            .then_some(status.process_id)
+            .flatten()
+            .filter(|pid| *pid != 0)
+    }))
+}
+
+#[cfg(not(windows))]
+pub fn running_process_id(_names: &[&str]) -> Result<Option<u32>, ServicesError> {
+    Err(Unavailable::NotWindows.into())
+}
