@@ -3,8 +3,10 @@
 //! [`certificate::check_certificate`] (the trust certificate, step 2), [`eventlog`] (the
 //! connector's Admin event log, each documented event id mapped to its step),
 //! [`version::check_version`] (behind the group's newest connector, step 2),
-//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4) and
-//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7).
+//! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4),
+//! [`legacy_tls::check_legacy_tls`] (whether SChannel still speaks TLS 1.0/1.1, which decides
+//! step 7 for a backend that offers nothing newer) and [`kerberos::check_kerberos`] (delegation
+//! for Kerberos SSO apps, shown with step 7).
 //!
 //! Every check reads Windows through [`crate::platform`] (files under `%ProgramData%`, the
 //! registry, the certificate store, the event log API, the domain) and judges what it read
@@ -21,6 +23,7 @@ use crate::walk::{Outcome, Step};
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
+pub mod legacy_tls;
 pub mod tls;
 pub mod version;
 
@@ -150,6 +153,9 @@ pub struct HostHealth {
     pub version: Option<version::VersionState>,
     pub tls: Option<tls::TlsState>,
     pub kerberos: Option<kerberos::KerberosState>,
+    /// Not a check of its own: it decides step 7 only for a backend that offers only TLS
+    /// 1.0/1.1 ([`HostHealth::legacy_tls_step_7`]).
+    pub legacy_tls: Option<legacy_tls::LegacyTls>,
 }
 
 impl HostHealth {
@@ -181,6 +187,18 @@ impl HostHealth {
             .filter(|c| c.check.step() == step && c.check != CheckKind::Kerberos)
             .find(|c| matches!(c.verdict, Verdict::Fail { .. }))
             .map(|c| c.verdict.outcome())
+    }
+
+    /// Step 7's outcome for a backend that offers only TLS 1.0/1.1, as this host's SChannel
+    /// decides it ([`legacy_tls::LegacyTls::for_step_7`]); before the settings are read, not
+    /// evaluated.
+    pub fn legacy_tls_step_7(&self) -> Outcome {
+        match &self.legacy_tls {
+            Some(legacy) => legacy.for_step_7(),
+            None => Outcome::not_evaluated(
+                "the exporter's TLS cannot speak it, and this host's SChannel settings are not read yet: step 7 is not evaluated",
+            ),
+        }
     }
 
     /// Step 7's outcome for an app whose Kerberos delegation cannot work from this host.
@@ -217,6 +235,7 @@ pub struct LocalChecks {
     pub event_log: eventlog::EventLogState,
     pub version: version::VersionState,
     pub tls: tls::TlsState,
+    pub legacy_tls: legacy_tls::LegacyTls,
 }
 
 impl LocalChecks {
@@ -241,6 +260,9 @@ impl LocalChecks {
             tls: tls::TlsState {
                 verdict,
                 met: Vec::new(),
+            },
+            legacy_tls: legacy_tls::LegacyTls::Unknown {
+                reason: reason.to_string(),
             },
         }
     }
@@ -267,6 +289,7 @@ pub async fn check_all(
                 &blocking.group_versions,
             ),
             tls: tls::check_tls(),
+            legacy_tls: legacy_tls::check_legacy_tls(),
             event_log: event_log
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -288,6 +311,7 @@ pub async fn check_all(
             version: Some(local.version),
             tls: Some(local.tls),
             kerberos: Some(kerberos),
+            legacy_tls: Some(local.legacy_tls),
         },
         // The read panicked (logged): every check waits for the next round.
         None => HostHealth {
