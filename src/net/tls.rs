@@ -319,7 +319,7 @@ impl PresentedCertificate {
     }
 }
 
-/// How a backend that speaks only old TLS is named in the evidence (and recognised).
+/// How a server that speaks only old TLS is named in the evidence ([`TlsError::OnlyLegacy`]).
 pub const LEGACY_TLS: &str = "TLS 1.0/1.1 only";
 
 /// The organisation (O=) of a certificate's issuer.
@@ -372,5 +372,44 @@ impl ServerCertVerifier for Examine {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(error: rustls::Error) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, error)
+    }
+
+    /// rustls' own words for a TLS 1.0/1.1 server hello, and the alert a server sends when the
+    /// client's versions are all above its own (RFC 5246 appendix E.1), mean "legacy only"; a
+    /// handshake failure alert (no cipher in common) or a certificate error do not.
+    #[test]
+    fn only_a_server_below_tls_12_is_told_legacy_only() {
+        use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+        assert!(only_legacy(&io(rustls::Error::PeerIncompatible(
+            PeerIncompatible::ServerDoesNotSupportTls12Or13
+        ))));
+        assert!(only_legacy(&io(rustls::Error::AlertReceived(
+            AlertDescription::ProtocolVersion
+        ))));
+        assert!(!only_legacy(&io(rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure
+        ))));
+        assert!(!only_legacy(&io(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer
+        ))));
+        assert!(!only_legacy(&std::io::ErrorKind::ConnectionReset.into()));
+    }
+
+    #[test]
+    fn versions_are_named_as_blackbox_exporter_names_them() {
+        let labels: Vec<_> = [TlsVersion::Tls13, TlsVersion::Tls12, TlsVersion::Legacy]
+            .iter()
+            .map(|v| v.label())
+            .collect();
+        assert_eq!(labels, ["TLS 1.3", "TLS 1.2", "TLS 1.0/1.1"]);
     }
 }
