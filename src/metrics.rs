@@ -566,6 +566,17 @@ fn write_backends(out: &mut Compressor, walks: &[AppWalk], risk_ratio: f64, per_
     );
     write_family(
         out,
+        "appproxy_backend_tls_version_info",
+        "1 with the TLS version the last handshake with the app's internal URL reached (TLS 1.2, TLS 1.3), or TLS 1.0/1.1 for a backend that offers nothing newer (the connector reaches it only while SChannel allows those versions); absent for http and before a TLS answer.",
+        GAUGE,
+        &["connector_group", "app", "version"],
+        requested().filter_map(|([group, app], b)| {
+            let version = b.last.tls_version?;
+            Some(([group, app, version.label()], 1.0))
+        }),
+    );
+    write_family(
+        out,
         "appproxy_backend_latency_ratio",
         "What step 9 judges: the median latency of the last three requests to the internal URL divided by the app's backend timeout (it fails above probes.backend.timeout_risk_ratio).",
         GAUGE,

@@ -1,6 +1,6 @@
 //! Steps 5 and 7-10 against real web servers in a network namespace: nginx (keep-alive,
 //! chunked gzip, 204, 304), a server that sends 103 Early Hints and then 500, one that speaks
-//! only TLS 1.0/1.1, tinyproxy filtering a backend host (403) or asking for authentication
+//! only TLS 1.0/1.1 (and `openssl s_server` limited to TLS 1.0), tinyproxy filtering a backend host (403) or asking for authentication
 //! (407) when the connector sends backend requests through it, and App Proxy-like front ends
 //! for step 10 (a sign-in redirect, a "Backend Timeout" page, a gateway timeout page). Every
 //! case asserts the step, the failure phase and the evidence. App Proxy's timeouts are scaled
@@ -312,10 +312,12 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
             .contains("answered HTTP 500")
     );
 
-    // A backend that speaks only TLS 1.0/1.1 is named as such, with its remedy.
-    assert_eq!(failing(&m, "legacy-tls"), Some(7.0));
+    // A backend that speaks only TLS 1.0/1.1 is named as such; off Windows nobody knows
+    // whether the connector's SChannel speaks it, so step 7 is not evaluated, never failed.
+    assert_eq!(failing(&m, "legacy-tls"), Some(0.0));
     assert!(failure_phase(&m, "legacy-tls", "tls"));
-    let (_, evidence) = diagnosed(&lab, &exporter, "legacy-tls", 7);
+    let (state, evidence) = diagnosed(&lab, &exporter, "legacy-tls", 7);
+    assert_eq!(state, "not_evaluated");
     assert!(evidence.contains("TLS 1.0/1.1 only"), "{evidence}");
 
     // tinyproxy filters the backend host: the proxy's 403, step 5 for this app alone.
@@ -630,4 +632,153 @@ probes:
     // The page shows the same.
     let page = lab.netns.get(exporter.address, "/").1;
     assert!(page.contains(&other.to_lowercase()), "{page}");
+}
+
+/// `openssl s_server` on 127.0.0.76:443 that speaks only TLS 1.0, as an old IIS or appliance
+/// does. Debian's OpenSSL offers TLS 1.0 only at security level 0 (`-cipher
+/// 'DEFAULT:@SECLEVEL=0'`); `-www` answers any request with its status page.
+struct Tls10Server(Child);
+
+impl Tls10Server {
+    const ADDRESS: &str = "127.0.0.76:443";
+
+    fn start(lab: &Lab, dir: &Path) -> Tls10Server {
+        let (cert, key) = (dir.join("tls10.pem"), dir.join("tls10.key"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=tls10.backend.test"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs (scripts/test installs it)");
+        assert!(made.status.success(), "{made:?}");
+        let child = lab
+            .netns
+            .command("openssl")
+            .args(["s_server", "-accept", Self::ADDRESS, "-tls1"])
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www", "-quiet"])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server runs");
+        let server = Tls10Server(child);
+        // Ready when a TLS 1.0 client gets through; and a TLS 1.2 one must not.
+        let handshake = |version: &str| {
+            lab.netns
+                .command("openssl")
+                .args(["s_client", "-connect", Self::ADDRESS, version])
+                .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !handshake("-tls1") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "openssl s_server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(!handshake("-tls1_2"), "the server must not speak TLS 1.2");
+        server
+    }
+}
+
+impl Drop for Tls10Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The exporter (rustls: TLS 1.2 and 1.3 only) cannot load a backend that speaks only TLS 1.0,
+/// but the connector's SChannel may: off Windows, where SChannel's settings cannot be read,
+/// step 7 is not evaluated and says why, never failed and never passed; the backend's TLS is
+/// exported as `TLS 1.0/1.1`, and a modern backend's negotiated version beside it.
+#[test]
+fn a_backend_speaking_only_tls_10_is_not_evaluated_off_windows_and_its_version_exported() {
+    let lab = Lab::up(&json!({
+        "hosts": {
+            "tls10.backend.test": "127.0.0.76",
+            "modern.backend.test": "127.0.0.77"
+        },
+        "servers": [
+            {"ip": "127.0.0.77", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "modern.backend.test"}
+        ]
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let _server = Tls10Server::start(&lab, dir.path());
+    let exporter = lab.start(&write_config(
+        dir.path(),
+        "inventory:
+  static:
+    connector_groups:
+      - name: Default
+        connectors: [{machine_name: CONN-01, status: active}]
+    apps:
+      - {name: tls10, connector_group: Default, internal_url: \"https://tls10.backend.test/\"}
+      - {name: modern, connector_group: Default, internal_url: \"https://modern.backend.test/\"}
+probes:
+  interval: 1s
+  timeout: 1s
+  endpoints:
+    catalog: none
+  backend:
+    interval: 300ms
+    timeouts: {default: 2s, long: 4s}
+metrics:
+  per_step_series: true
+",
+    ));
+    let version = |app: &str, version: &str| {
+        format!(
+            "appproxy_backend_tls_version_info{{app=\"{app}\",connector_group=\"Default\",version=\"{version}\"}}"
+        )
+    };
+    let m = lab.wait_for_metrics(&exporter, |m| {
+        ["tls10", "modern"]
+            .iter()
+            .all(|app| answered(m, app, false))
+            && m.contains("appproxy_flow_failing_step{")
+    });
+    assert_eq!(
+        sample(&m, &version("tls10", "TLS 1.0/1.1")),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(sample(&m, &version("modern", "TLS 1.3")), Some(1.0), "{m}");
+
+    // Not failed, not passed: no step 7 series at all, and the walk goes past it.
+    let step_7 = |app: &str| {
+        format!(
+            "appproxy_flow_step_ok{{app=\"{app}\",connector_group=\"Default\",step=\"7\",step_name=\"internal_url\"}}"
+        )
+    };
+    assert_eq!(sample(&m, &step_7("tls10")), None, "{m}");
+    assert_eq!(sample(&m, &step_7("modern")), Some(1.0));
+    assert_eq!(failing(&m, "tls10"), Some(0.0));
+    // What the exporter saw is still said: it could not load the page, over TLS.
+    assert!(failure_phase(&m, "tls10", "tls"));
+
+    let (state, evidence) = diagnosed(&lab, &exporter, "tls10", 7);
+    assert_eq!(state, "not_evaluated");
+    for said in [
+        "tls10.backend.test:443",
+        "TLS 1.0/1.1 only",
+        "whether the connector's SChannel does is unknown here",
+        "not Windows",
+    ] {
+        assert!(evidence.contains(said), "{said:?} in {evidence}");
+    }
+    assert_eq!(diagnosed(&lab, &exporter, "tls10", 8).0, "pass");
 }

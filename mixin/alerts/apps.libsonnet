@@ -15,7 +15,10 @@ local a = import '../lib/alerting.libsonnet';
   local hostApp = ['instance'] + a.identity(c, app),
 
   // Share of the window the internal URL did not load for a reason of steps 7-8: a timeout
-  // (connected, no answer in time) is step 9's, judged by the latency ratio.
+  // (connected, no answer in time) is step 9's, judged by the latency ratio; a backend that
+  // offers only TLS 1.0/1.1 did not load from the exporter but may from the connector, whose
+  // SChannel decides: it counts as down only while the host's walk fails step 7 (SChannel has
+  // them off), and is otherwise AppProxyBackendLegacyTls's ticket.
   local backendDownShare = std.stripChars(|||
     (
       1 - avg_over_time(%(up)s[%(w)s])
@@ -24,10 +27,22 @@ local a = import '../lib/alerting.libsonnet';
         or
         0 * avg_over_time(%(up)s[%(w)s])
       )
+      - (
+        (
+          sum without (version) (count_over_time(%(legacy)s[%(w)s]))
+          unless ignoring (step, step_name)
+          %(step7)s
+        )
+        / count_over_time(%(up)s[%(w)s])
+        or
+        0 * avg_over_time(%(up)s[%(w)s])
+      )
     )
   ||| % {
     up: sel('appproxy_backend_up'),
     timeout: sel('appproxy_backend_failure_info', 'phase="timeout"'),
+    legacy: sel('appproxy_backend_tls_version_info', 'version="TLS 1.0/1.1"'),
+    step7: sel('appproxy_flow_failing_step_info', 'step="7"'),
     w: c.backendWindow,
   }, '\n'),
 
@@ -139,7 +154,21 @@ local a = import '../lib/alerting.libsonnet';
               description: "App {{ $labels.app }} (connector group {{ $labels.connector_group }}) failed step {{ $labels.step }} ({{ $labels.step_name }}) from {{ $labels.instance }} in {{ $value | humanizePercentage }} of the walks over %s. Other connector hosts still pass it. The evidence and the remedy are on that exporter's page and in its /api/v1/diagnosis." % c.walkWindow,
               runbook_url: a.runbook(c, '{{ $labels.step_name }}'),
             } + a.appDashboard(c),
-          ),
+          )
+          + [
+            // A fact about the backend, the same from every connector host: one ticket per app.
+            {
+              alert: 'AppProxyBackendLegacyTls',
+              expr: 'max %s (max_over_time(%s[%s])) == 1\n' % [byApp, sel('appproxy_backend_tls_version_info', 'version="TLS 1.0/1.1"'), c.backendWindow],
+              'for': '30m',
+              labels: { severity: c.severities.ticket, flow_step: 'internal_url' },
+              annotations: {
+                summary: "An app's backend speaks only TLS 1.0/1.1, which Windows is turning off.",
+                description: 'The internal URL of app {{ $labels.app }} (connector group {{ $labels.connector_group }}) offers only TLS 1.0 or 1.1. Connector hosts reach it only while their SChannel allows those versions as a client (on by default on Windows Server 2016-2022, off by default on the Windows releases after September 2023), so it breaks when a host is hardened or replaced. Until then step 7 (internal_url) is not evaluated where SChannel allows them, and fails where it does not. Enable TLS 1.2 on the backend.',
+                runbook_url: a.runbook(c, 'internal_url#legacy-tls'),
+              } + a.appDashboard(c),
+            } + a.keepFiring(c),
+          ],
       },
     ],
   },

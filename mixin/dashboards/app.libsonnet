@@ -73,6 +73,9 @@ local common = import 'common.libsonnet';
         g.timeseries('Internal URL status code', "The last passing answer's HTTP status over time.", 'none', [
           g.target(sel('appproxy_backend_http_status_code', GA), '{{instance}}'),
         ], 12, 6),
+        g.table('Internal URL TLS version', "The TLS version of the last handshake with the internal URL, per connector host: TLS 1.2 or 1.3, or TLS 1.0/1.1 for a backend that offers nothing newer (step 7 then follows the host's SChannel settings; AppProxyBackendLegacyTls). Empty for an http URL.", 'none', [
+          g.target(sel('appproxy_backend_tls_version_info', GA), instant=true, table=true),
+        ], 24, 4, hide=['job', 'Value']),
 
         g.row('Step 10: the external URL'),
         g.timeline('External URL over time', 'Whether the external URL answers as App Proxy should over time (with external probes enabled).', 'none', [

@@ -286,6 +286,7 @@ mod tests {
             via: None,
             address: None,
             certificate: None,
+            tls_version: None,
         }
     }
 

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use url::Url;
 
 use crate::net::ProxyAddress;
-use crate::net::tls::{PresentedCertificate, TlsSetup};
+use crate::net::tls::{PresentedCertificate, TlsError, TlsSetup, TlsVersion};
 use crate::net::{self, Driver, Failure, Io};
 
 /// The phases timed (`appproxy_backend_phase_duration_seconds{phase}`).
@@ -106,6 +106,9 @@ pub struct Outcome {
     /// The leaf certificate of the TLS handshake, kept only where asked for
     /// ([`get_presenting`]: step 10 compares it with the custom domain's).
     pub certificate: Option<PresentedCertificate>,
+    /// The TLS version the handshake reached, or [`TlsVersion::Legacy`] when the backend offers
+    /// only TLS 1.0/1.1 (`appproxy_backend_tls_version_info`); `None` for `http` or before TLS.
+    pub tls_version: Option<TlsVersion>,
 }
 
 /// How much of the body is kept in [`Outcome::body_start`].
@@ -158,6 +161,7 @@ async fn fetch(
         via: proxy.map(ToString::to_string),
         address: None,
         certificate: None,
+        tls_version: None,
     };
     let until = tokio::time::Instant::from_std(started + deadline);
     let mut progress = Progress::default();
@@ -319,13 +323,19 @@ async fn run(
             phase: FailurePhase::Tls,
             detail: error.to_string(),
         })?;
-        let secured = setup
-            .connect(stream, server_name, verify)
-            .await
-            .map_err(|error| HttpFailure {
-                phase: FailurePhase::Tls,
-                detail: format!("{shown}: {error}"),
-            })?;
+        let secured = match setup.connect(stream, server_name, verify).await {
+            Ok(secured) => secured,
+            Err(error) => {
+                if matches!(error, TlsError::OnlyLegacy) {
+                    outcome.tls_version = Some(TlsVersion::Legacy);
+                }
+                return Err(HttpFailure {
+                    phase: FailurePhase::Tls,
+                    detail: format!("{shown}: {error}"),
+                });
+            }
+        };
+        outcome.tls_version = TlsVersion::of(&secured);
         if keep_certificate {
             outcome.certificate = PresentedCertificate::of_peer(&secured);
         }

@@ -24,6 +24,7 @@ use url::Url;
 use crate::config::BackendSettings;
 use crate::config::values::BackendTimeout;
 use crate::net::ProxyAddress;
+use crate::net::tls::TlsVersion;
 use crate::walk::AppKey;
 use crate::walk::{Judge, Outcome, Step, StepResults};
 use http::FailurePhase;
@@ -241,6 +242,11 @@ pub struct Answers<'a> {
     pub backend: Option<&'a AppBackend>,
     /// `probes.backend.timeout_risk_ratio`.
     pub risk_ratio: f64,
+    /// What step 7 is for a backend that offers only TLS 1.0/1.1, which the exporter's TLS
+    /// cannot speak but the connector's SChannel may: this host's verdict on SChannel
+    /// (`crate::host::HostHealth::legacy_tls_step_7`), failed where SChannel has both off, not
+    /// evaluated otherwise; `None` before it is known.
+    pub legacy_tls: Option<&'a Outcome>,
 }
 
 impl Judge for Answers<'_> {
@@ -270,6 +276,10 @@ impl Judge for Answers<'_> {
                     ),
                 );
                 steps.set(Step::InternalNetwork, network_failure(failure));
+            }
+            Some(FailurePhase::Tls) if b.last.tls_version == Some(TlsVersion::Legacy) => {
+                steps.set(Step::InternalUrl, legacy_only(failure, self.legacy_tls));
+                steps.set(Step::InternalNetwork, Outcome::Pass);
             }
             Some(FailurePhase::Tls | FailurePhase::Http) => {
                 steps.set(Step::InternalUrl, application_failure(failure));
@@ -332,14 +342,29 @@ fn network_failure(failure: Option<&http::HttpFailure>) -> Outcome {
 }
 
 fn application_failure(failure: Option<&http::HttpFailure>) -> Outcome {
-    let detail = failure.map(|f| f.detail.clone()).unwrap_or_default();
-    if detail.contains(crate::net::tls::LEGACY_TLS) {
-        return Outcome::fail_with_remedy(
-            detail,
-            "Enable TLS 1.2 (or 1.3) on the backend: TLS 1.0 and 1.1 are deprecated, off by default on current Windows Server, and the connector cannot count on them.",
-        );
+    Outcome::fail(failure.map(|f| f.detail.clone()).unwrap_or_default())
+}
+
+/// Step 7 for a backend that offers only TLS 1.0/1.1: the exporter cannot load the page, so
+/// the connector host's SChannel decides (`host`): failed where it has both versions off, not
+/// evaluated where it may speak them or where that is unknown; never passed.
+fn legacy_only(failure: Option<&http::HttpFailure>, host: Option<&Outcome>) -> Outcome {
+    let detail = failure.map(|f| f.detail.as_str()).unwrap_or_default();
+    match host {
+        Some(Outcome::Fail(failed)) => {
+            let evidence = format!("{detail}; {}", failed.evidence);
+            match failed.remedy.clone() {
+                Some(remedy) => Outcome::fail_with_remedy(evidence, remedy),
+                None => Outcome::fail(evidence),
+            }
+        }
+        Some(Outcome::NotEvaluated(unjudged)) => {
+            Outcome::not_evaluated(format!("{detail}; {}", unjudged.reason))
+        }
+        Some(Outcome::Pass) | None => Outcome::not_evaluated(format!(
+            "{detail}; whether the connector's SChannel speaks TLS 1.0/1.1 is not known yet: step 7 is not evaluated"
+        )),
     }
-    Outcome::fail(detail)
 }
 
 /// Step 9 for an app that connected and never answered.
@@ -541,6 +566,7 @@ fn failed(problem: &UrlError) -> http::Outcome {
         address: None,
         via: None,
         certificate: None,
+        tls_version: None,
     }
 }
 
@@ -591,6 +617,7 @@ pub(crate) mod tests {
                 address: None,
                 via: None,
                 certificate: None,
+                tls_version: None,
             },
             external: None,
             recent: seconds.iter().copied().collect(),
@@ -613,6 +640,7 @@ pub(crate) mod tests {
         let judged = Answers {
             backend: Some(b),
             risk_ratio: 0.8,
+            legacy_tls: None,
         }
         .judge();
         let of = |step: Step| judged.get(step).cloned();
@@ -701,6 +729,7 @@ pub(crate) mod tests {
         let answers = Answers {
             backend: Some(&b),
             risk_ratio: 0.8,
+            legacy_tls: None,
         };
         assert_eq!(answers.proxy_refusal().as_deref(), Some("why"));
         assert_eq!(
@@ -723,6 +752,72 @@ pub(crate) mod tests {
         ));
         assert!(matches!(seven, Some(Outcome::Fail(_))));
         assert_eq!(eight, Some(Outcome::Pass));
+    }
+
+    /// A backend that offers only TLS 1.0/1.1, as `net::tls` reports it.
+    fn legacy_only_backend() -> AppBackend {
+        let mut b = backend(
+            &[0.1],
+            Some(http::FailurePhase::Tls),
+            BackendTimeout::Default,
+        );
+        b.last.tls_version = Some(TlsVersion::Legacy);
+        b
+    }
+
+    fn step_7(b: &AppBackend, legacy_tls: Option<&Outcome>) -> Option<Outcome> {
+        Answers {
+            backend: Some(b),
+            risk_ratio: 0.8,
+            legacy_tls,
+        }
+        .judge()
+        .get(Step::InternalUrl)
+        .cloned()
+    }
+
+    /// The exporter cannot speak the backend's TLS, the connector's SChannel may: step 7 is
+    /// not evaluated, with both reasons, never failed and never passed.
+    #[test]
+    fn a_legacy_tls_backend_is_not_evaluated_where_schannel_may_speak_it() {
+        let b = legacy_only_backend();
+        let host = Outcome::not_evaluated("this host's SChannel does (on by default)");
+        let Some(Outcome::NotEvaluated(why)) = step_7(&b, Some(&host)) else {
+            panic!()
+        };
+        assert_eq!(why.reason, "why; this host's SChannel does (on by default)");
+        let Some(Outcome::NotEvaluated(why)) = step_7(&b, None) else {
+            panic!("before the host's settings are read, nothing is failed")
+        };
+        assert!(why.reason.contains("not known yet"), "{}", why.reason);
+        let [_, eight, nine] = outcomes(&b);
+        assert_eq!(eight, Some(Outcome::Pass), "the network is fine");
+        assert_eq!(nine, None, "no answer, no latency");
+    }
+
+    /// Where this host's SChannel has TLS 1.0/1.1 off, the connector cannot reach the backend
+    /// either: step 7 fails, the backend's evidence first, with the host's remedy.
+    #[test]
+    fn a_legacy_tls_backend_fails_step_7_where_schannel_has_them_off() {
+        let b = legacy_only_backend();
+        let host = Outcome::fail_with_remedy("SChannel has them off", "Enable TLS 1.2");
+        let Some(Outcome::Fail(failed)) = step_7(&b, Some(&host)) else {
+            panic!()
+        };
+        assert_eq!(failed.evidence, "why; SChannel has them off");
+        assert_eq!(failed.remedy.as_deref(), Some("Enable TLS 1.2"));
+    }
+
+    /// Any other TLS failure stays step 7's own, whatever SChannel allows.
+    #[test]
+    fn another_tls_failure_fails_step_7_whatever_schannel_allows() {
+        let b = backend(
+            &[0.1],
+            Some(http::FailurePhase::Tls),
+            BackendTimeout::Default,
+        );
+        let host = Outcome::not_evaluated("SChannel does");
+        assert!(matches!(step_7(&b, Some(&host)), Some(Outcome::Fail(_))));
     }
 
     #[test]

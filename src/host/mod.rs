@@ -5,9 +5,11 @@
 //! [`version::check_version`] (behind the newest release that updates automatically, with
 //! what its updater did; the releases in [`releases`], step 2),
 //! [`tls::check_tls`] (TLS 1.2 and .NET strong crypto, step 4),
-//! [`kerberos::check_kerberos`] (delegation for Kerberos SSO apps, shown with step 7) and
-//! [`capacity::CapacityMonitor::check_capacity`] (CPU, memory and ephemeral ports against
-//! Microsoft's sizing advice, shown with step 2; it warns, never fails a step).
+//! [`legacy_tls::check_legacy_tls`] (whether SChannel still speaks TLS 1.0/1.1, which decides
+//! step 7 for a backend that offers nothing newer), [`kerberos::check_kerberos`] (delegation
+//! for Kerberos SSO apps, shown with step 7) and [`capacity::CapacityMonitor::check_capacity`]
+//! (CPU, memory and ephemeral ports against Microsoft's sizing advice, shown with step 2; it
+//! warns, never fails a step).
 //!
 //! Every check reads Windows through [`crate::platform`] (files under `%ProgramData%`, the
 //! registry, the certificate store, the event log API, the domain) and judges what it read
@@ -25,6 +27,7 @@ pub mod capacity;
 pub mod certificate;
 pub mod eventlog;
 pub mod kerberos;
+pub mod legacy_tls;
 pub mod releases;
 pub mod tls;
 pub mod version;
@@ -165,6 +168,9 @@ pub struct HostHealth {
     pub tls: Option<tls::TlsState>,
     pub kerberos: Option<kerberos::KerberosState>,
     pub capacity: Option<capacity::CapacityState>,
+    /// Not a check of its own: it decides step 7 only for a backend that offers only TLS
+    /// 1.0/1.1 ([`HostHealth::legacy_tls_step_7`]).
+    pub legacy_tls: Option<legacy_tls::LegacyTls>,
 }
 
 impl HostHealth {
@@ -209,6 +215,18 @@ impl HostHealth {
             .map(|c| c.verdict.outcome())
     }
 
+    /// Step 7's outcome for a backend that offers only TLS 1.0/1.1, as this host's SChannel
+    /// decides it ([`legacy_tls::LegacyTls::for_step_7`]); before the settings are read, not
+    /// evaluated.
+    pub fn legacy_tls_step_7(&self) -> Outcome {
+        match &self.legacy_tls {
+            Some(legacy) => legacy.for_step_7(),
+            None => Outcome::not_evaluated(
+                "the exporter's TLS cannot speak it, and this host's SChannel settings are not read yet: step 7 is not evaluated",
+            ),
+        }
+    }
+
     /// Step 7's outcome for an app whose Kerberos delegation cannot work from this host.
     pub fn kerberos_failure(&self, connector_group: &str, app: &str) -> Option<Outcome> {
         self.kerberos
@@ -249,6 +267,7 @@ pub struct LocalChecks {
     pub version: version::VersionState,
     pub tls: tls::TlsState,
     pub capacity: capacity::CapacityState,
+    pub legacy_tls: legacy_tls::LegacyTls,
 }
 
 impl LocalChecks {
@@ -280,6 +299,9 @@ impl LocalChecks {
                 capacity::Reading::not_evaluated(reason),
             )
             .with_verdict(verdict),
+            legacy_tls: legacy_tls::LegacyTls::Unknown {
+                reason: reason.to_string(),
+            },
         }
     }
 }
@@ -315,6 +337,7 @@ pub async fn check_all(
                 updater,
             ),
             tls: tls::check_tls(),
+            legacy_tls: legacy_tls::check_legacy_tls(),
             event_log,
             capacity: capacity
                 .lock()
@@ -338,6 +361,7 @@ pub async fn check_all(
             tls: Some(local.tls),
             kerberos: Some(kerberos),
             capacity: Some(local.capacity),
+            legacy_tls: Some(local.legacy_tls),
         },
         // The read panicked (logged): every check waits for the next round.
         None => HostHealth {

@@ -3,8 +3,10 @@
 //! the platform trust store (which honours `SSL_CERT_FILE`) and its issuers are compared with
 //! the expected organisations. A chain from anyone else is TLS interception, which the connector
 //! does not survive. For backends (step 7) the chain is verified during the handshake as the
-//! connector's Windows does ([`crate::platform::trust`]), and a failure says why in words, the
-//! TLS version included when the backend speaks only TLS 1.1 or older.
+//! connector's Windows does ([`crate::platform::trust`]), and a failure says why in words. The
+//! version a backend handshake reached is kept ([`TlsVersion`]), and a backend that offers only
+//! TLS 1.1 or older, which rustls does not speak, is told apart ([`TlsError::OnlyLegacy`]): the
+//! connector's SChannel may still speak it, so that is not the backend's failure by itself.
 
 use std::sync::{Arc, OnceLock};
 
@@ -39,6 +41,12 @@ pub enum TlsError {
     /// Why the handshake failed, in words ([`reason`]).
     #[error("the TLS handshake failed: {0}")]
     Handshake(String),
+    /// The server offers only TLS 1.1 or older ([`only_legacy`]): rustls speaks TLS 1.2 and 1.3
+    /// only, so the exporter cannot load the page, whereas SChannel may.
+    #[error(
+        "the TLS handshake failed: {LEGACY_TLS}: the backend offers only TLS 1.1 or older, which the exporter's TLS (rustls) does not speak"
+    )]
+    OnlyLegacy,
     #[error("the server presented no certificate")]
     NoCertificate,
     #[error("the server presented an empty chain")]
@@ -116,10 +124,13 @@ impl TlsSetup {
         } else {
             &self.connector
         };
-        connector
-            .connect(name, stream)
-            .await
-            .map_err(|e| TlsError::Handshake(reason(&e, host)))
+        connector.connect(name, stream).await.map_err(|e| {
+            if only_legacy(&e) {
+                TlsError::OnlyLegacy
+            } else {
+                TlsError::Handshake(reason(&e, host))
+            }
+        })
     }
 
     /// Handshakes over `stream` as `host` and judges the presented chain.
@@ -174,6 +185,53 @@ fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     })
 }
 
+/// The protocol version of a handshake, as blackbox_exporter's `probe_tls_version_info` names
+/// it (`appproxy_backend_tls_version_info{version}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls13,
+    Tls12,
+    /// The server offers only TLS 1.0 or 1.1 (which of them is not told: rustls stops at the
+    /// server's hello, before either side says more).
+    Legacy,
+}
+
+impl TlsVersion {
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsVersion::Tls13 => "TLS 1.3",
+            TlsVersion::Tls12 => "TLS 1.2",
+            TlsVersion::Legacy => "TLS 1.0/1.1",
+        }
+    }
+
+    /// The version a completed handshake negotiated.
+    pub fn of<S>(stream: &tokio_rustls::client::TlsStream<S>) -> Option<TlsVersion> {
+        match stream.get_ref().1.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => Some(TlsVersion::Tls13),
+            rustls::ProtocolVersion::TLSv1_2 => Some(TlsVersion::Tls12),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a handshake failed because the server offers only TLS 1.1 or older: rustls reads a
+/// server hello of TLS 1.0 or 1.1 as `PeerIncompatible::ServerDoesNotSupportTls12Or13`, and a
+/// server that cannot go as high as the client's minimum answers with a `protocol_version`
+/// alert (RFC 8446 appendix D, RFC 5246 appendix E.1).
+pub fn only_legacy(error: &std::io::Error) -> bool {
+    use rustls::{AlertDescription, PeerIncompatible};
+    matches!(
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(
+            rustls::Error::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13)
+                | rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
+        )
+    )
+}
+
 /// Why a handshake failed, in words.
 pub fn reason(error: &std::io::Error, host: &str) -> String {
     use rustls::{AlertDescription, CertificateError, PeerIncompatible};
@@ -191,7 +249,7 @@ pub fn reason(error: &std::io::Error, host: &str) -> String {
     match tls {
         rustls::Error::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13)
         | rustls::Error::AlertReceived(AlertDescription::ProtocolVersion) => format!(
-            "{LEGACY_TLS}: the backend offers only TLS 1.1 or older, which are deprecated and off by default on current Windows Server"
+            "{LEGACY_TLS}: the server offers only TLS 1.1 or older, which the exporter's TLS (rustls) does not speak"
         ),
         rustls::Error::AlertReceived(AlertDescription::HandshakeFailure) => {
             "the backend refused the handshake: no protocol version or cipher suite in common (a backend that speaks only TLS 1.0/1.1 or old ciphers does this)".into()
@@ -261,7 +319,7 @@ impl PresentedCertificate {
     }
 }
 
-/// How a backend that speaks only old TLS is named in the evidence (and recognised).
+/// How a server that speaks only old TLS is named in the evidence ([`TlsError::OnlyLegacy`]).
 pub const LEGACY_TLS: &str = "TLS 1.0/1.1 only";
 
 /// The organisation (O=) of a certificate's issuer.
@@ -314,5 +372,44 @@ impl ServerCertVerifier for Examine {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(error: rustls::Error) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, error)
+    }
+
+    /// rustls' own words for a TLS 1.0/1.1 server hello, and the alert a server sends when the
+    /// client's versions are all above its own (RFC 5246 appendix E.1), mean "legacy only"; a
+    /// handshake failure alert (no cipher in common) or a certificate error do not.
+    #[test]
+    fn only_a_server_below_tls_12_is_told_legacy_only() {
+        use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+        assert!(only_legacy(&io(rustls::Error::PeerIncompatible(
+            PeerIncompatible::ServerDoesNotSupportTls12Or13
+        ))));
+        assert!(only_legacy(&io(rustls::Error::AlertReceived(
+            AlertDescription::ProtocolVersion
+        ))));
+        assert!(!only_legacy(&io(rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure
+        ))));
+        assert!(!only_legacy(&io(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer
+        ))));
+        assert!(!only_legacy(&std::io::ErrorKind::ConnectionReset.into()));
+    }
+
+    #[test]
+    fn versions_are_named_as_blackbox_exporter_names_them() {
+        let labels: Vec<_> = [TlsVersion::Tls13, TlsVersion::Tls12, TlsVersion::Legacy]
+            .iter()
+            .map(|v| v.label())
+            .collect();
+        assert_eq!(labels, ["TLS 1.3", "TLS 1.2", "TLS 1.0/1.1"]);
     }
 }

@@ -17,6 +17,7 @@ use crate::diagnosis::{self, State};
 use crate::host::Verdict;
 use crate::host::certificate::CertificateState;
 use crate::host::kerberos::{AppDelegation, KerberosApp, KerberosState};
+use crate::host::legacy_tls::LegacyTls;
 use crate::host::tls::TlsState;
 use crate::inventory::fixtures::{app, connector, group, inventory};
 use crate::store::{InventoryState, Snapshot};
@@ -42,7 +43,8 @@ fn verdict(said: u8) -> Verdict {
 
 /// What one generated app is: its group (0-2 of the three groups, 3 one the inventory does not
 /// have, 4 none), whether it is a web app, its backend's answer (0 none yet, 1 loaded, 2-6 a
-/// failure phase), whether it is not requested, whether Kerberos fails for it.
+/// failure phase, 7 a backend that offers only TLS 1.0/1.1), whether it is not requested,
+/// whether Kerberos fails for it.
 #[derive(Debug, Clone)]
 struct AppCase {
     group: u8,
@@ -53,7 +55,7 @@ struct AppCase {
 }
 
 fn app_case() -> impl Strategy<Value = AppCase> {
-    (0u8..5, any::<bool>(), 0u8..7, any::<bool>(), 0u8..3).prop_map(
+    (0u8..5, any::<bool>(), 0u8..8, any::<bool>(), 0u8..3).prop_map(
         |(group, web, answer, unprobed, kerberos)| AppCase {
             group,
             web,
@@ -73,6 +75,8 @@ struct Round {
     host_steps: [u8; 4],
     certificate: u8,
     tls: u8,
+    /// This host's SChannel for TLS 1.0/1.1: allowed, off, unknown, not read yet.
+    legacy_tls: u8,
     apps: Vec<AppCase>,
 }
 
@@ -83,15 +87,17 @@ fn round() -> impl Strategy<Value = Round> {
         prop::array::uniform4(0u8..3),
         0u8..3,
         0u8..3,
+        0u8..4,
         prop::collection::vec(app_case(), 1..8),
     )
         .prop_map(
-            |(groups, services, host_steps, certificate, tls, apps)| Round {
+            |(groups, services, host_steps, certificate, tls, legacy_tls, apps)| Round {
                 groups,
                 services,
                 host_steps,
                 certificate,
                 tls,
+                legacy_tls,
                 apps,
             },
         )
@@ -176,11 +182,16 @@ fn snapshot(round: &Round) -> Snapshot {
             3 => Some(FailurePhase::Connect),
             4 => Some(FailurePhase::Http),
             5 => Some(FailurePhase::Timeout),
-            _ => Some(FailurePhase::Proxy),
+            6 => Some(FailurePhase::Proxy),
+            _ => Some(FailurePhase::Tls),
         };
         if case.answer > 0 {
             let seconds = [if phase.is_none() { 0.2 } else { 80.0 }];
-            let backend = crate::backend::tests::backend(&seconds, phase, BackendTimeout::Default);
+            let mut backend =
+                crate::backend::tests::backend(&seconds, phase, BackendTimeout::Default);
+            if case.answer == 7 {
+                backend.last.tls_version = Some(crate::net::tls::TlsVersion::Legacy);
+            }
             backends.insert(key.clone(), Arc::new(backend));
         }
         if case.unprobed {
@@ -213,6 +224,18 @@ fn snapshot(round: &Round) -> Snapshot {
             checks: Vec::new(),
             apps: delegations,
         }),
+        legacy_tls: match round.legacy_tls {
+            0 => Some(LegacyTls::Allowed {
+                evidence: "on by default".into(),
+            }),
+            1 => Some(LegacyTls::Off {
+                evidence: "Enabled is 0".into(),
+            }),
+            2 => Some(LegacyTls::Unknown {
+                reason: "not Windows".into(),
+            }),
+            _ => None,
+        },
         ..HostHealth::default()
     };
     let walks = decide(&Evidence {

@@ -15,8 +15,9 @@
 //! - [`app_steps`]: an app takes steps 1-2 from the inventory and its group, 3-6 from this
 //!   host, 7-10 from its own answers, which may also fail an earlier step for it alone (its
 //!   backend proxy's refusal, App Proxy's page naming a step); Kerberos delegation that cannot
-//!   work fails step 7 where the page loads; what no probe can judge is not evaluated, with
-//!   why;
+//!   work fails step 7 where the page loads; a backend that offers only TLS 1.0/1.1 is judged
+//!   at step 7 by this host's SChannel (failed where it has them off, else not evaluated); what
+//!   no probe can judge is not evaluated, with why;
 //! - [`crate::walk::walk`]: the walk stops at the first failing step.
 //!
 //! The rules read outcomes, not the families' evidence, so each is tested on its own with a
@@ -121,6 +122,8 @@ pub fn decide(evidence: &Evidence<'_>) -> Walks {
         .cloned()
     });
     let certificate = evidence.host_checks.failure_for(Step::ConnectorInstalled);
+    // Step 7 for any backend that offers only TLS 1.0/1.1: this host's SChannel decides.
+    let legacy_tls = evidence.host_checks.legacy_tls_step_7();
     let mut groups: BTreeMap<String, Outcome> = BTreeMap::new();
     let apps = evidence
         .inventory
@@ -146,6 +149,7 @@ pub fn decide(evidence: &Evidence<'_>) -> Walks {
             let answers = Answers {
                 backend: backend.as_deref(),
                 risk_ratio: evidence.risk_ratio,
+                legacy_tls: Some(&legacy_tls),
             };
             // What the app's answers show about a step of another family, in its words.
             let mut earlier = StepResults::default();

@@ -361,6 +361,7 @@ fn every_family_judges_its_own_steps_only() {
     let answers = Answers {
         backend: Some(&backend),
         risk_ratio: 0.8,
+        legacy_tls: None,
     };
     assert_eq!(
         own(&answers),
