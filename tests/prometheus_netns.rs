@@ -24,6 +24,7 @@ fn spec() -> Value {
             "crl.digicert.test": "127.0.0.21",
             "intercepted.login.test": "127.0.0.31",
             "ok.backend.test": "127.0.0.51", "slow.backend.test": "127.0.0.52", "error.backend.test": "127.0.0.54",
+            "legacy.backend.test": "127.0.0.55",
             "ok-contoso.msappproxy.test": "127.0.0.72", "offline-contoso.msappproxy.test": "127.0.0.73"
         },
         "servers": [
@@ -34,6 +35,7 @@ fn spec() -> Value {
             {"ip": "127.0.0.51", "port": 80, "kind": "http"},
             {"ip": "127.0.0.52", "port": 80, "kind": "http", "delay": 1.7},
             {"ip": "127.0.0.54", "port": 80, "kind": "http", "status": 503},
+            {"ip": "127.0.0.55", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "legacy.backend.test", "max_tls": "1.1"},
             {"ip": "127.0.0.72", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "ok-contoso.msappproxy.test", "status": 302}
         ],
         "proxy": {"ip": "127.0.0.1", "port": 3128, "connect_ports": [443, 80], "basic_auth": "user:pass"}
@@ -117,6 +119,7 @@ const MALFORMED: &str =
 /// facts: the `Dormant` group has no active connector, `orphan` no group, Graph refuses. Only
 /// host 1 fails the `error` app and finds `sluggish` slow; host 2 reaches both. The external URL
 /// of `offline` refuses connections (nothing listens there), so host 2's walk stops at step 10.
+/// Both find `legacy`'s backend speaking only TLS 1.0/1.1 (step 7 not evaluated off Windows).
 /// Host 2 also exports the per-app step matrix (`metrics.per_step_series`), which some panels
 /// read; host 1 exports the default series only.
 fn config(dir: &Path, graph_url: &str, faulty: bool, host: u8) -> String {
@@ -148,7 +151,7 @@ fn config(dir: &Path, graph_url: &str, faulty: bool, host: u8) -> String {
     let (groups, apps) = if faulty {
         (
             "      - {name: Default, connectors: [{machine_name: CONN-01, status: active}, {machine_name: CONN-02, status: active}]}\n      - {name: Dormant, connectors: [{machine_name: CONN-09, status: inactive}]}\n".to_string(),
-            format!("      - {{name: error, connector_group: Default, internal_url: \"http://{error_backend}.backend.test/\"}}\n      - {{name: sluggish, connector_group: Default, internal_url: \"http://{sluggish_backend}.backend.test/\"}}\n      - {{name: broken, connector_group: Default, internal_url: \"http://error.backend.test/\"}}\n      - {{name: slow, connector_group: Default, internal_url: \"http://slow.backend.test/\"}}\n      - {{name: dormant, connector_group: Dormant, internal_url: \"http://ok.backend.test/\"}}\n      - {{name: orphan, internal_url: \"http://ok.backend.test/\"}}\n      - {{name: offline, connector_group: Default, internal_url: \"http://ok.backend.test/\", external_url: \"https://offline-contoso.msappproxy.test/\"}}\n"),
+            format!("      - {{name: error, connector_group: Default, internal_url: \"http://{error_backend}.backend.test/\"}}\n      - {{name: sluggish, connector_group: Default, internal_url: \"http://{sluggish_backend}.backend.test/\"}}\n      - {{name: broken, connector_group: Default, internal_url: \"http://error.backend.test/\"}}\n      - {{name: slow, connector_group: Default, internal_url: \"http://slow.backend.test/\"}}\n      - {{name: dormant, connector_group: Dormant, internal_url: \"http://ok.backend.test/\"}}\n      - {{name: orphan, internal_url: \"http://ok.backend.test/\"}}\n      - {{name: offline, connector_group: Default, internal_url: \"http://ok.backend.test/\", external_url: \"https://offline-contoso.msappproxy.test/\"}}\n      - {{name: legacy, connector_group: Default, internal_url: \"https://legacy.backend.test/\"}}\n"),
         )
     } else {
         (
@@ -451,6 +454,10 @@ fn fleet_checks(prometheus: &Prometheus, netns: &Netns, hosts: &[String]) -> Vec
             r#"alertname="AppProxyInventoryStale""#,
         ),
         (
+            "a backend that speaks only TLS 1.0/1.1 is one ticket for the fleet",
+            r#"alertname="AppProxyBackendLegacyTls",app="legacy""#,
+        ),
+        (
             "a custom-domain certificate 3 days from expiry pages once for the fleet",
             r#"alertname="AppProxyCustomDomainCertificateExpiring",app="renew-now",severity="critical""#,
         ),
@@ -638,6 +645,7 @@ fn run_scenario(lab: &Lab, faulty: bool) -> Scenario {
             ("Default", "error"),
             ("Graph", "renew-now"),
             ("Graph", "files"),
+            ("Default", "legacy"),
             (".*", ".*"),
         ]
         .iter()
