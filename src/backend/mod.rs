@@ -577,7 +577,11 @@ pub async fn request_both(target: &Target) -> Answered {
                 }
             }))
             .await;
-        let internal = wildcard::combine(&segments).unwrap_or_else(|| request_failed());
+        // `segments` is not empty here, so `combine` chooses one; the primary URL otherwise.
+        let internal = match wildcard::combine(&segments) {
+            Some(chosen) => chosen,
+            None => request(target).await,
+        };
         (internal, segments)
     };
     let external = match &target.external {
@@ -622,14 +626,6 @@ pub async fn request_both(target: &Target) -> Answered {
         external,
         segments,
     }
-}
-
-/// The answer of an app with nothing to request (never planned: a target has a URL).
-fn request_failed() -> http::Outcome {
-    failed(&UrlError::NotHttp {
-        which: "internal",
-        text: String::new(),
-    })
 }
 
 /// The first address `url`'s host resolves to on this host, if it resolves.

@@ -77,7 +77,7 @@ fn diagnosed_app<'a>(diagnosis: &'a serde_json::Value, app: &str) -> &'a serde_j
         .unwrap_or_else(|| panic!("{app} is not in the diagnosis"))
 }
 
-fn step<'a>(app: &'a serde_json::Value, number: u64) -> &'a serde_json::Value {
+fn step(app: &serde_json::Value, number: u64) -> &serde_json::Value {
     app["steps"]
         .as_array()
         .unwrap()
@@ -103,10 +103,18 @@ async fn a_wildcard_app_is_requested_at_each_segment_host_and_fails_naming_the_o
                 "hr-apps",
                 Some(segments(&[healthy.clone(), "http://127.0.0.1:1/".into()])),
             ),
-            wildcard("w2", "all-up", Some(segments(&[healthy.clone()]))),
-            // wildcard_hosts names a host (refused here, port 80 on an address that does not
-            // resolve in the test): it is requested instead of the healthy segment.
-            wildcard("w3", "overridden", Some(segments(&[healthy.clone()]))),
+            wildcard(
+                "w2",
+                "all-up",
+                Some(segments(std::slice::from_ref(&healthy))),
+            ),
+            // wildcard_hosts names a host, which is requested instead of the healthy segment:
+            // reports.corp.example does not resolve (.example is reserved, RFC 2606).
+            wildcard(
+                "w3",
+                "overridden",
+                Some(segments(std::slice::from_ref(&healthy))),
+            ),
             wildcard("w4", "neither", Some(json!([]))),
         ]),
         100,
