@@ -60,7 +60,9 @@ pub fn requests(app: &App, hosts: &[WildcardHost]) -> Result<Requests, UrlError>
     let (urls, not_requested) = from_segments(app.web_segments.as_deref());
     if urls.is_empty() {
         let why = match app.web_segments.as_deref() {
-            None => "Graph lists no segment for it".to_string(),
+            // Graph's wildcard apps always have theirs read (or why not): this one is the
+            // static config's, which has no segments.
+            None => "the static config gives it no segments".to_string(),
             Some(WebSegments::Unreadable(why)) => format!("its segments could not be read ({why})"),
             Some(WebSegments::Read(_)) if not_requested.is_empty() => {
                 "Graph lists no segment for it".to_string()
@@ -309,8 +311,13 @@ mod tests {
     fn a_wildcard_without_segments_or_a_configured_host_is_not_requested_and_says_why() {
         let reason = requests(&wildcard_app(), &[]).unwrap_err().to_string();
         assert!(reason.contains("is a wildcard"), "{reason}");
-        assert!(reason.contains("Graph lists no segment"), "{reason}");
+        assert!(reason.contains("the static config gives it no segments"), "{reason}");
         assert!(reason.contains("probes.backend.wildcard_hosts"), "{reason}");
+
+        let mut none = wildcard_app();
+        none.web_segments = Some(Arc::new(WebSegments::Read(Vec::new())));
+        let reason = requests(&none, &[]).unwrap_err().to_string();
+        assert!(reason.contains("Graph lists no segment for it"), "{reason}");
 
         let mut unreadable = wildcard_app();
         unreadable.web_segments = Some(Arc::new(WebSegments::Unreadable("HTTP 403".into())));
