@@ -805,6 +805,48 @@ pub(crate) mod tests {
         assert!(remedy.unwrap().contains("not answering in time"));
     }
 
+    /// A wildcard app judged by its segments: one loads, one answers 503, one refuses. Each
+    /// failing step names its own segment's host; the page that loaded is not blamed.
+    #[test]
+    fn a_wildcard_app_fails_each_step_one_of_its_segments_fails() {
+        let answer = |url: &str, failure: Option<http::FailurePhase>| {
+            let mut outcome = backend(&[0.1], failure, BackendTimeout::Default).last;
+            if let Some(f) = &mut outcome.failure {
+                f.detail = format!("{url} failed");
+            }
+            wildcard::SegmentAnswer {
+                url: url.into(),
+                outcome,
+            }
+        };
+        let segments = vec![
+            answer("up.corp.example", None),
+            answer("error.corp.example", Some(http::FailurePhase::Http)),
+            answer("refused.corp.example", Some(http::FailurePhase::Connect)),
+        ];
+        let mut b = backend(&[0.1], None, BackendTimeout::Default);
+        b.last = wildcard::combine(&segments).unwrap();
+        b.segments = segments;
+        assert!(!b.up(), "one segment's failure is the app's");
+        let [seven, eight, nine] = outcomes(&b);
+        assert_eq!(
+            seven.as_ref().and_then(Outcome::evidence),
+            Some("error.corp.example failed")
+        );
+        assert_eq!(
+            eight.as_ref().and_then(Outcome::evidence),
+            Some("refused.corp.example failed")
+        );
+        assert!(
+            !matches!(nine, Some(Outcome::Fail(_))),
+            "quick answers do not fail step 9"
+        );
+        b.segments.truncate(1);
+        b.last = wildcard::combine(&b.segments).unwrap();
+        let [seven, eight, _] = outcomes(&b);
+        assert_eq!((seven, eight), (Some(Outcome::Pass), Some(Outcome::Pass)));
+    }
+
     #[test]
     fn a_proxys_refusal_is_step_5_and_the_backend_unjudged() {
         let b = backend(

@@ -311,7 +311,10 @@ mod tests {
     fn a_wildcard_without_segments_or_a_configured_host_is_not_requested_and_says_why() {
         let reason = requests(&wildcard_app(), &[]).unwrap_err().to_string();
         assert!(reason.contains("is a wildcard"), "{reason}");
-        assert!(reason.contains("the static config gives it no segments"), "{reason}");
+        assert!(
+            reason.contains("the static config gives it no segments"),
+            "{reason}"
+        );
         assert!(reason.contains("probes.backend.wildcard_hosts"), "{reason}");
 
         let mut none = wildcard_app();
