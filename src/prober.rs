@@ -214,12 +214,12 @@ impl Prober {
         let backends = Arc::clone(&self.backends);
         stream::iter(targets)
             .map(|target| async move {
-                let (outcome, external) = backend::request_both(&target).await;
-                (target, outcome, external)
+                let answered = backend::request_both(&target).await;
+                (target, answered)
             })
             .buffer_unordered(concurrency.max(1))
-            .for_each(|(target, outcome, external)| {
-                backends.record(&target, outcome, external);
+            .for_each(|(target, answered)| {
+                backends.record(&target, answered);
                 async {}
             })
             .await;
@@ -505,18 +505,32 @@ fn backend_targets(
             );
             continue;
         }
-        let urls = match wildcard::urls(app, &backend.wildcard_hosts) {
-            Ok(urls) => urls,
+        let requests = match wildcard::requests(app, &backend.wildcard_hosts) {
+            Ok(requests) => requests,
             Err(reason) => {
                 unprobed.insert(key, Outcome::not_evaluated(reason.to_string()));
                 continue;
             }
         };
-        let proxy = backend_proxy.as_ref().and_then(|choice| {
-            let bypassed =
-                url::Url::parse(&urls.internal).is_ok_and(|u| choice.bypass.bypasses(&u));
-            choice.proxy.clone().filter(|_| !bypassed)
-        });
+        let proxy_for = |internal: &str| {
+            backend_proxy.as_ref().and_then(|choice| {
+                let bypassed = url::Url::parse(internal).is_ok_and(|u| choice.bypass.bypasses(&u));
+                choice.proxy.clone().filter(|_| !bypassed)
+            })
+        };
+        // "Translate URLs in headers" off: App Proxy passes the user's Host, the external one,
+        // to the backend.
+        let host_header = |external: Option<&str>| {
+            (!app.translate_host_header)
+                .then(|| external.and_then(host_header_of))
+                .flatten()
+        };
+        // A wildcard app judged by its segments is requested at each; step 10 asks the first
+        // segment's external URL.
+        let Some(urls) = requests.urls.first() else {
+            continue;
+        };
+        let proxy = proxy_for(&urls.internal);
         let target = Target::new(
             key,
             &urls.internal,
@@ -530,9 +544,23 @@ fn backend_targets(
             custom_domain_certificate: app.custom_domain_certificate.clone(),
             // "Translate URLs in headers" off: App Proxy passes the user's Host, the external
             // one, to the backend.
-            host_header: (!app.translate_host_header)
-                .then(|| urls.external.as_deref().and_then(host_header_of))
-                .flatten(),
+            host_header: host_header(urls.external.as_deref()),
+            segments: if requests.from_segments {
+                requests
+                    .urls
+                    .iter()
+                    .map(|u| {
+                        backend::SegmentRequest::new(
+                            &u.internal,
+                            host_header(u.external.as_deref()),
+                            proxy_for(&u.internal),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            segments_not_requested: requests.not_requested,
             ..target
         };
         let target = match &urls.external {

@@ -49,9 +49,14 @@ pub enum UrlError {
     #[error("the {which} URL {text:?} is not an http(s) URL with a host")]
     NotHttp { which: &'static str, text: String },
     #[error(
-        "the internal URL {url} is a wildcard, which names no host to request: name one under probes.backend.wildcard_hosts (app {app:?}) to evaluate steps 7-10"
+        "the internal URL {url} is a wildcard, which names no host to request, and {why}: name one under probes.backend.wildcard_hosts (app {app:?}), or give the app a segment with a concrete internal URL, to evaluate steps 7-10"
     )]
-    WildcardWithoutHost { url: String, app: String },
+    WildcardWithoutHost {
+        url: String,
+        app: String,
+        /// What the app's segments offered (none, unreadable, none with a concrete host).
+        why: String,
+    },
     #[error(
         "probes.backend.wildcard_hosts names {host} for app {app:?}, which its internal URL {url} does not cover"
     )]
@@ -99,6 +104,35 @@ pub struct Target {
     /// The certificate Graph says App Proxy presents on the app's custom domain: step 10
     /// checks the external URL presents it.
     pub custom_domain_certificate: Option<Arc<crate::inventory::CustomDomainCertificate>>,
+    /// A wildcard app judged by its Graph segments: every segment's request, `url` (the first
+    /// segment's) among them. Empty for every other app.
+    pub segments: Vec<SegmentRequest>,
+    /// A wildcard app's segments not requested, each with why (for the page and `diagnose`).
+    pub segments_not_requested: Vec<String>,
+}
+
+/// One of a wildcard app's segment hosts to request (steps 7-9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRequest {
+    pub url: Result<Url, UrlError>,
+    /// As [`Target::host_header`], from the segment's own external URL.
+    pub host_header: Option<String>,
+    /// The backend proxy for this segment's host (its bypass rules may differ by host).
+    pub proxy: Option<ProxyAddress>,
+}
+
+impl SegmentRequest {
+    pub fn new(
+        internal_url: &str,
+        host_header: Option<String>,
+        proxy: Option<ProxyAddress>,
+    ) -> SegmentRequest {
+        SegmentRequest {
+            url: http_url("internal", internal_url),
+            host_header,
+            proxy,
+        }
+    }
 }
 
 impl Target {
@@ -123,6 +157,8 @@ impl Target {
             pre_authenticated: None,
             host_header: None,
             custom_domain_certificate: None,
+            segments: Vec::new(),
+            segments_not_requested: Vec::new(),
         }
     }
 
@@ -166,6 +202,11 @@ pub struct AppBackend {
     pub latency: LatencyHistogram,
     /// The last request to the external URL (step 10), for the apps that have one.
     pub external: Option<Box<external::External>>,
+    /// A wildcard app judged by its segments: each segment's last answer (`last` is the one
+    /// [`wildcard::combine`] chose). Empty for every other app.
+    pub segments: Vec<wildcard::SegmentAnswer>,
+    /// A wildcard app's segments not requested, each with why.
+    pub segments_not_requested: Vec<String>,
 }
 
 impl AppBackend {
@@ -262,7 +303,42 @@ impl Judge for Answers<'_> {
         let Some(b) = self.backend else {
             return steps;
         };
-        let failure = b.last.failure.as_ref();
+        if b.segments.is_empty() {
+            steps = request_steps(b, &b.last, self.legacy_tls);
+        } else {
+            let per_segment: Vec<StepResults> = b
+                .segments
+                .iter()
+                .map(|s| request_steps(b, &s.outcome, self.legacy_tls))
+                .collect();
+            steps = wildcard::merge(&per_segment);
+        }
+        // Latency says something only when the backend answered.
+        if b.last.status.is_some() {
+            steps.set(Step::BackendTimeout, latency(b, self.risk_ratio));
+        }
+        if let Some(external) = &b.external {
+            // A step of the connectors that App Proxy's page names is offered apart.
+            for (step, outcome) in external.steps(b.up()) {
+                if step >= Step::InternalUrl {
+                    steps.set(step, outcome);
+                }
+            }
+        }
+        steps
+    }
+}
+
+/// Steps 7-9 from one request's answer (the app's, or one segment's), by its failure's phase;
+/// `legacy_tls` is what the host's SChannel says of a backend that speaks only TLS 1.0/1.1.
+fn request_steps(
+    b: &AppBackend,
+    answer: &http::Outcome,
+    legacy_tls: Option<&Outcome>,
+) -> StepResults {
+    let failure = answer.failure.as_ref();
+    let mut steps = StepResults::default();
+    {
         match failure.map(|f| f.phase) {
             None => {
                 steps.set(Step::InternalUrl, Outcome::Pass);
@@ -277,8 +353,8 @@ impl Judge for Answers<'_> {
                 );
                 steps.set(Step::InternalNetwork, network_failure(failure));
             }
-            Some(FailurePhase::Tls) if b.last.tls_version == Some(TlsVersion::Legacy) => {
-                steps.set(Step::InternalUrl, legacy_only(failure, self.legacy_tls));
+            Some(FailurePhase::Tls) if answer.tls_version == Some(TlsVersion::Legacy) => {
+                steps.set(Step::InternalUrl, legacy_only(failure, legacy_tls));
                 steps.set(Step::InternalNetwork, Outcome::Pass);
             }
             Some(FailurePhase::Tls | FailurePhase::Http) => {
@@ -302,20 +378,8 @@ impl Judge for Answers<'_> {
                 steps.set(Step::InternalNetwork, Outcome::not_evaluated(why));
             }
         }
-        // Latency says something only when the backend answered.
-        if b.last.status.is_some() {
-            steps.set(Step::BackendTimeout, latency(b, self.risk_ratio));
-        }
-        if let Some(external) = &b.external {
-            // A step of the connectors that App Proxy's page names is offered apart.
-            for (step, outcome) in external.steps(b.up()) {
-                if step >= Step::InternalUrl {
-                    steps.set(step, outcome);
-                }
-            }
-        }
-        steps
     }
+    steps
 }
 
 impl Answers<'_> {
@@ -445,12 +509,12 @@ impl BackendStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn record(
-        &self,
-        target: &Target,
-        outcome: http::Outcome,
-        external: Option<external::External>,
-    ) {
+    pub fn record(&self, target: &Target, answered: Answered) {
+        let Answered {
+            internal: outcome,
+            external,
+            segments,
+        } = answered;
         let mut apps = self
             .apps
             .write()
@@ -463,10 +527,14 @@ impl BackendStore {
                 setting: target.setting,
                 latency: LatencyHistogram::new(target.threshold, target.risk_ratio),
                 external: None,
+                segments: Vec::new(),
+                segments_not_requested: Vec::new(),
             })
         });
         let entry = Arc::make_mut(entry);
         entry.external = external.map(Box::new);
+        entry.segments = segments;
+        entry.segments_not_requested = target.segments_not_requested.clone();
         let latency = LatencyHistogram::new(target.threshold, target.risk_ratio);
         if entry.setting != target.setting || entry.latency.bounds != latency.bounds {
             // A different timeout makes old latencies incomparable.
@@ -498,9 +566,55 @@ impl BackendStore {
     }
 }
 
-/// Requests `target`'s internal URL once, then its external URL when it has one.
-pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::External>) {
-    let internal = request(target).await;
+/// What one turn of an app's requests found.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    /// The internal URL's answer; for a wildcard app judged by its segments, the one
+    /// [`wildcard::combine`] chose.
+    pub internal: http::Outcome,
+    pub external: Option<external::External>,
+    /// Each segment's answer, for a wildcard app judged by its segments.
+    pub segments: Vec<wildcard::SegmentAnswer>,
+}
+
+/// Requests `target`'s internal URL once (each of its segments' at once, for a wildcard app
+/// judged by them), then its external URL when it has one.
+pub async fn request_both(target: &Target) -> Answered {
+    let (internal, segments) = if target.segments.is_empty() {
+        (request(target).await, Vec::new())
+    } else {
+        let segments: Vec<wildcard::SegmentAnswer> =
+            futures_util::future::join_all(target.segments.iter().map(|s| async move {
+                let mut outcome = match &s.url {
+                    Ok(url) => {
+                        http::get(
+                            url,
+                            s.host_header.as_deref(),
+                            target.verify,
+                            s.proxy.as_ref(),
+                            target.deadline(),
+                        )
+                        .await
+                    }
+                    Err(problem) => failed(problem),
+                };
+                outcome.body_start = String::new();
+                wildcard::SegmentAnswer {
+                    url: s
+                        .url
+                        .as_ref()
+                        .map_or_else(|e| e.to_string(), Url::to_string),
+                    outcome,
+                }
+            }))
+            .await;
+        // `segments` is not empty here, so `combine` chooses one; the primary URL otherwise.
+        let internal = match wildcard::combine(&segments) {
+            Some(chosen) => chosen,
+            None => request(target).await,
+        };
+        (internal, segments)
+    };
     let external = match &target.external {
         None => None,
         Some(Ok(url)) => {
@@ -538,7 +652,11 @@ pub async fn request_both(target: &Target) -> (http::Outcome, Option<external::E
             custom_domain: None,
         }),
     };
-    (internal, external)
+    Answered {
+        internal,
+        external,
+        segments,
+    }
 }
 
 /// The first address `url`'s host resolves to on this host, if it resolves.
@@ -620,6 +738,8 @@ pub(crate) mod tests {
                 tls_version: None,
             },
             external: None,
+            segments: Vec::new(),
+            segments_not_requested: Vec::new(),
             recent: seconds.iter().copied().collect(),
             threshold: threshold(setting),
             latency: LatencyHistogram::new(threshold(setting), 0.8),
@@ -717,6 +837,48 @@ pub(crate) mod tests {
         };
         let remedy = found.remedy.clone();
         assert!(remedy.unwrap().contains("not answering in time"));
+    }
+
+    /// A wildcard app judged by its segments: one loads, one answers 503, one refuses. Each
+    /// failing step names its own segment's host; the page that loaded is not blamed.
+    #[test]
+    fn a_wildcard_app_fails_each_step_one_of_its_segments_fails() {
+        let answer = |url: &str, failure: Option<http::FailurePhase>| {
+            let mut outcome = backend(&[0.1], failure, BackendTimeout::Default).last;
+            if let Some(f) = &mut outcome.failure {
+                f.detail = format!("{url} failed");
+            }
+            wildcard::SegmentAnswer {
+                url: url.into(),
+                outcome,
+            }
+        };
+        let segments = vec![
+            answer("up.corp.example", None),
+            answer("error.corp.example", Some(http::FailurePhase::Http)),
+            answer("refused.corp.example", Some(http::FailurePhase::Connect)),
+        ];
+        let mut b = backend(&[0.1], None, BackendTimeout::Default);
+        b.last = wildcard::combine(&segments).unwrap();
+        b.segments = segments;
+        assert!(!b.up(), "one segment's failure is the app's");
+        let [seven, eight, nine] = outcomes(&b);
+        assert_eq!(
+            seven.as_ref().and_then(Outcome::evidence),
+            Some("error.corp.example failed")
+        );
+        assert_eq!(
+            eight.as_ref().and_then(Outcome::evidence),
+            Some("refused.corp.example failed")
+        );
+        assert!(
+            !matches!(nine, Some(Outcome::Fail(_))),
+            "quick answers do not fail step 9"
+        );
+        b.segments.truncate(1);
+        b.last = wildcard::combine(&b.segments).unwrap();
+        let [seven, eight, _] = outcomes(&b);
+        assert_eq!((seven, eight), (Some(Outcome::Pass), Some(Outcome::Pass)));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::{BackendStore, Target, external, http, request_both};
+use super::{Answered, BackendStore, Target, request_both};
 use crate::supervise::{Tasks, panic_message};
 use crate::walk::AppKey;
 
@@ -86,12 +86,7 @@ impl Drop for Scheduler {
 /// answer is recorded, so that `probes.concurrency` bounds the answers waiting to be read as
 /// well as the requests running (at hundreds of answers a second, the finished ones
 /// otherwise piled up by the thousand, each holding its task's memory).
-type Answer = (
-    Arc<Target>,
-    http::Outcome,
-    Option<external::External>,
-    OwnedSemaphorePermit,
-);
+type Answer = (Arc<Target>, Answered, OwnedSemaphorePermit);
 
 /// The schedule: which app is due when, and the requests running now.
 struct Schedule {
@@ -129,8 +124,8 @@ async fn run(mut watched: watch::Receiver<Plan>, store: Arc<BackendStore>, tasks
             Some(permit) = permit => schedule.start_next(permit),
             Some(done) = schedule.requests.join_next(), if !schedule.requests.is_empty() => {
                 match done {
-                    Ok((target, outcome, external, _permit)) => {
-                        schedule.answered(&target, outcome, external, &store);
+                    Ok((target, answered, _permit)) => {
+                        schedule.answered(&target, answered, &store);
                     }
                     // A request that panicked: counted, and its app asked again later rather
                     // than never again.
@@ -213,8 +208,8 @@ impl Schedule {
         };
         let request = Arc::clone(&target);
         let handle = self.requests.spawn(async move {
-            let (outcome, external) = request_both(&request).await;
-            (request, outcome, external, permit)
+            let answered = request_both(&request).await;
+            (request, answered, permit)
         });
         self.running.insert(key, (target, handle));
     }
@@ -235,22 +230,16 @@ impl Schedule {
     }
 
     /// Records an answer and puts the app back in the queue, an interval from now.
-    fn answered(
-        &mut self,
-        target: &Arc<Target>,
-        outcome: http::Outcome,
-        external: Option<external::External>,
-        store: &BackendStore,
-    ) {
+    fn answered(&mut self, target: &Arc<Target>, answered: Answered, store: &BackendStore) {
         let key = &target.key;
         if self.running.get(key).is_none_or(|(t, _)| t != target) {
             return; // Replaced or dropped while it ran.
         }
         self.running.remove(key);
-        if let Some(failure) = &outcome.failure {
+        if let Some(failure) = &answered.internal.failure {
             tracing::debug!(group = %key.connector_group, app = %key.app, phase = failure.phase.label(), failure = %failure, "backend request failed");
         }
-        store.record(target, outcome, external);
+        store.record(target, answered);
         store.changed.notify_one();
         let again = crate::clock::later_tokio(Instant::now(), self.plan.interval);
         self.due.push(Reverse((again, key.clone())));
@@ -433,9 +422,8 @@ mod tests {
             0,
             "the finished request's answer is not recorded yet"
         );
-        let (target, outcome, external, permit) =
-            schedule.requests.join_next().await.unwrap().unwrap();
-        schedule.answered(&target, outcome, external, &store);
+        let (target, answered, permit) = schedule.requests.join_next().await.unwrap().unwrap();
+        schedule.answered(&target, answered, &store);
         drop(permit);
         assert_eq!(schedule.permits.available_permits(), 1);
         assert!(store.get(&refused.key).is_some());

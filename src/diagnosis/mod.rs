@@ -5,6 +5,7 @@
 //! prints it like the flowchart.
 
 mod notes;
+pub mod web_segments;
 
 use std::fmt::Write;
 
@@ -99,6 +100,12 @@ pub struct AppDiagnosis {
     pub failing_step: Option<u8>,
     pub failing_step_name: Option<&'static str>,
     pub steps: Vec<StepView>,
+    /// A wildcard web app judged by its Graph segments: each segment host's last answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<web_segments::SegmentView>,
+    /// Its segments not requested, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments_not_requested: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -213,6 +220,8 @@ pub fn app_view(snapshot: &Snapshot, walk: &AppWalk, runbooks: &str) -> AppDiagn
                 walk.backend.as_deref(),
             )
         }),
+        segments: web_segments::views(walk.backend.as_deref()),
+        segments_not_requested: web_segments::not_requested(walk.backend.as_deref()),
     }
 }
 
@@ -323,6 +332,7 @@ pub fn render_text(d: &Diagnosis, colours: Colours) -> String {
         };
         let _ = writeln!(out, "  App {}: {verdict}", shown(&app.app));
         render_steps(&mut out, &app.steps, colours);
+        web_segments::text(&mut out, &app.segments, &app.segments_not_requested);
     }
     let _ = writeln!(out, "\nThis connector host (steps 2, 4, 7)");
     for c in &d.host_checks {

@@ -173,6 +173,30 @@ pub fn app(html: &mut String, app: &AppDiagnosis, group: &mut Option<String>) {
     render_card(html, &app.app, Some(app), &app.steps);
 }
 
+/// A wildcard web app judged by its Graph segments: each segment host's last answer, and the
+/// segments not requested with why, under its card.
+fn render_segments(html: &mut String, app: &AppDiagnosis) {
+    use crate::diagnosis::web_segments::{answer, mark};
+    if app.segments.is_empty() && app.segments_not_requested.is_empty() {
+        return;
+    }
+    html.push_str(r#"<dl class="segments"><dt>Segments (steps 7-9 judge every one)</dt>"#);
+    for s in &app.segments {
+        let class = if s.up { "pass" } else { "fail" };
+        let _ = write!(
+            html,
+            r#"<dd class="{class}">{} {}: {}</dd>"#,
+            mark(s),
+            escape(&s.url),
+            escape(&answer(s))
+        );
+    }
+    for why in &app.segments_not_requested {
+        let _ = write!(html, "<dd>- {}</dd>", escape(why));
+    }
+    html.push_str("</dl>");
+}
+
 /// The page after its last app: the pages' links again, the host's own checks, the legend.
 pub fn tail(ctx: &PageContext<'_>, listing: &Listing) -> String {
     let mut html = String::with_capacity(8 * 1024);
@@ -285,6 +309,9 @@ fn render_card(html: &mut String, name: &str, app: Option<&AppDiagnosis>, steps:
             s.step,
             escape(s.doc_url)
         );
+    }
+    if let Some(app) = app {
+        render_segments(html, app);
     }
     html.push_str("</article>\n");
 }

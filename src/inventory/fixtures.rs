@@ -77,6 +77,7 @@ pub fn app(name: &str) -> App {
         kerberos_spn: None,
         custom_domain_certificate: None,
         segments: None,
+        web_segments: None,
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 pub use custom_domain::CustomDomainCertificate;
 pub use refresh::Refresher;
-pub use segments::{PrivateAccessSegments, Segment};
+pub use segments::{PrivateAccessSegments, Segment, WebSegment, WebSegments, is_wildcard_url};
 pub use static_source::from_static;
 
 use crate::config::values::{BackendTimeout, ConnectorStatus, GroupSelection};
@@ -86,6 +86,9 @@ pub struct App {
     /// A Private Access app's segments (Graph's `ipApplicationSegment`s), or why they could
     /// not be read; `None` for every other app, static apps included.
     pub segments: Option<Arc<PrivateAccessSegments>>,
+    /// A wildcard web app's segments (Graph's `webApplicationSegment`s), or why they could not
+    /// be read; `None` for every other app, static apps included.
+    pub web_segments: Option<Arc<WebSegments>>,
 }
 
 impl App {

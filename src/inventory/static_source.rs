@@ -54,6 +54,7 @@ pub fn from_static(config: &StaticInventory) -> Inventory {
             kerberos_spn: a.kerberos_service_principal_name.clone(),
             custom_domain_certificate: None,
             segments: None,
+            web_segments: None,
         })
         .collect();
     Inventory { groups, apps }

@@ -6,6 +6,7 @@
 mod common;
 mod hardening;
 mod publishing;
+mod wildcard;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -47,10 +47,11 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 
 # Keys that only the server uses; never served.
-BOOKKEEPING_KEYS = ("memberOf", "connectorGroupId", "ipApplicationSegments")
+BOOKKEEPING_KEYS = ("memberOf", "connectorGroupId", "ipApplicationSegments", "webApplicationSegments")
 
 STAT_ROUTES = ("connectorGroups", "connectorGroups/members", "connectorGroups/applications",
                "connectors", "connectors/memberOf", "applications", "applications/connectorGroup",
+               "applications/webApplicationSegments",
                "$batch", "token", "devicecode")
 
 # JSON batching, "Batch size limitations": "JSON batch requests are currently limited to 20
@@ -158,6 +159,7 @@ class Tenant:
         self.apps_list: list[dict] = []
         self.app_group: dict[str, str | None] = {}
         self.app_segments: dict[str, list[dict]] = {}
+        self.app_web_segments: dict[str, list[dict]] = {}
         self.group_apps: dict[str, list[dict]] = {gid: [] for gid in self.groups_by_id}
         for a in apps:
             if "id" not in a:
@@ -176,6 +178,8 @@ class Tenant:
             self.app_group[aid] = gid
             if "ipApplicationSegments" in a:
                 self.app_segments[aid] = list(a["ipApplicationSegments"] or [])
+            if "webApplicationSegments" in a:
+                self.app_web_segments[aid] = list(a["webApplicationSegments"] or [])
 
         # case-insensitive id lookups (Graph ids are GUIDs, compared case-insensitively)
         self._ci = {
@@ -589,6 +593,8 @@ class Handler(BaseHTTPRequestHandler):
                     return "connectorGroups/applications"
                 return "connectorGroups"
         if segs and segs[0] == "applications":
+            if len(segs) >= 5 and segs[2] == "onpremisespublishing" and segs[4] == "microsoft.graph.websegmentconfiguration":
+                return "applications/webApplicationSegments"
             return "applications/connectorGroup" if len(segs) >= 3 and segs[2] == "connectorgroup" else "applications"
         return "other"
 
@@ -839,6 +845,19 @@ class Handler(BaseHTTPRequestHandler):
                 return self._list(path, raw_query, query, segments,
                                   f"{meta}applications('{aid}')/onPremisesPublishing/segmentsConfiguration/"
                                   "microsoft.graph.ipSegmentConfiguration/applicationSegments", None)
+            if (n == 6 and segs[2] == "onpremisespublishing" and segs[3] == "segmentsconfiguration"
+                    and segs[4] == "microsoft.graph.websegmentconfiguration" and segs[5] == "applicationsegments"):
+                # A wildcard web app's segments (websegmentconfiguration-list-applicationsegments):
+                # Microsoft's example answers are fixtures/webapplicationsegment-*.json (SOURCES.md).
+                # The path's letter case does not matter (the example request writes
+                # ApplicationSegments). An app without the bookkeeping key `webApplicationSegments`
+                # has no webSegmentConfiguration: 404, as for any missing object.
+                segments = st.tenant.app_web_segments.get(aid)
+                if segments is None:
+                    self._not_found(raw_segs[1] + "/onPremisesPublishing/segmentsConfiguration")
+                return self._list(path, raw_query, query, segments,
+                                  f"{meta}applications('{aid}')/onPremisesPublishing/segmentsConfiguration/"
+                                  "microsoft.graph.webSegmentConfiguration/applicationSegments", None)
             if n == 3 and segs[2] == "connectorgroup":
                 gid = t.app_group.get(aid)
                 if gid is None:

@@ -133,6 +133,11 @@ DOCUMENTED_SEGMENTS = [_fixture("ipapplicationsegment-get.json"),
                         if k != "@odata.context"}]
 
 
+# A wildcard web app's segments: Microsoft's example list answer
+# (fixtures/webapplicationsegment-list.json; SOURCES.md).
+DOCUMENTED_WEB_SEGMENTS = _fixture("webapplicationsegment-list.json")["value"]
+
+
 class TenantFileTest(ServerMixin, unittest.TestCase):
     TENANT = "11111111-2222-3333-4444-555555555555"
     CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -187,7 +192,12 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
                  # (fixtures/ipapplicationsegment-get.json, -create-response.json; SOURCES.md).
                  {"id": "a8", "appId": "app-id-8", "displayName": "private", "connectorGroupId": "g2",
                   "onPremisesPublishing": {"applicationType": "NonWebApp", "isOnPremPublishingEnabled": True},
-                  "ipApplicationSegments": DOCUMENTED_SEGMENTS}],
+                  "ipApplicationSegments": DOCUMENTED_SEGMENTS},
+                 # A wildcard web app whose segments are Microsoft's example list answer.
+                 {"id": "a9", "appId": "app-id-9", "displayName": "wildcard", "connectorGroupId": "g2",
+                  "onPremisesPublishing": {"internalUrl": "https://*.contoso.com/",
+                                           "externalUrl": "https://*.contoso-proxy.contoso.com/"},
+                  "webApplicationSegments": DOCUMENTED_WEB_SEGMENTS}],
             "faults": {},
         }
         if HAVE_OPENSSL:
@@ -266,6 +276,23 @@ class TenantFileTest(ServerMixin, unittest.TestCase):
         app = self.get_json("/beta/applications/a8", tok)
         self.assertNotIn("ipApplicationSegments", app)
         status, _, _ = self.get(path.replace("/a8/", "/a1/"), tok)
+        self.assertEqual(status, 404)
+
+    def test_web_segments_are_served_as_microsofts_example_has_them(self):
+        tok = self.token()
+        path = ("/beta/applications/a9/onPremisesPublishing/segmentsConfiguration/"
+                "microsoft.graph.webSegmentConfiguration/applicationSegments")
+        items, pages = self.collect(path, tok)
+        self.assertEqual(items, DOCUMENTED_WEB_SEGMENTS)
+        self.assertTrue(pages[0]["@odata.context"].endswith(
+            "applications('a9')/onPremisesPublishing/segmentsConfiguration/microsoft.graph.webSegmentConfiguration/applicationSegments"))
+        # Microsoft's example request writes the collection as ApplicationSegments.
+        items, _ = self.collect(path.replace("/applicationSegments", "/ApplicationSegments"), tok)
+        self.assertEqual(items, DOCUMENTED_WEB_SEGMENTS)
+        app = self.get_json("/beta/applications/a9", tok)
+        self.assertNotIn("webApplicationSegments", app)
+        # An app without a webSegmentConfiguration (here, a Private Access one) is a 404.
+        status, _, _ = self.get(path.replace("/a9/", "/a8/"), tok)
         self.assertEqual(status, 404)
 
     def test_group_application_list_is_in_the_documented_shape(self):

@@ -18,12 +18,13 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 pub use client::{GraphError, RetryPolicy};
 pub use model::{
     IpApplicationSegment, OnPremisesPublishing, VerifiedCustomDomainCertificatesMetadata,
+    WebApplicationSegment,
 };
 pub use transport::GraphMetrics;
 
 use super::{
     App, Connector, ConnectorGroup, CustomDomainCertificate, Inventory, PrivateAccessSegments,
-    Publishing, Segment,
+    Publishing, Segment, WebSegment, WebSegments,
 };
 use crate::config::values::{BackendTimeout, ConnectorStatus, redact_url};
 use crate::config::{GraphSettings, Settings};
@@ -96,63 +97,113 @@ impl GraphSource {
         let segments = self.segments(&per_group, &details).await?;
         let mut inventory = assemble(&groups, &connectors, per_group, &details);
         for app in &mut inventory.apps {
-            if let Some(read) = segments.get(&app.id) {
+            if let Some(read) = segments.private.get(&app.id) {
                 app.segments = Some(std::sync::Arc::new(read.clone()));
+            }
+            if let Some(read) = segments.wildcard.get(&app.id) {
+                app.web_segments = Some(std::sync::Arc::new(read.clone()));
             }
         }
         Ok(inventory)
     }
 
     /// The segments of every Private Access app (`applicationType` `nonwebapp` or
-    /// `quickaccessapp`), in batches as the per-app reads are, for step 8. One app whose
+    /// `quickaccessapp`), for step 8, and of every wildcard web app (an internal URL such as
+    /// `https://*.corp.example/`), for steps 7-10: in batches as the per-app reads are, only
+    /// for those apps, so a tenant pays one request inside a batch per such app. One app whose
     /// segments Graph refuses (or answers in a shape not documented) has them unreadable, with
     /// why; the rest of the inventory loads. A 404 is an app without a segment configuration.
     async fn segments(
         &self,
         per_group: &[(Vec<model::Connector>, Vec<model::Application>)],
         details: &HashMap<String, model::Application>,
-    ) -> Result<HashMap<String, PrivateAccessSegments>, GraphError> {
-        let mut ids: Vec<&str> = per_group
-            .iter()
-            .flat_map(|(_, apps)| apps)
-            .filter_map(|listed| {
-                let id = listed.id.as_deref()?;
-                let publishing = details
-                    .get(id)
-                    .and_then(|a| a.on_premises_publishing.as_ref())
-                    .or(listed.on_premises_publishing.as_ref())?;
-                super::is_private_access(publishing).then_some(id)
+    ) -> Result<Segments, GraphError> {
+        let (mut private, mut wildcard) = (Vec::new(), Vec::new());
+        for listed in per_group.iter().flat_map(|(_, apps)| apps) {
+            let Some(id) = listed.id.as_deref() else {
+                continue;
+            };
+            let Some(publishing) = details
+                .get(id)
+                .and_then(|a| a.on_premises_publishing.as_ref())
+                .or(listed.on_premises_publishing.as_ref())
+            else {
+                continue;
+            };
+            if super::is_private_access(publishing) {
+                private.push(id);
+            } else if super::is_wildcard_url(publishing.internal_url.as_deref().unwrap_or("")) {
+                wildcard.push(id);
+            }
+        }
+        let private = self
+            .read_segments::<IpApplicationSegment>(private, IP_SEGMENTS_PATH, SEGMENTS_ENDPOINT)
+            .await?
+            .into_iter()
+            .map(|(id, read)| {
+                let read = match read {
+                    Ok(items) => PrivateAccessSegments::Read(items.iter().map(Segment::from).collect()),
+                    Err(why) => {
+                        tracing::warn!(app_id = id, problem = %why, "cannot read a Private Access app's segments; its step 8 is not evaluated");
+                        PrivateAccessSegments::Unreadable(why)
+                    }
+                };
+                (id, read)
             })
             .collect();
+        let wildcard = self
+            .read_segments::<WebApplicationSegment>(
+                wildcard,
+                WEB_SEGMENTS_PATH,
+                WEB_SEGMENTS_ENDPOINT,
+            )
+            .await?
+            .into_iter()
+            .map(|(id, read)| {
+                let read = match read {
+                    Ok(items) => WebSegments::Read(items.iter().map(WebSegment::from).collect()),
+                    Err(why) => {
+                        tracing::warn!(app_id = id, problem = %why, "cannot read a wildcard app's segments; only probes.backend.wildcard_hosts can name its hosts");
+                        WebSegments::Unreadable(why)
+                    }
+                };
+                (id, read)
+            })
+            .collect();
+        Ok(Segments { private, wildcard })
+    }
+
+    /// The segment list under `applications/{id}/{path}` of each app in `ids`, in lenient
+    /// batches ([`GraphClient::batch_each`]), each followed through its `@odata.nextLink`. A
+    /// 404 is an empty list; a refusal is that app's error.
+    async fn read_segments<T: serde::de::DeserializeOwned>(
+        &self,
+        mut ids: Vec<&str>,
+        path: &str,
+        endpoint: &'static str,
+    ) -> Result<Vec<(String, Result<Vec<T>, String>)>, GraphError> {
         ids.sort_unstable();
         ids.dedup();
         let paths: Vec<String> = ids
             .iter()
-            .map(|id| format!("applications/{}/{SEGMENTS_PATH}", segment(id)))
+            .map(|id| format!("applications/{}/{path}", segment(id)))
             .collect();
-        let read: Vec<Result<Option<model::Page<IpApplicationSegment>>, String>> =
-            self.client.batch_each(SEGMENTS_ENDPOINT, &paths).await?;
-        let mut out = HashMap::with_capacity(ids.len());
+        let read: Vec<Result<Option<model::Page<T>>, String>> =
+            self.client.batch_each(endpoint, &paths).await?;
+        let mut out = Vec::with_capacity(ids.len());
         for (id, answer) in ids.into_iter().zip(read) {
-            let segments = match answer {
-                Ok(None) => PrivateAccessSegments::Read(Vec::new()),
+            let items = match answer {
+                Ok(None) => Ok(Vec::new()),
                 Ok(Some(page)) => {
                     let mut items = page.value;
                     if let Some(link) = page.next_link {
-                        items.extend(
-                            self.client
-                                .list_from_link::<IpApplicationSegment>(SEGMENTS_ENDPOINT, &link)
-                                .await?,
-                        );
+                        items.extend(self.client.list_from_link::<T>(endpoint, &link).await?);
                     }
-                    PrivateAccessSegments::Read(items.iter().map(Segment::from).collect())
+                    Ok(items)
                 }
-                Err(why) => {
-                    tracing::warn!(app_id = id, problem = %why, "cannot read a Private Access app's segments; its step 8 is not evaluated");
-                    PrivateAccessSegments::Unreadable(why)
-                }
+                Err(why) => Err(why),
             };
-            out.insert(id.to_string(), segments);
+            out.push((id.to_string(), items));
         }
         Ok(out)
     }
@@ -188,10 +239,23 @@ impl GraphSource {
 
 /// A Private Access app's segments, under `applications/{id}/` (Graph beta,
 /// api/onpremisespublishingprofile-list-applicationsegments.md).
-const SEGMENTS_PATH: &str = "onPremisesPublishing/segmentsConfiguration/microsoft.graph.ipSegmentConfiguration/applicationSegments";
+const IP_SEGMENTS_PATH: &str = "onPremisesPublishing/segmentsConfiguration/microsoft.graph.ipSegmentConfiguration/applicationSegments";
 
-/// The `graph_endpoint` label of the segment reads.
+/// The `graph_endpoint` label of the Private Access segment reads.
 const SEGMENTS_ENDPOINT: &str = "applications/applicationSegments";
+
+/// A wildcard web app's segments, under `applications/{id}/` (Graph beta,
+/// api/websegmentconfiguration-list-applicationsegments.md).
+const WEB_SEGMENTS_PATH: &str = "onPremisesPublishing/segmentsConfiguration/microsoft.graph.webSegmentConfiguration/applicationSegments";
+
+/// The `graph_endpoint` label of the wildcard segment reads.
+const WEB_SEGMENTS_ENDPOINT: &str = "applications/webApplicationSegments";
+
+/// The segments read in one refresh, by app id.
+struct Segments {
+    private: HashMap<String, PrivateAccessSegments>,
+    wildcard: HashMap<String, WebSegments>,
+}
 
 /// What the per-app read asks for. Graph returns only these (no `id`: it is not selected).
 const APP_SELECT: &str = "displayName,onPremisesPublishing";
@@ -338,6 +402,7 @@ fn app(publishing: Option<model::OnPremisesPublishing>) -> App {
         )
         .map(std::sync::Arc::new),
         segments: None,
+        web_segments: None,
     }
 }
 

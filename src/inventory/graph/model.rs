@@ -138,6 +138,27 @@ pub struct IpApplicationSegment {
     pub protocol: Option<String>,
 }
 
+/// One of a wildcard web app's segments (Graph beta, resources/webapplicationsegment.md: "the
+/// segment configurations that are allowed for an on-premises wildcard application"), read
+/// from `GET /applications/{id}/onPremisesPublishing/segmentsConfiguration/
+/// microsoft.graph.webSegmentConfiguration/applicationSegments`
+/// (websegmentconfiguration-list-applicationsegments.md). `internalUrl`, `externalUrl` and
+/// `alternateUrl` are strings; Microsoft's example list answers `"internalUrl":
+/// "https://contoso.com/"` and `"alternateUrl": ""`. A property of another shape than
+/// documented reads as missing, so one odd segment never fails a refresh.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebApplicationSegment {
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub internal_url: Option<String>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub external_url: Option<String>,
+    #[serde(default, deserialize_with = "object_or_none")]
+    pub alternate_url: Option<String>,
+}
+
 /// `onPremisesPublishing.singleSignOnSettings`. Graph's resource page writes its keys in
 /// camelCase, Microsoft's example answer (connectorGroup: list applications) in PascalCase:
 /// both are read.
@@ -339,7 +360,9 @@ mod documented {
     }
 
     /// Every example has a test below: a new fixture without one fails here.
-    const READ: [&str; 21] = [
+    const READ: [&str; 23] = [
+        "webapplicationsegment-list.json",
+        "webapplicationsegment-get.json",
         "ipapplicationsegment-list.json",
         "ipapplicationsegment-get.json",
         "ipapplicationsegment-get-expand-application.json",
@@ -607,6 +630,35 @@ mod documented_segments {
             created.ports.as_deref(),
             Some(&["445-445".to_string(), "3389-3389".to_string()][..])
         );
+    }
+
+    #[test]
+    fn web_segment_examples_parse_with_concrete_internal_urls_and_an_empty_alternate_url() {
+        let page: Page<WebApplicationSegment> = parse("webapplicationsegment-list.json");
+        let internal: Vec<_> = page
+            .value
+            .iter()
+            .map(|s| s.internal_url.as_deref())
+            .collect();
+        assert_eq!(
+            internal,
+            [Some("https://contoso.com/"), Some("https://contoso.co/")]
+        );
+        assert_eq!(
+            page.value[1].external_url.as_deref(),
+            Some("https://channel2.contoso-proxy.contoso.com/")
+        );
+        assert_eq!(page.value[0].alternate_url.as_deref(), Some(""));
+        assert!(page.next_link.is_none());
+        let one: WebApplicationSegment = parse("webapplicationsegment-get.json");
+        assert_eq!(
+            one.id.as_deref(),
+            Some("209efffb-0777-42b0-a65c-4e3ddb1ab3c0")
+        );
+        assert_eq!(one.internal_url.as_deref(), Some("https://contoso.com/"));
+        let odd: WebApplicationSegment =
+            serde_json::from_str(r#"{"internalUrl": 443, "externalUrl": null}"#).unwrap();
+        assert_eq!((odd.internal_url, odd.external_url), (None, None));
     }
 
     #[test]
