@@ -120,7 +120,7 @@ impl External {
                 Some(expected),
                 Handshake {
                     https: url.starts_with("https:"),
-                    presented: self.outcome.certificate.as_ref(),
+                    presented: self.outcome.certificate.as_deref(),
                     failure: self.outcome.failure.as_ref().map(|f| f.detail.as_str()),
                     through_proxy: self.outcome.via.is_some(),
                 },
@@ -453,11 +453,11 @@ mod tests {
     /// The external URL's answer, its handshake having presented `thumbprint`.
     fn presenting(status: u16, location: Option<&str>, thumbprint: &str) -> External {
         let mut answer = outcome(status, "", location);
-        answer.certificate = Some(crate::net::tls::PresentedCertificate {
+        answer.certificate = Some(Box::new(crate::net::tls::PresentedCertificate {
             thumbprint: thumbprint.into(),
             subject: "CN=apps.contoso.com".into(),
             issuer_common_name: Some("Contoso CA".into()),
-        });
+        }));
         External::judge("https://apps.contoso.com/", answer, None, None, None)
             .with_custom_domain("https://apps.contoso.com/", Some(&uploaded()))
     }
@@ -510,11 +510,11 @@ mod tests {
     #[test]
     fn split_brain_dns_leaves_the_certificate_unchecked() {
         let mut answer = outcome(200, "", None);
-        answer.certificate = Some(crate::net::tls::PresentedCertificate {
+        answer.certificate = Some(Box::new(crate::net::tls::PresentedCertificate {
             thumbprint: "00112233445566778899aabbccddeeff00112233".into(),
             subject: "CN=intranet".into(),
             issuer_common_name: None,
-        });
+        }));
         let external = External::judge(
             "https://apps.contoso.com/",
             answer,

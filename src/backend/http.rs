@@ -105,7 +105,7 @@ pub struct Outcome {
     pub address: Option<std::net::IpAddr>,
     /// The leaf certificate of the TLS handshake, kept only where asked for
     /// ([`get_presenting`]: step 10 compares it with the custom domain's).
-    pub certificate: Option<PresentedCertificate>,
+    pub certificate: Option<Box<PresentedCertificate>>,
     /// The TLS version the handshake reached, or [`TlsVersion::Legacy`] when the backend offers
     /// only TLS 1.0/1.1 (`appproxy_backend_tls_version_info`); `None` for `http` or before TLS.
     pub tls_version: Option<TlsVersion>,
@@ -337,7 +337,7 @@ async fn run(
         };
         outcome.tls_version = TlsVersion::of(&secured);
         if keep_certificate {
-            outcome.certificate = PresentedCertificate::of_peer(&secured);
+            outcome.certificate = PresentedCertificate::of_peer(&secured).map(Box::new);
         }
         stream = Box::new(secured);
         lap(outcome, Phase::Tls, &mut mark);
