@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Child;
 
-use common::{Lab, Running, sample, write_config};
+use common::{Lab, sample, write_config};
 use serde_json::json;
 
 /// nginx inside the lab on 127.0.0.70:80, serving a small page, a large text that it sends
@@ -240,30 +240,6 @@ fn failure_code(m: &str, app: &str, phase: &str) -> Option<String> {
         .map(|(code, _)| code)
 }
 
-/// The app's step as `/api/v1/diagnosis` shows it: (state, evidence).
-fn diagnosed(lab: &Lab, exporter: &Running, app: &str, step: u64) -> (String, String) {
-    let body = lab.netns.get(exporter.address, "/api/v1/diagnosis").1;
-    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let steps = document["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["app"] == app)
-        .unwrap_or_else(|| panic!("{app} not in {body}"))["steps"]
-        .clone();
-    let s = steps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == step)
-        .unwrap()
-        .clone();
-    (
-        s["state"].as_str().unwrap().to_string(),
-        s["evidence"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 #[test]
 fn each_real_server_case_gets_its_step_phase_and_evidence() {
     let lab = Lab::up(&spec(
@@ -307,7 +283,7 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
         Some("500")
     );
     assert!(
-        diagnosed(&lab, &exporter, "early-hints", 7)
+        lab.diagnosed(&exporter, "early-hints", 7)
             .1
             .contains("answered HTTP 500")
     );
@@ -316,14 +292,14 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
     // whether the connector's SChannel speaks it, so step 7 is not evaluated, never failed.
     assert_eq!(failing(&m, "legacy-tls"), Some(0.0));
     assert!(failure_phase(&m, "legacy-tls", "tls"));
-    let (state, evidence) = diagnosed(&lab, &exporter, "legacy-tls", 7);
+    let (state, evidence) = lab.diagnosed(&exporter, "legacy-tls", 7);
     assert_eq!(state, "not_evaluated");
     assert!(evidence.contains("TLS 1.0/1.1 only"), "{evidence}");
 
     // tinyproxy filters the backend host: the proxy's 403, step 5 for this app alone.
     assert_eq!(failing(&m, "filtered"), Some(5.0));
     assert!(failure_phase(&m, "filtered", "proxy"));
-    let (state, evidence) = diagnosed(&lab, &exporter, "filtered", 5);
+    let (state, evidence) = lab.diagnosed(&exporter, "filtered", 5);
     assert_eq!(state, "fail");
     assert!(
         evidence.contains(
@@ -332,7 +308,7 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
         "{evidence}"
     );
     assert_ne!(
-        diagnosed(&lab, &exporter, "nginx-page", 5).0,
+        lab.diagnosed(&exporter, "nginx-page", 5).0,
         "fail",
         "other apps keep the host's step 5"
     );
@@ -340,7 +316,7 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
     // Step 10 judges only what it can: a sign-in redirect is not evaluated; App Proxy's
     // pages go to the step they name.
     assert_eq!(failing(&m, "preauth"), Some(0.0));
-    let (state, evidence) = diagnosed(&lab, &exporter, "preauth", 10);
+    let (state, evidence) = lab.diagnosed(&exporter, "preauth", 10);
     assert_eq!(state, "not_evaluated");
     assert!(
         evidence.contains("redirects to Microsoft sign-in"),
@@ -348,24 +324,24 @@ fn each_real_server_case_gets_its_step_phase_and_evidence() {
     );
     assert_eq!(failing(&m, "front-timeout"), Some(9.0));
     assert!(
-        diagnosed(&lab, &exporter, "front-timeout", 9)
+        lab.diagnosed(&exporter, "front-timeout", 9)
             .1
             .contains("App Proxy's error page (\"backend timeout\")")
     );
     assert_eq!(failing(&m, "front-gateway"), Some(2.0));
     assert!(
-        diagnosed(&lab, &exporter, "front-gateway", 2)
+        lab.diagnosed(&exporter, "front-gateway", 2)
             .1
             .contains("gatewaytimeout")
     );
     // A bad gateway while this host loads the page: another connector cannot reach it.
     assert_eq!(failing(&m, "front-bad-gateway"), Some(10.0));
-    let (_, evidence) = diagnosed(&lab, &exporter, "front-bad-gateway", 10);
+    let (_, evidence) = lab.diagnosed(&exporter, "front-bad-gateway", 10);
     assert!(evidence.contains("steps 7-8"), "{evidence}");
-    assert_eq!(diagnosed(&lab, &exporter, "front-bad-gateway", 7).0, "pass");
+    assert_eq!(lab.diagnosed(&exporter, "front-bad-gateway", 7).0, "pass");
     // The external host resolves to the backend: no request from here reaches App Proxy.
     assert_eq!(failing(&m, "split-brain"), Some(0.0));
-    let (state, evidence) = diagnosed(&lab, &exporter, "split-brain", 10);
+    let (state, evidence) = lab.diagnosed(&exporter, "split-brain", 10);
     assert_eq!(state, "not_evaluated");
     assert!(evidence.contains("split-brain DNS"), "{evidence}");
 }
@@ -384,7 +360,7 @@ fn a_proxy_asking_for_authentication_fails_step_5_for_the_backend_request() {
     let m = lab.wait_for_metrics(&exporter, |m| answered(m, "filtered", false));
     assert_eq!(failing(&m, "filtered"), Some(5.0), "{m}");
     assert!(failure_phase(&m, "filtered", "proxy"));
-    let (_, evidence) = diagnosed(&lab, &exporter, "filtered", 5);
+    let (_, evidence) = lab.diagnosed(&exporter, "filtered", 5);
     assert!(
         evidence.contains("asks for authentication (407)"),
         "{evidence}"
@@ -470,7 +446,7 @@ probes:
     assert_eq!(failing(&m, "tls-translated"), Some(7.0), "{m}");
     assert!(failure_phase(&m, "tls-translated", "tls"), "{m}");
     assert_eq!(failing(&m, "tls-kept"), Some(0.0), "{m}");
-    let (_, evidence) = diagnosed(&lab, &exporter, "vhost-translated", 7);
+    let (_, evidence) = lab.diagnosed(&exporter, "vhost-translated", 7);
     assert!(
         evidence.contains("vhost.backend.test:80 answered HTTP 503"),
         "{evidence}"
@@ -610,13 +586,13 @@ probes:
         Some(1_798_761_600.0)
     );
 
-    let (state, evidence) = diagnosed(&lab, &exporter, "matching", 10);
+    let (state, evidence) = lab.diagnosed(&exporter, "matching", 10);
     assert_eq!(state, "pass");
     assert!(
         evidence.contains("presents the custom-domain certificate uploaded to App Proxy"),
         "{evidence}"
     );
-    let (state, evidence) = diagnosed(&lab, &exporter, "mismatched", 10);
+    let (state, evidence) = lab.diagnosed(&exporter, "mismatched", 10);
     assert_eq!(state, "fail");
     for part in [
         served.to_lowercase(),
@@ -626,7 +602,7 @@ probes:
     ] {
         assert!(evidence.contains(&part), "{part} in {evidence}");
     }
-    let (state, evidence) = diagnosed(&lab, &exporter, "closed", 10);
+    let (state, evidence) = lab.diagnosed(&exporter, "closed", 10);
     assert_eq!(state, "fail");
     assert!(!evidence.contains("certificate"), "{evidence}");
     // The page shows the same.
@@ -770,7 +746,7 @@ metrics:
     // What the exporter saw is still said: it could not load the page, over TLS.
     assert!(failure_phase(&m, "tls10", "tls"));
 
-    let (state, evidence) = diagnosed(&lab, &exporter, "tls10", 7);
+    let (state, evidence) = lab.diagnosed(&exporter, "tls10", 7);
     assert_eq!(state, "not_evaluated");
     for said in [
         "tls10.backend.test:443",
@@ -780,5 +756,5 @@ metrics:
     ] {
         assert!(evidence.contains(said), "{said:?} in {evidence}");
     }
-    assert_eq!(diagnosed(&lab, &exporter, "tls10", 8).0, "pass");
+    assert_eq!(lab.diagnosed(&exporter, "tls10", 8).0, "pass");
 }

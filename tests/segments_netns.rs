@@ -20,29 +20,6 @@ fn private_app(id: &str, name: &str, segments: serde_json::Value) -> serde_json:
            "ipApplicationSegments": segments})
 }
 
-fn diagnosed(lab: &Lab, exporter: &common::Running, app: &str, step: u64) -> (String, String) {
-    let body = lab.netns.get(exporter.address, "/api/v1/diagnosis").1;
-    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let app = document["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["app"] == app)
-        .unwrap_or_else(|| panic!("{app} not in {body}"))
-        .clone();
-    let s = app["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == step)
-        .unwrap()
-        .clone();
-    (
-        s["state"].as_str().unwrap().to_string(),
-        s["evidence"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 #[test]
 fn segment_hosts_that_answer_refuse_and_drop_decide_step_8() {
     let lab = Lab::up(&json!({
@@ -160,7 +137,7 @@ probes:
         "{m}"
     );
 
-    let (state, evidence) = diagnosed(&lab, &exporter, "pa-broken", 8);
+    let (state, evidence) = lab.diagnosed(&exporter, "pa-broken", 8);
     assert_eq!(state, "fail");
     assert!(
         evidence.contains("2 of 3 segment address:port pairs"),
@@ -172,7 +149,7 @@ probes:
     );
     assert!(evidence.contains("127.0.0.83:22 timed out"), "{evidence}");
     assert!(!evidence.contains("answer.segment.test"), "{evidence}");
-    let (state, evidence) = diagnosed(&lab, &exporter, "pa-healthy", 8);
+    let (state, evidence) = lab.diagnosed(&exporter, "pa-healthy", 8);
     assert_eq!(state, "pass");
     assert!(
         evidence.contains("answer.segment.test:3389 connected"),
@@ -180,10 +157,10 @@ probes:
     );
     assert!(evidence.contains("127.0.0.85:443 refused"), "{evidence}");
     for (app, step) in [("pa-healthy", 7), ("pa-healthy", 9), ("pa-udp", 8)] {
-        let (state, evidence) = diagnosed(&lab, &exporter, app, step);
+        let (state, evidence) = lab.diagnosed(&exporter, app, step);
         assert_eq!(state, "not_evaluated", "{app} step {step}: {evidence}");
     }
-    let (_, evidence) = diagnosed(&lab, &exporter, "pa-udp", 8);
+    let (_, evidence) = lab.diagnosed(&exporter, "pa-udp", 8);
     assert!(
         evidence.contains("UDP not evaluated: UDP has no handshake"),
         "{evidence}"

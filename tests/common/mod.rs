@@ -434,6 +434,28 @@ fn lab_py(args: &[&str], stdin: Option<&str>) -> serde_json::Value {
 }
 
 impl Lab {
+    /// An app's step as `exporter`'s `/api/v1/diagnosis` shows it: (state, evidence).
+    pub fn diagnosed(&self, exporter: &Running, app: &str, step: u64) -> (String, String) {
+        let body = self.netns.get(exporter.address, "/api/v1/diagnosis").1;
+        let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let app_steps = &document["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["app"] == app)
+            .unwrap_or_else(|| panic!("{app} not in {body}"))["steps"];
+        let s = app_steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step)
+            .unwrap();
+        (
+            s["state"].as_str().unwrap().to_string(),
+            s["evidence"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
     /// Builds the lab of `spec` (see tests/netns/README.md).
     pub fn up(spec: &serde_json::Value) -> Lab {
         static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
