@@ -29,14 +29,16 @@ fn spec() -> Value {
             "tenant.bootstrap.msappproxy.test": "127.0.0.11",
             "dropped.bootstrap.msappproxy.test": "127.0.0.13",
             "crl.digicert.test": "127.0.0.21",
-            "ok.backend.test": "127.0.0.51", "error.backend.test": "127.0.0.54"
+            "ok.backend.test": "127.0.0.51", "error.backend.test": "127.0.0.54",
+            "legacy.backend.test": "127.0.0.55"
         },
         "servers": [
             {"ip": "127.0.0.11", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "tenant.bootstrap.msappproxy.test"},
             {"ip": "127.0.0.13", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "dropped.bootstrap.msappproxy.test"},
             {"ip": "127.0.0.21", "port": 80, "kind": "http"},
             {"ip": "127.0.0.51", "port": 80, "kind": "http"},
-            {"ip": "127.0.0.54", "port": 80, "kind": "http", "status": 503}
+            {"ip": "127.0.0.54", "port": 80, "kind": "http", "status": 503},
+            {"ip": "127.0.0.55", "port": 443, "kind": "tls", "issuer": "microsoft", "cn": "legacy.backend.test", "max_tls": "1.1"}
         ]
     })
 }
@@ -51,6 +53,9 @@ struct Host {
     blocked: bool,
     /// payroll's backend answers 503 from this host.
     payroll_down: bool,
+    /// payroll's backend speaks only TLS 1.0/1.1 (which this Linux host cannot judge at
+    /// step 7: a Windows connector's SChannel may still speak it).
+    payroll_legacy_tls: bool,
 }
 
 const fn host(name: &'static str, site: &'static str, region: &'static str) -> Host {
@@ -60,6 +65,7 @@ const fn host(name: &'static str, site: &'static str, region: &'static str) -> H
         region,
         blocked: false,
         payroll_down: false,
+        payroll_legacy_tls: false,
     }
 }
 
@@ -167,6 +173,14 @@ fn cases() -> Vec<Case> {
             pager: vec![vec!["AppProxyBackendDown payroll"]],
             ..base("two HA Prometheus replicas send the same alerts: one page, one alert in it")
         },
+        Case {
+            hosts: fleet(|h| h.payroll_legacy_tls = true),
+            replicas: 2,
+            tickets: vec![vec!["AppProxyBackendLegacyTls payroll"]],
+            ..base(
+                "an app whose backend speaks only TLS 1.0/1.1, from both sites and two replicas: one ticket, no page",
+            )
+        },
     ]
 }
 
@@ -239,7 +253,11 @@ fn exporter_config(dir: &Path, case: &Case, host: &Host) -> String {
         .map(|h| format!("{{machine_name: {}, status: {status}}}", h.name))
         .collect();
     let service = if host.blocked { "dropped" } else { "tenant" };
-    let payroll = if host.payroll_down { "error" } else { "ok" };
+    let payroll = match (host.payroll_down, host.payroll_legacy_tls) {
+        (true, _) => "http://error.backend.test/",
+        (false, true) => "https://legacy.backend.test/",
+        (false, false) => "http://ok.backend.test/",
+    };
     format!(
         "inventory:
   refresh_interval: 2s
@@ -247,7 +265,7 @@ fn exporter_config(dir: &Path, case: &Case, host: &Host) -> String {
     connector_groups:
       - {{name: Default, connectors: [{connectors}]}}
     apps:
-      - {{name: payroll, connector_group: Default, internal_url: \"http://{payroll}.backend.test/\"}}
+      - {{name: payroll, connector_group: Default, internal_url: \"{payroll}\"}}
       - {{name: intranet, connector_group: Default, internal_url: \"http://ok.backend.test/\"}}
 connector:
   machine_name: {name}
